@@ -1,0 +1,194 @@
+/**
+ * Every error the engine raises on purpose is an {@link AofError} with a
+ * stable `code` that callers can compare against; the message names the file
+ * and byte offset wherever one exists.
+ *
+ * @module
+ */
+
+/** Stable error codes. Never renamed: scripts and outside tests rely on them. */
+export const ErrorCode = {
+  /** Another writer (in this process or another) holds the directory's lock. */
+  LOCKED: 'AOF_LOCKED',
+  /** The log (or store) was closed; nothing more can be done with this handle. */
+  CLOSED: 'AOF_CLOSED',
+  /** A record is larger than `maxRecordBytes`. */
+  RECORD_TOO_LARGE: 'AOF_RECORD_TOO_LARGE',
+  /** A batch is larger than `maxBatchBytes` or `maxBatchRecords`. */
+  BATCH_TOO_LARGE: 'AOF_BATCH_TOO_LARGE',
+  /** Bytes on disk fail their checksum or structure checks. */
+  CORRUPT: 'AOF_CORRUPT',
+  /** A file was written by a format version this build does not understand. */
+  UNSUPPORTED_FORMAT: 'AOF_UNSUPPORTED_FORMAT',
+  /** An fsync failed earlier; the log refuses work until it is reopened. */
+  LOG_FAILED: 'AOF_LOG_FAILED',
+  /** A write or other I/O call failed; carries the errno. The log stays usable. */
+  IO: 'AOF_IO',
+  /** An argument or option is invalid; the message names it. */
+  INVALID_ARGUMENT: 'AOF_INVALID_ARGUMENT',
+  /** A write was attempted on a log opened with `readOnly: true`. */
+  READ_ONLY: 'AOF_READ_ONLY',
+  /** A read crossed a range of records that repair recorded as lost. */
+  GAP: 'AOF_GAP',
+  /** Optimistic concurrency: the stream is not at the expected version. */
+  WRONG_EXPECTED_VERSION: 'AOF_WRONG_EXPECTED_VERSION',
+  /** An internal invariant does not hold: a bug, never a user error. */
+  INVARIANT: 'AOF_INVARIANT',
+} as const;
+
+/** One of the values of {@link ErrorCode}. */
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Where in the file system an error happened, when it happened in a file. */
+export interface ErrorLocation {
+  /** Path of the file concerned. */
+  file?: string;
+  /** Byte offset within `file`. */
+  offset?: number;
+}
+
+/** Base class of every error the engine throws on purpose. */
+export class AofError extends Error {
+  /** Stable code; see {@link ErrorCode}. */
+  readonly code: ErrorCodeValue;
+  /** File concerned, when there is one. */
+  readonly file: string | undefined;
+  /** Byte offset in {@link AofError.file}, when there is one. */
+  readonly offset: number | undefined;
+
+  constructor(code: ErrorCodeValue, message: string, where: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super(withLocation(message, where), options);
+    this.name = new.target.name;
+    this.code = code;
+    this.file = where.file;
+    this.offset = where.offset;
+  }
+}
+
+function withLocation(message: string, where: ErrorLocation): string {
+  if (where.file === undefined) return message;
+  const at = where.offset === undefined ? where.file : `${where.file} at offset ${where.offset}`;
+  return `${message} (${at})`;
+}
+
+/** The directory is locked by another writer. */
+export class LockedError extends AofError {
+  /** Process id of the holder, when known. */
+  readonly holderPid: number | undefined;
+  constructor(message: string, where: ErrorLocation, holderPid?: number) {
+    super(ErrorCode.LOCKED, message, where);
+    this.holderPid = holderPid;
+  }
+}
+
+/** The handle is closed. */
+export class ClosedError extends AofError {
+  constructor(what = 'log') {
+    super(ErrorCode.CLOSED, `${what} is closed`);
+  }
+}
+
+/** A record exceeds `maxRecordBytes`. */
+export class RecordTooLargeError extends AofError {
+  /** Size of the rejected record in bytes. */
+  readonly bytes: number;
+  /** The configured bound in bytes. */
+  readonly limitBytes: number;
+  constructor(bytes: number, limitBytes: number, index?: number) {
+    const which = index === undefined ? 'record' : `record ${index} of the batch`;
+    super(ErrorCode.RECORD_TOO_LARGE, `${which} is ${bytes} bytes, over maxRecordBytes = ${limitBytes}`);
+    this.bytes = bytes;
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** A batch exceeds `maxBatchBytes` or `maxBatchRecords`. */
+export class BatchTooLargeError extends AofError {
+  constructor(message: string) {
+    super(ErrorCode.BATCH_TOO_LARGE, message);
+  }
+}
+
+/** Damaged bytes on disk. Never returned as data, never silently dropped. */
+export class CorruptionError extends AofError {
+  constructor(message: string, where: ErrorLocation) {
+    super(ErrorCode.CORRUPT, message, where);
+  }
+}
+
+/** A file of a format version this build cannot read. */
+export class UnsupportedFormatError extends AofError {
+  /** The version found in the file. */
+  readonly version: number;
+  constructor(version: number, where: ErrorLocation) {
+    super(ErrorCode.UNSUPPORTED_FORMAT, `unsupported format version ${version}`, where);
+    this.version = version;
+  }
+}
+
+/** The log is in the failed state after an fsync failure; reopen to clear. */
+export class LogFailedError extends AofError {
+  /** errno code of the failure that put the log in the failed state (e.g. `EIO`). */
+  readonly errno: string | undefined;
+  constructor(message: string, cause: unknown, where: ErrorLocation = {}) {
+    super(ErrorCode.LOG_FAILED, message, where, { cause });
+    this.errno = errnoOf(cause);
+  }
+}
+
+/** An I/O call failed. The append that hit it was rejected and its partial bytes cut off. */
+export class IoError extends AofError {
+  /** errno code of the failed call (e.g. `ENOSPC`). */
+  readonly errno: string | undefined;
+  constructor(message: string, cause: unknown, where: ErrorLocation = {}) {
+    const errno = errnoOf(cause);
+    super(ErrorCode.IO, errno === undefined ? message : `${message}: ${errno}`, where, { cause });
+    this.errno = errno;
+  }
+}
+
+/** An argument or option is invalid. */
+export class InvalidArgumentError extends AofError {
+  constructor(message: string) {
+    super(ErrorCode.INVALID_ARGUMENT, message);
+  }
+}
+
+/** A write on a read-only handle. */
+export class ReadOnlyError extends AofError {
+  constructor() {
+    super(ErrorCode.READ_ONLY, 'log is opened read-only');
+  }
+}
+
+/**
+ * A read reached records that `Log.repair(dir, { mode: 'skip' })` recorded as
+ * lost. Resume with `read({ from: err.to })`.
+ */
+export class GapError extends AofError {
+  /** First lost sequence number. */
+  readonly from: number;
+  /** First sequence number after the gap. */
+  readonly to: number;
+  constructor(from: number, to: number, where: ErrorLocation) {
+    super(ErrorCode.GAP, `records ${from}..${to - 1} were lost to corruption and cut out by repair`, where);
+    this.from = from;
+    this.to = to;
+  }
+}
+
+/** An internal invariant failed: a bug in aof. */
+export class InvariantError extends AofError {
+  constructor(message: string) {
+    super(ErrorCode.INVARIANT, `invariant violated: ${message}`);
+  }
+}
+
+/** The errno code (`'ENOSPC'`, ...) carried by a Node.js system error, if any. */
+export function errnoOf(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('E')) return code;
+  }
+  return undefined;
+}

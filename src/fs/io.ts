@@ -1,0 +1,37 @@
+import { assert } from '../assert.js';
+import type { FileHandle } from './types.js';
+
+/**
+ * Writes all of `buffer[offset, offset+length)` at `position`, continuing
+ * after short writes. A call that writes nothing fails rather than spin.
+ */
+export async function writeFully(file: FileHandle, buffer: Uint8Array, offset: number, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const n = await file.write(buffer, offset + done, length - done, position + done);
+    if (n <= 0) throw Object.assign(new Error(`write of ${length - done} bytes wrote nothing`), { code: 'EIO' });
+    done += n;
+  }
+  assert(done === length, 'writeFully wrote exactly the requested length');
+}
+
+/**
+ * Reads up to `length` bytes at `position`, continuing after short reads;
+ * resolves the count read, which is less than `length` only at end of file.
+ */
+export async function readFully(file: FileHandle, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const n = await file.read(buffer, offset + done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+/** Reads exactly `length` bytes at `position` into a new buffer, or fewer at end of file. */
+export async function readAt(file: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  const n = await readFully(file, buffer, 0, length, position);
+  return n === length ? buffer : buffer.subarray(0, n);
+}

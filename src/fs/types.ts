@@ -1,0 +1,66 @@
+/**
+ * The file-system adapter: every byte the engine reads or writes goes through
+ * these two interfaces, so that a fault-injecting implementation (`FaultFs` in
+ * `aof/testing`) can stand in for the real one via `Log.open(dir, { fs })`.
+ *
+ * @module
+ */
+
+/** How a file is opened. */
+export type OpenMode =
+  /** Existing file, reading only. */
+  | 'read'
+  /** Existing file, reading and writing. */
+  | 'readWrite'
+  /** New file (fails with EEXIST if present), reading and writing. */
+  | 'createNew';
+
+/** What {@link FileSystem.stat} reports. */
+export interface FileStat {
+  /** Size in bytes. */
+  size: number;
+  /** True for a regular file. */
+  isFile: boolean;
+  /** True for a directory. */
+  isDirectory: boolean;
+  /** Last modification time in ms since the epoch. */
+  mtimeMs: number;
+}
+
+/** An open file. Positions are always explicit: the engine never relies on a file cursor. */
+export interface FileHandle {
+  /** Path the handle was opened with. */
+  readonly path: string;
+  /** Reads up to `length` bytes at `position` into `buffer[offset..]`; resolves the count read (0 at end of file). */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** Writes up to `length` bytes of `buffer[offset..]` at `position`; resolves the count written (may be short). */
+  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** fdatasync(2): the file's data (and the size needed to read it) reach stable storage. */
+  datasync(): Promise<void>;
+  /** fsync(2): data and all metadata reach stable storage. */
+  sync(): Promise<void>;
+  /** Sets the file's length. */
+  truncate(length: number): Promise<void>;
+  /** Current length in bytes. */
+  size(): Promise<number>;
+  /** Closes the handle. */
+  close(): Promise<void>;
+}
+
+/** The directory-level operations. Errors are Node.js system errors carrying `code` (`ENOENT`, `ENOSPC`, ...). */
+export interface FileSystem {
+  /** Opens `path`; `mode` is the permission bits for a new file. */
+  open(path: string, how: OpenMode, mode?: number): Promise<FileHandle>;
+  /** Names of the entries of a directory (not paths). */
+  readdir(path: string): Promise<string[]>;
+  /** Creates a directory and its missing parents. */
+  mkdir(path: string, mode?: number): Promise<void>;
+  /** Atomically renames `from` to `to`, replacing `to`. */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes a file. */
+  unlink(path: string): Promise<void>;
+  /** Facts about a path; rejects with ENOENT if absent. */
+  stat(path: string): Promise<FileStat>;
+  /** fsync of a directory, so that entries created, renamed or removed in it survive power loss. */
+  syncDir(path: string): Promise<void>;
+}

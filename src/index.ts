@@ -1,0 +1,39 @@
+/**
+ * aof: a segmented append-only log for Node.js. Records are CRC-checksummed,
+ * batched into frames, stored in rolling segment files that get a footer when
+ * sealed; appends resolve per the flush strategy (docs/DURABILITY.md).
+ *
+ * @packageDocumentation
+ */
+export { Log, type LogEvents, type OpenReport, type ReadOptions } from './log.js';
+export type { LogOptions, SegmentOptions } from './options.js';
+export { DEFAULTS } from './options.js';
+export type { FlushOptions } from './flush/strategy.js';
+export type { LogRecord } from './read/record.js';
+export type { Payload } from './record/payload.js';
+export type { SegmentInfo, SegmentStatus } from './log/segment-info.js';
+export type { LogMetrics } from './write/metrics.js';
+export type { TailRecovery } from './recovery/recover-active.js';
+export type { VerifyReport, VerifyProblem, VerifyOptions } from './recovery/verify.js';
+export type { RepairReport, RepairAction, RepairOptions } from './recovery/repair.js';
+export type { FileSystem, FileHandle, FileStat, OpenMode } from './fs/types.js';
+export { NodeFs } from './fs/node-fs.js';
+export {
+  AofError,
+  ErrorCode,
+  type ErrorCodeValue,
+  type ErrorLocation,
+  LockedError,
+  ClosedError,
+  RecordTooLargeError,
+  BatchTooLargeError,
+  CorruptionError,
+  UnsupportedFormatError,
+  LogFailedError,
+  IoError,
+  InvalidArgumentError,
+  ReadOnlyError,
+  GapError,
+  InvariantError,
+} from './errors.js';
+export { FORMAT_VERSION } from './segment/header.js';

@@ -1,0 +1,276 @@
+import { EventEmitter } from 'node:events';
+import { ClosedError, InvalidArgumentError, LogFailedError, ReadOnlyError } from './errors.js';
+import type { FileHandle } from './fs/types.js';
+import { acquireWriterLock, type WriterLock } from './lock/writer-lock.js';
+import { prepareLogDir } from './log/prepare-dir.js';
+import { toSegmentInfo, type SegmentInfo } from './log/segment-info.js';
+import { batchPayloads, checkSeq } from './log/validate-input.js';
+import { normalizeOptions, type LogOptions, type NormalizedOptions } from './options.js';
+import { FileCache } from './read/file-cache.js';
+import type { LogRecord } from './read/record.js';
+import { SegmentReader } from './read/segment-reader.js';
+import { toPayloadBytes, type Payload } from './record/payload.js';
+import { loadSegments } from './recovery/load-segments.js';
+import type { TailRecovery } from './recovery/recover-active.js';
+import { repairLog, type RepairOptions, type RepairReport } from './recovery/repair.js';
+import { verifyLog, type VerifyReport } from './recovery/verify.js';
+import { createSegment } from './segment/create.js';
+import type { LoadedSegment } from './segment/loaded-segment.js';
+import type { LogMetrics } from './write/metrics.js';
+import { Writer } from './write/writer.js';
+
+/** Events a {@link Log} emits. */
+export interface LogEvents {
+  /** Records `[from, to)` were acknowledged and are readable. Carries no data: read them. */
+  append: [range: { from: number; to: number }];
+  /** An fsync made `records` records (`bytes` bytes) durable in `durationMs`. */
+  flush: [info: { records: number; bytes: number; durationMs: number }];
+  /** A new active segment was started. */
+  roll: [segment: SegmentInfo];
+  /** A segment was sealed with its footer. */
+  seal: [segment: SegmentInfo];
+  /** The log entered the failed state (an fsync failed); emitted only when someone listens. */
+  error: [err: Error];
+}
+
+/** What `Log.open` found and did. */
+export interface OpenReport {
+  /** Recovery of the active segment (writers only). */
+  recovery: TailRecovery | undefined;
+  /** A segment file with no header, left by a crash at creation, moved to `recovery/`. */
+  unbornMovedTo: string | undefined;
+}
+
+/** Options of {@link Log.read}. */
+export interface ReadOptions {
+  /** First sequence number, inclusive (default: the first in the log). */
+  from?: number;
+  /** Sequence number to stop before, exclusive (default: the commit watermark when `read` is called). */
+  to?: number;
+}
+
+/**
+ * A segmented append-only log in one directory. One writer per directory
+ * (across processes); any number of read-only handles.
+ *
+ * ```ts
+ * const log = await Log.open(dir);
+ * const seq = await log.append('hello');   // durable when it resolves (flush strategy 'always')
+ * const rec = await log.get(seq);
+ * for await (const r of log.read({ from: 0 })) console.log(r.seq, r.payload.toString());
+ * await log.close();
+ * ```
+ */
+export class Log extends EventEmitter<LogEvents> {
+  /** What recovery did at open. */
+  readonly openReport: OpenReport;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private readonly reader: SegmentReader;
+  private readonly files: FileCache;
+
+  private constructor(
+    /** The log directory. */
+    readonly dir: string,
+    private readonly opts: NormalizedOptions,
+    private readonly segmentList: LoadedSegment[],
+    private readonly writer: Writer | undefined,
+    private readonly lock: WriterLock | undefined,
+    openReport: OpenReport,
+  ) {
+    super();
+    this.openReport = openReport;
+    this.files = new FileCache(opts.fs, opts.maxOpenFiles);
+    this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes);
+  }
+
+  /**
+   * Opens (creating if needed) the log in `dir`. A writer takes the
+   * directory's lock (`AOF_LOCKED` if another writer holds it) and recovers
+   * the active segment: a torn tail is kept under `recovery/` and cut off;
+   * corruption followed by valid frames rejects with `AOF_CORRUPT` (run
+   * {@link Log.repair}). Sealed segments are opened from their footers alone.
+   */
+  static async open(dir: string, options?: LogOptions): Promise<Log> {
+    const opts = normalizeOptions(options);
+    await prepareLogDir(opts.fs, dir, opts.readOnly, opts.dirMode);
+    let lock: WriterLock | undefined;
+    let writer: Writer | undefined;
+    if (!opts.readOnly) lock = await acquireWriterLock(dir, (err) => writer?.poison(new LogFailedError('the writer lock was lost (its LOCK directory was removed or replaced)', err, { file: dir })));
+    try {
+      const target = { fs: opts.fs, dir, fileMode: opts.fileMode, dirMode: opts.dirMode };
+      const settings = { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes };
+      const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, settings);
+      const report: OpenReport = { recovery: loaded.recovery, unbornMovedTo: loaded.unbornMovedTo };
+      if (opts.readOnly) return new Log(dir, opts, loaded.segments, undefined, undefined, report);
+      const handle = loaded.activeHandle ?? (await startFirstSegment(opts, dir, loaded.segments));
+      let log: Log | undefined;
+      writer = new Writer(opts.fs, dir, opts, loaded.segments, handle, {
+        appended: (from, to) => log?.emit('append', { from, to }),
+        flushed: (records, bytes, durationMs) => log?.emit('flush', { records, bytes, durationMs }),
+        sealed: (s) => log?.emit('seal', toSegmentInfo(s)),
+        rolled: (s) => log?.emit('roll', toSegmentInfo(s)),
+        failed: (err) => log?.reportError(err),
+      });
+      log = new Log(dir, opts, loaded.segments, writer, lock, report);
+      return log;
+    } catch (err) {
+      await lock?.release();
+      throw err;
+    }
+  }
+
+  /** Checks every frame and footer of the log in `dir` without changing anything. See {@link VerifyReport}. */
+  static verify(dir: string, options?: Pick<LogOptions, 'fs' | 'readAheadBytes'>): Promise<VerifyReport> {
+    return verifyLog(dir, options);
+  }
+
+  /**
+   * Repairs the log in `dir` (taking its writer lock): cuts it at the first
+   * damaged frame, or with `mode: 'skip'` keeps the valid frames after the
+   * damage and records the lost range as a gap. Every byte removed is kept
+   * under `recovery/`. See {@link RepairReport}.
+   */
+  static repair(dir: string, options?: RepairOptions): Promise<RepairReport> {
+    return repairLog(dir, options);
+  }
+
+  /** True when opened with `readOnly`. */
+  get readOnly(): boolean {
+    return this.writer === undefined;
+  }
+
+  /** Sequence number of the first record held (0 for a new log). */
+  get firstSeq(): number {
+    return this.segmentList[0]?.baseSeq ?? 0;
+  }
+
+  /**
+   * The commit watermark: the sequence number after the last acknowledged
+   * record. Readers never see records at or past it.
+   */
+  get nextSeq(): number {
+    return this.segmentList[this.segmentList.length - 1]?.nextSeq ?? 0;
+  }
+
+  /**
+   * Appends one record; resolves its sequence number once it is as durable as
+   * the flush strategy promises (docs/DURABILITY.md). Appends issued without
+   * awaiting each other share one write and one fsync.
+   */
+  append(payload: Payload): Promise<number> {
+    try {
+      const writer = this.writable();
+      return writer.append([toPayloadBytes(payload, this.opts.maxRecordBytes)]);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Appends records atomically (after a crash, all or none are there); resolves the first one's sequence number. */
+  appendBatch(payloads: readonly Payload[]): Promise<number> {
+    try {
+      const writer = this.writable();
+      return writer.append(batchPayloads(payloads, this.opts));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The record `seq`, or undefined if the log does not hold it. Rejects with `AOF_CORRUPT` or `AOF_GAP` rather than return damaged data. */
+  async get(seq: number): Promise<LogRecord | undefined> {
+    this.checkOpen();
+    return this.reader.get(checkSeq('seq', seq));
+  }
+
+  /** Records in `[from, to)` in order. Rejects mid-iteration with `AOF_CORRUPT` or `AOF_GAP` at damage, never skipping silently. */
+  read(options: ReadOptions = {}): AsyncIterable<LogRecord> {
+    this.checkOpen();
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('read options must be an object');
+    const from = options.from === undefined ? this.firstSeq : checkSeq('from', options.from);
+    const to = options.to === undefined ? this.nextSeq : checkSeq('to', options.to);
+    return this.reader.read(from, to);
+  }
+
+  /** Seals the active segment and starts a new one (no-op on an empty segment). */
+  roll(): Promise<void> {
+    try {
+      return this.writable().roll();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Resolves once everything appended before the call is on stable storage, whatever the strategy. */
+  flush(): Promise<void> {
+    try {
+      return this.writable().flush();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The segments, oldest first. */
+  segments(): SegmentInfo[] {
+    return this.segmentList.map(toSegmentInfo);
+  }
+
+  /** Counters: records, writes, fsyncs and their latency, group-commit sizes, back-pressure, failed state. */
+  metrics(): LogMetrics {
+    if (this.writer === undefined) return emptyMetrics();
+    return this.writer.metrics.snapshot(this.writer.failedWith !== undefined, this.writer.pendingBytes);
+  }
+
+  /**
+   * Writes everything queued, marks the clean end of the data, releases the
+   * lock. After a clean close, damage anywhere is reported as corruption,
+   * never cut away as a torn tail. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    try {
+      await this.writer?.close();
+    } finally {
+      await this.files.closeAll();
+      await this.lock?.release();
+      this.state = 'closed';
+    }
+  }
+
+  /** `await using log = await Log.open(dir)` closes it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private writable(): Writer {
+    this.checkOpen();
+    if (this.writer === undefined) throw new ReadOnlyError();
+    const failure = this.writer.failedWith;
+    if (failure !== undefined) throw failure;
+    return this.writer;
+  }
+
+  private checkOpen(): void {
+    if (this.state !== 'open') throw new ClosedError();
+  }
+
+  private reportError(err: LogFailedError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+async function startFirstSegment(opts: NormalizedOptions, dir: string, segments: LoadedSegment[]): Promise<FileHandle> {
+  const last = segments[segments.length - 1];
+  const base = last?.nextSeq ?? 0;
+  const created = await createSegment(opts.fs, dir, base, Math.max(opts.clock(), last?.lastTimestamp ?? 0), opts.fileMode);
+  segments.push(created.segment);
+  return created.handle;
+}
+
+function emptyMetrics(): LogMetrics {
+  return {
+    records: 0, appends: 0, writes: 0, bytesWritten: 0, fsyncs: 0, fsyncLatencyMs: { p50: 0, p99: 0, max: 0 },
+    recordsPerFsync: 0, bytesPerFsync: 0, appendsPerWrite: 0, pendingBytes: 0, pendingBytesMax: 0, appendsWaited: 0,
+    writeErrors: 0, rolls: 0, failed: false,
+  };
+}

@@ -1,0 +1,146 @@
+import { InvalidArgumentError } from './errors.js';
+import type { FileSystem } from './fs/types.js';
+import { nodeFs } from './fs/node-fs.js';
+import type { FlushOptions } from './flush/strategy.js';
+import { positiveInt } from './validate.js';
+import { normalizeFlushOptions, type NormalizedFlush } from './flush/strategy.js';
+
+/** When the active segment is sealed and a new one started. */
+export interface SegmentOptions {
+  /** Roll once the segment holds this many bytes (default 64 MiB). A single larger frame gets a segment of its own. */
+  maxBytes?: number;
+  /** Roll once the segment holds this many records (default unbounded). */
+  maxRecords?: number;
+  /** Roll an append that arrives when the segment is older than this (default unbounded). */
+  maxAgeMs?: number;
+  /** Bytes of data between sparse-index entries (default 4096): the most a lookup scans. */
+  indexIntervalBytes?: number;
+}
+
+/** Options of {@link Log.open}. Every bound has a default; see docs/DURABILITY.md for `flush`. */
+export interface LogOptions {
+  /** Segment rolling. */
+  segment?: SegmentOptions;
+  /** Flush strategy (default `{ strategy: 'always' }`: every acknowledged record is on stable storage). */
+  flush?: FlushOptions;
+  /** Largest record accepted, in bytes (default 16 MiB). */
+  maxRecordBytes?: number;
+  /** Largest `appendBatch` in total payload bytes (default 64 MiB). */
+  maxBatchBytes?: number;
+  /** Most records in one `appendBatch` (default 1,000,000). */
+  maxBatchRecords?: number;
+  /** Bytes accepted but not yet written before further appends wait (default 16 MiB). */
+  maxPendingBytes?: number;
+  /** Size of the reusable buffer appends are copied into before one write (default 1 MiB). */
+  writeBufferBytes?: number;
+  /** Read-ahead window of readers and scans, in bytes (default 256 KiB). */
+  readAheadBytes?: number;
+  /** Most segment files kept open for reading at once (default 64). */
+  maxOpenFiles?: number;
+  /** Open without the writer lock, for reading only (another process may be writing). */
+  readOnly?: boolean;
+  /** Permission bits of files the log creates (default 0o600, owner only). */
+  fileMode?: number;
+  /** Permission bits of directories the log creates (default 0o700, owner only). */
+  dirMode?: number;
+  /** File-system adapter (default: the real one). `FaultFs` from `aof/testing` injects faults. */
+  fs?: FileSystem;
+  /** Clock in ms since the epoch (default `Date.now`); the log never lets timestamps go backwards. */
+  clock?: () => number;
+}
+
+/** Options with every default applied. */
+export interface NormalizedOptions {
+  segment: Required<SegmentOptions>;
+  flush: NormalizedFlush;
+  maxRecordBytes: number;
+  maxBatchBytes: number;
+  maxBatchRecords: number;
+  maxPendingBytes: number;
+  writeBufferBytes: number;
+  readAheadBytes: number;
+  maxOpenFiles: number;
+  readOnly: boolean;
+  fileMode: number;
+  dirMode: number;
+  fs: FileSystem;
+  clock: () => number;
+}
+
+/** Default bounds, each named with its unit. */
+export const DEFAULTS = {
+  segmentMaxBytes: 64 * 1024 * 1024,
+  segmentMaxRecords: Number.MAX_SAFE_INTEGER,
+  segmentMaxAgeMs: Number.MAX_SAFE_INTEGER,
+  indexIntervalBytes: 4096,
+  maxRecordBytes: 16 * 1024 * 1024,
+  maxBatchBytes: 64 * 1024 * 1024,
+  maxBatchRecords: 1_000_000,
+  maxPendingBytes: 16 * 1024 * 1024,
+  writeBufferBytes: 1024 * 1024,
+  readAheadBytes: 256 * 1024,
+  maxOpenFiles: 64,
+  fileMode: 0o600,
+  dirMode: 0o700,
+} as const;
+
+/** Largest value accepted for byte-size options: frames never exceed 1 GiB. */
+const BYTES_OPTION_MAX = 0x4000_0000;
+
+/** Validates options and fills in defaults; names the offending option in the error. */
+export function normalizeOptions(options: LogOptions | undefined): NormalizedOptions {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw new InvalidArgumentError('options must be an object');
+  const o = options ?? {};
+  const seg = o.segment ?? {};
+  if (typeof seg !== 'object' || seg === null) throw new InvalidArgumentError('option segment must be an object');
+  const n: NormalizedOptions = {
+    segment: {
+      maxBytes: positiveInt('segment.maxBytes', seg.maxBytes, DEFAULTS.segmentMaxBytes, Number.MAX_SAFE_INTEGER),
+      maxRecords: positiveInt('segment.maxRecords', seg.maxRecords, DEFAULTS.segmentMaxRecords, Number.MAX_SAFE_INTEGER),
+      maxAgeMs: positiveInt('segment.maxAgeMs', seg.maxAgeMs, DEFAULTS.segmentMaxAgeMs, Number.MAX_SAFE_INTEGER),
+      indexIntervalBytes: positiveInt('segment.indexIntervalBytes', seg.indexIntervalBytes, DEFAULTS.indexIntervalBytes, BYTES_OPTION_MAX),
+    },
+    flush: normalizeFlushOptions(o.flush),
+    maxRecordBytes: positiveInt('maxRecordBytes', o.maxRecordBytes, DEFAULTS.maxRecordBytes, BYTES_OPTION_MAX / 2, true),
+    maxBatchBytes: positiveInt('maxBatchBytes', o.maxBatchBytes, DEFAULTS.maxBatchBytes, BYTES_OPTION_MAX / 2),
+    maxBatchRecords: positiveInt('maxBatchRecords', o.maxBatchRecords, DEFAULTS.maxBatchRecords, 0xffff_ffff),
+    maxPendingBytes: positiveInt('maxPendingBytes', o.maxPendingBytes, DEFAULTS.maxPendingBytes, Number.MAX_SAFE_INTEGER),
+    writeBufferBytes: positiveInt('writeBufferBytes', o.writeBufferBytes, DEFAULTS.writeBufferBytes, BYTES_OPTION_MAX),
+    readAheadBytes: positiveInt('readAheadBytes', o.readAheadBytes, DEFAULTS.readAheadBytes, BYTES_OPTION_MAX),
+    maxOpenFiles: positiveInt('maxOpenFiles', o.maxOpenFiles, DEFAULTS.maxOpenFiles, 1 << 16),
+    readOnly: bool('readOnly', o.readOnly, false),
+    fileMode: mode('fileMode', o.fileMode, DEFAULTS.fileMode),
+    dirMode: mode('dirMode', o.dirMode, DEFAULTS.dirMode),
+    fs: fileSystem(o.fs),
+    clock: clock(o.clock),
+  };
+  return n;
+}
+
+function bool(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`option ${name} must be a boolean, got ${typeof value}`);
+  return value;
+}
+
+function mode(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0o777) throw new InvalidArgumentError(`option ${name} must be permission bits from 0 to 0o777, got ${String(value)}`);
+  return value;
+}
+
+function fileSystem(value: unknown): FileSystem {
+  if (value === undefined) return nodeFs;
+  const f = value as Partial<FileSystem>;
+  const needed = ['open', 'readdir', 'mkdir', 'rename', 'unlink', 'stat', 'syncDir'] as const;
+  if (typeof value !== 'object' || value === null || needed.some((k) => typeof f[k] !== 'function')) {
+    throw new InvalidArgumentError(`option fs must implement ${needed.join(', ')}`);
+  }
+  return value as FileSystem;
+}
+
+function clock(value: unknown): () => number {
+  if (value === undefined) return Date.now;
+  if (typeof value !== 'function') throw new InvalidArgumentError('option clock must be a function returning ms since the epoch');
+  return value as () => number;
+}

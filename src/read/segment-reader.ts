@@ -1,0 +1,139 @@
+import { assert } from '../assert.js';
+import { CorruptionError, GapError } from '../errors.js';
+import { FLAG_GAP, forEachRecord, recordAt, type FrameHeader } from '../record/frame.js';
+import { FrameCursor } from '../segment/frame-cursor.js';
+import { SEGMENT_HEADER_BYTES } from '../segment/header.js';
+import type { LoadedSegment } from '../segment/loaded-segment.js';
+import { floorBySeq } from '../segment/sparse-index.js';
+import type { FileCache } from './file-cache.js';
+import type { LogRecord } from './record.js';
+
+/** The segments a reader sees: a function, because the writer adds segments as it rolls. */
+export type SegmentList = () => readonly LoadedSegment[];
+
+/**
+ * Reads records by sequence number from segment files: bisects segments by
+ * base, then the sparse index, then scans at most one index interval of
+ * checksummed frames. Only bytes up to each segment's published data end are
+ * read, so nothing unacknowledged is ever returned.
+ */
+export class SegmentReader {
+  constructor(
+    private readonly segments: SegmentList,
+    private readonly files: FileCache,
+    private readonly readAheadBytes: number,
+  ) {}
+
+  /** The segment whose range starts at or before `seq` (the one that holds it, if any does). */
+  findSegment(seq: number): LoadedSegment | undefined {
+    const list = this.segments();
+    let lo = 0;
+    let hi = list.length - 1;
+    let found: LoadedSegment | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const s = list[mid]!;
+      if (s.baseSeq <= seq) {
+        found = s;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  /** The record `seq`, or undefined when the log does not hold it. */
+  async get(seq: number): Promise<LogRecord | undefined> {
+    const seg = this.findSegment(seq);
+    if (seg === undefined) return undefined;
+    if (seq >= seg.nextSeq) {
+      throwIfDamaged(seg);
+      return undefined;
+    }
+    const { handle, release } = await this.files.acquire(seg.file);
+    try {
+      const cursor = new FrameCursor(handle, startOffset(seg, seq), seg.dataEnd, this.readAheadBytes);
+      for (;;) {
+        const step = await cursor.next();
+        if (step.kind === 'end') throw new CorruptionError(`record ${seq} is missing from its segment`, { file: seg.file, offset: step.offset });
+        if (step.kind === 'bad') throw new CorruptionError(step.reason, { file: seg.file, offset: step.offset });
+        const h = step.header;
+        if (seq >= h.firstSeq + h.count) continue;
+        if (seq < h.firstSeq) throw new CorruptionError(`frame at sequence ${h.firstSeq} skips record ${seq}`, { file: seg.file, offset: step.offset });
+        if ((h.flags & FLAG_GAP) !== 0) throw new GapError(h.firstSeq, h.firstSeq + h.count, { file: seg.file, offset: step.offset });
+        const payload = recordAt(step.buf, step.at, h, seq - h.firstSeq);
+        if (typeof payload === 'string') throw new CorruptionError(payload, { file: seg.file, offset: step.offset });
+        return { seq, timestamp: h.timestamp, payload };
+      }
+    } finally {
+      await release();
+    }
+  }
+
+  /** Records with `from <= seq < to`, in order; stops early at the end of the published data. */
+  async *read(from: number, to: number): AsyncGenerator<LogRecord> {
+    let seq = from;
+    const first = this.segments()[0];
+    if (first !== undefined && seq < first.baseSeq) seq = first.baseSeq;
+    while (seq < to) {
+      const seg = this.findSegment(seq);
+      if (seg === undefined) return;
+      const before = seq;
+      const publishedBefore = seg.nextSeq;
+      for await (const record of this.readSegment(seg, seq, to)) {
+        yield record;
+        seq = record.seq + 1;
+      }
+      if (seq >= to) return;
+      if (seq < seg.nextSeq) {
+        // The active segment grew while we read it: read on from where we are.
+        if (seq === before && before < publishedBefore) throw new CorruptionError(`record ${seq} is missing from its segment`, { file: seg.file });
+        continue;
+      }
+      throwIfDamaged(seg);
+      if (!seg.sealed) return;
+    }
+  }
+
+  private async *readSegment(seg: LoadedSegment, from: number, to: number): AsyncGenerator<LogRecord> {
+    const { handle, release } = await this.files.acquire(seg.file);
+    let seq = from;
+    let offset = startOffset(seg, from);
+    try {
+      // The active segment may grow while we read it: continue until its published end stops moving.
+      while (seq < to && offset < seg.dataEnd) {
+        const cursor = new FrameCursor(handle, offset, seg.dataEnd, this.readAheadBytes);
+        for (let step = await cursor.next(); step.kind !== 'end'; step = await cursor.next()) {
+          if (step.kind === 'bad') throw new CorruptionError(step.reason, { file: seg.file, offset: step.offset });
+          offset = step.offset + step.header.frameBytes;
+          const h = step.header;
+          if (h.firstSeq + h.count <= seq) continue;
+          for (const record of frameRecords(step.buf, step.at, h, seq, to, seg.file, step.offset)) yield record;
+          seq = h.firstSeq + h.count;
+          if (seq >= to) return;
+        }
+      }
+    } finally {
+      await release();
+    }
+  }
+}
+
+function startOffset(seg: LoadedSegment, seq: number): number {
+  return floorBySeq(seg.index, seq)?.offset ?? SEGMENT_HEADER_BYTES;
+}
+
+function throwIfDamaged(seg: LoadedSegment): void {
+  if (seg.damage !== undefined) throw new CorruptionError(seg.damage.reason, { file: seg.file, offset: seg.damage.offset });
+}
+
+function frameRecords(buf: Buffer, at: number, h: FrameHeader, from: number, to: number, file: string, offset: number): LogRecord[] {
+  if ((h.flags & FLAG_GAP) !== 0) throw new GapError(h.firstSeq, h.firstSeq + h.count, { file, offset });
+  const out: LogRecord[] = [];
+  const problem = forEachRecord(buf, at, h, (payload, i) => {
+    const seq = h.firstSeq + i;
+    if (seq >= from && seq < to) out.push({ seq, timestamp: h.timestamp, payload });
+  });
+  if (problem !== undefined) throw new CorruptionError(problem, { file, offset });
+  assert(out.every((r, i) => i === 0 || r.seq === out[i - 1]!.seq + 1), 'records of a frame are consecutive');
+  return out;
+}

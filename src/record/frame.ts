@@ -1,0 +1,151 @@
+import { assert } from '../assert.js';
+import { crc32 } from './crc.js';
+import { readU64, writeU64 } from './u64.js';
+
+/**
+ * A frame is the unit of atomicity on disk: one or more whole append calls
+ * (an `appendBatch` is never split), covered by a single CRC-32. Byte layout
+ * in docs/FORMAT.md, "Frame".
+ *
+ * @module
+ */
+
+/** Bytes of the frame header. */
+export const FRAME_HEADER_BYTES = 32;
+/** Bytes of each record's length prefix. */
+export const RECORD_HEADER_BYTES = 4;
+/** Upper bound of any frame, whatever the options: lengths above it are damage. */
+export const FRAME_BYTES_MAX = 0x4000_0000; // 1 GiB
+
+/** Frame flag: a clean-close marker (no records) written by `close()`. */
+export const FLAG_CLOSE_MARKER = 0x1;
+/** Frame flag: a gap left by repair; `count` sequence numbers were lost, no record bodies follow. */
+export const FLAG_GAP = 0x2;
+const KNOWN_FLAGS = FLAG_CLOSE_MARKER | FLAG_GAP;
+
+/** The fixed fields of a frame. */
+export interface FrameHeader {
+  /** Total bytes of the frame, header included. */
+  frameBytes: number;
+  /** CRC-32 of bytes [8, frameBytes). */
+  crc: number;
+  /** Sequence number of the first record. */
+  firstSeq: number;
+  /** Number of records (or, for a gap, of lost sequence numbers). */
+  count: number;
+  /** Append time in ms since the epoch, shared by the frame's records. */
+  timestamp: number;
+  /** Bit set of `FLAG_*`. */
+  flags: number;
+}
+
+/** Bytes a frame needs for payloads of these sizes. */
+export function frameBytesFor(payloadBytesTotal: number, recordCount: number): number {
+  return FRAME_HEADER_BYTES + recordCount * RECORD_HEADER_BYTES + payloadBytesTotal;
+}
+
+/**
+ * Encodes one frame into `out` at `offset` and returns its length. The caller
+ * sized `out` with {@link frameBytesFor}.
+ */
+export function encodeFrame(out: Buffer, offset: number, firstSeq: number, timestamp: number, payloads: readonly Uint8Array[], flags = 0): number {
+  let at = offset + FRAME_HEADER_BYTES;
+  for (const payload of payloads) {
+    out.writeUInt32LE(payload.byteLength, at);
+    out.set(payload, at + RECORD_HEADER_BYTES);
+    at += RECORD_HEADER_BYTES + payload.byteLength;
+  }
+  const frameBytes = at - offset;
+  writeHeaderFields(out, offset, frameBytes, firstSeq, payloads.length, timestamp, flags);
+  return frameBytes;
+}
+
+/** Encodes a frame without records: a clean-close marker or a gap. */
+export function encodeEmptyFrame(firstSeq: number, count: number, timestamp: number, flags: number): Buffer {
+  assert(flags === FLAG_CLOSE_MARKER ? count === 0 : flags === FLAG_GAP && count > 0, 'empty frames are close markers or non-empty gaps');
+  const out = Buffer.alloc(FRAME_HEADER_BYTES);
+  writeHeaderFields(out, 0, FRAME_HEADER_BYTES, firstSeq, count, timestamp, flags);
+  return out;
+}
+
+function writeHeaderFields(out: Buffer, offset: number, frameBytes: number, firstSeq: number, count: number, timestamp: number, flags: number): void {
+  assert(Number.isSafeInteger(firstSeq) && firstSeq >= 0, `frame firstSeq ${firstSeq} is a non-negative integer`);
+  assert(frameBytes <= FRAME_BYTES_MAX, `frame of ${frameBytes} bytes is within FRAME_BYTES_MAX`);
+  out.writeUInt32LE(frameBytes, offset);
+  writeU64(out, offset + 8, firstSeq);
+  out.writeUInt32LE(count, offset + 16);
+  writeU64(out, offset + 20, timestamp);
+  out.writeUInt16LE(flags, offset + 28);
+  out.writeUInt16LE(0, offset + 30);
+  out.writeUInt32LE(crc32(out.subarray(offset + 8, offset + frameBytes)), offset + 4);
+}
+
+/** Reads the fixed fields at `offset`; `buf` holds at least FRAME_HEADER_BYTES there. */
+export function decodeFrameHeader(buf: Buffer, offset: number): FrameHeader {
+  return {
+    frameBytes: buf.readUInt32LE(offset),
+    crc: buf.readUInt32LE(offset + 4),
+    firstSeq: readU64(buf, offset + 8),
+    count: buf.readUInt32LE(offset + 16),
+    timestamp: readU64(buf, offset + 20),
+    flags: buf.readUInt16LE(offset + 28),
+  };
+}
+
+/**
+ * Why a header cannot start a valid frame, or undefined if it is plausible.
+ * Checked before anything is allocated, so a hostile length costs nothing.
+ */
+export function implausibleHeader(h: FrameHeader, bytesAvailable: number): string | undefined {
+  if (h.frameBytes < FRAME_HEADER_BYTES) return `frame length ${h.frameBytes} is below the header size`;
+  if (h.frameBytes > FRAME_BYTES_MAX) return `frame length ${h.frameBytes} exceeds FRAME_BYTES_MAX`;
+  if (h.frameBytes > bytesAvailable) return `frame length ${h.frameBytes} runs past the end of the data (${bytesAvailable} bytes left)`;
+  if (h.firstSeq < 0 || h.timestamp < 0) return 'sequence number or timestamp out of range';
+  if ((h.flags & ~KNOWN_FLAGS) !== 0) return `unknown frame flags 0x${h.flags.toString(16)}`;
+  const recordBytesMin = h.flags === 0 ? h.count * RECORD_HEADER_BYTES : 0;
+  if (FRAME_HEADER_BYTES + recordBytesMin > h.frameBytes) return `record count ${h.count} does not fit in ${h.frameBytes} bytes`;
+  if (h.flags === 0 && h.count === 0) return 'data frame with no records';
+  return undefined;
+}
+
+/** True when the CRC over the frame body matches. `buf[offset..]` holds the whole frame. */
+export function frameChecksumMatches(buf: Buffer, offset: number, h: FrameHeader): boolean {
+  return crc32(buf.subarray(offset + 8, offset + h.frameBytes)) === h.crc;
+}
+
+/**
+ * Calls `each(payload, index)` for every record of a checksummed frame.
+ * Returns why the record layout is inconsistent, or undefined.
+ */
+export function forEachRecord(buf: Buffer, offset: number, h: FrameHeader, each: (payload: Buffer, index: number) => void): string | undefined {
+  if (h.flags !== 0) return undefined;
+  const end = offset + h.frameBytes;
+  let at = offset + FRAME_HEADER_BYTES;
+  for (let i = 0; i < h.count; i++) {
+    if (at + RECORD_HEADER_BYTES > end) return `record ${i} header runs past the frame`;
+    const length = buf.readUInt32LE(at);
+    at += RECORD_HEADER_BYTES;
+    if (at + length > end) return `record ${i} of ${length} bytes runs past the frame`;
+    each(buf.subarray(at, at + length), i);
+    at += length;
+  }
+  return at === end ? undefined : `frame has ${end - at} bytes after its last record`;
+}
+
+/**
+ * The payload of record `index` of a checksummed data frame, or a string
+ * saying why the layout is inconsistent.
+ */
+export function recordAt(buf: Buffer, offset: number, h: FrameHeader, index: number): Buffer | string {
+  assert(h.flags === 0 && index >= 0 && index < h.count, `record ${index} is within a data frame of ${h.count}`);
+  const end = offset + h.frameBytes;
+  let at = offset + FRAME_HEADER_BYTES;
+  for (let i = 0; ; i++) {
+    if (at + RECORD_HEADER_BYTES > end) return `record ${i} header runs past the frame`;
+    const length = buf.readUInt32LE(at);
+    at += RECORD_HEADER_BYTES;
+    if (at + length > end) return `record ${i} of ${length} bytes runs past the frame`;
+    if (i === index) return buf.subarray(at, at + length);
+    at += length;
+  }
+}

@@ -1,0 +1,120 @@
+import { AofError } from '../errors.js';
+import type { FileHandle } from '../fs/types.js';
+import type { SegmentSummary } from '../segment/footer.js';
+import { decodeSegmentHeader, SEGMENT_HEADER_BYTES, type SegmentHeader } from '../segment/header.js';
+import { isRangeZero, readSegmentEnvelope } from '../segment/load.js';
+import { findFrameAfter } from '../segment/resync.js';
+import { scanSegment } from '../segment/scan.js';
+import { readAt } from '../fs/io.js';
+
+/** A damaged span inside a segment: bytes from `offset` up to `resumeAt` hold no valid frame. */
+export interface DamagedSpan {
+  /** Offset of the first bad byte. */
+  offset: number;
+  /** Why the frame there is not valid. */
+  reason: string;
+  /** First sequence number that is not readable because of the damage. */
+  lostFrom: number;
+  /** Where valid frames resume in this segment, and at which sequence, if they do. */
+  resumeAt: { offset: number; seq: number } | undefined;
+}
+
+/** Everything a full check of one segment file found. */
+export interface SegmentAnalysis {
+  file: string;
+  baseSeq: number;
+  size: number;
+  header: SegmentHeader | undefined;
+  /** Why the header is unusable (the base from the file name is used to scan on). */
+  headerError: AofError | undefined;
+  /** The footer, when present and valid. */
+  footer: SegmentSummary | undefined;
+  /** Why a present footer is unusable. */
+  footerError: AofError | undefined;
+  /** Offset where frame data ends (the footer start, or the end of the last valid frame). */
+  dataEnd: number;
+  /** Sequence number after the last valid frame. */
+  nextSeq: number;
+  /** Records in valid frames. */
+  recordCount: number;
+  /** Damaged spans, in file order. A trailing span with no `resumeAt` may be a torn tail. */
+  damage: DamagedSpan[];
+  /** True when the trailing bytes after the last valid frame are all zero. */
+  trailingZeros: boolean;
+  /** Offset of a clean-close marker that is the last valid frame. */
+  closeMarkerAt: number | undefined;
+  /** How the footer disagrees with the frames, if it does. */
+  footerMismatch: string | undefined;
+  /** Lost ranges already recorded as gaps by an earlier repair. */
+  gaps: Array<{ from: number; to: number; offset: number }>;
+}
+
+/** Settings for a full check. */
+export interface AnalyzeSettings {
+  readAheadBytes: number;
+  indexIntervalBytes: number;
+}
+
+/**
+ * Reads every byte of a segment: header, footer, all frames, and past any
+ * damage (resynchronising on the next valid frame) so that each damaged span
+ * and the sequence numbers it hides are known. Changes nothing.
+ */
+export async function analyzeSegment(handle: FileHandle, baseSeq: number, settings: AnalyzeSettings): Promise<SegmentAnalysis> {
+  const size = await handle.size();
+  const a: SegmentAnalysis = {
+    file: handle.path, baseSeq, size, header: undefined, headerError: undefined, footer: undefined, footerError: undefined,
+    dataEnd: SEGMENT_HEADER_BYTES, nextSeq: baseSeq, recordCount: 0, damage: [], trailingZeros: false,
+    closeMarkerAt: undefined, footerMismatch: undefined, gaps: [],
+  };
+  await readEnvelope(handle, baseSeq, size, a);
+  const end = Math.max(a.footer?.dataEnd ?? size, SEGMENT_HEADER_BYTES);
+  let from = { offset: SEGMENT_HEADER_BYTES, seq: baseSeq };
+  for (;;) {
+    const scan = await scanSegment(handle, baseSeq, end, settings.indexIntervalBytes, settings.readAheadBytes, from);
+    a.recordCount += scan.recordCount;
+    a.nextSeq = scan.nextSeq;
+    a.dataEnd = scan.dataEnd;
+    a.closeMarkerAt = scan.closeMarkerAt;
+    a.gaps.push(...scan.gaps);
+    if (scan.stop === undefined) break;
+    const hit = await findFrameAfter(handle, scan.stop.offset + 1, end, scan.nextSeq);
+    a.damage.push({ offset: scan.stop.offset, reason: scan.stop.reason, lostFrom: scan.nextSeq, resumeAt: hit && { offset: hit.offset, seq: hit.firstSeq } });
+    if (hit === undefined) {
+      a.trailingZeros = scan.stop.zeros && (await isRangeZero(handle, scan.stop.offset, end));
+      break;
+    }
+    from = { offset: hit.offset, seq: hit.firstSeq };
+  }
+  if (a.footer !== undefined) a.footerMismatch = compareFooter(a.footer, a);
+  return a;
+}
+
+async function readEnvelope(handle: FileHandle, baseSeq: number, size: number, a: SegmentAnalysis): Promise<void> {
+  try {
+    const envelope = await readSegmentEnvelope(handle, baseSeq);
+    if (envelope.kind !== 'unborn') a.header = envelope.header;
+    if (envelope.kind === 'sealed') a.footer = envelope.summary;
+    if (envelope.kind === 'unborn') a.headerError = new AofError('AOF_CORRUPT', 'segment file holds no header (created just before a crash)', { file: handle.path, offset: 0 });
+  } catch (err) {
+    if (!(err instanceof AofError)) throw err;
+    if ((err.offset ?? 0) < SEGMENT_HEADER_BYTES) a.headerError = err;
+    else a.footerError = err;
+    if (a.header === undefined && a.headerError === undefined) a.header = tryHeader(await readAt(handle, 0, Math.min(size, SEGMENT_HEADER_BYTES)), handle.path);
+  }
+}
+
+function tryHeader(buf: Buffer, file: string): SegmentHeader | undefined {
+  try {
+    return decodeSegmentHeader(buf, file);
+  } catch {
+    return undefined;
+  }
+}
+
+function compareFooter(footer: SegmentSummary, a: SegmentAnalysis): string | undefined {
+  if (a.damage.length > 0) return undefined;
+  if (footer.nextSeq !== a.nextSeq) return `footer says the segment ends before sequence ${footer.nextSeq}, frames end before ${a.nextSeq}`;
+  if (footer.recordCount !== a.recordCount) return `footer counts ${footer.recordCount} records, frames hold ${a.recordCount}`;
+  return undefined;
+}

@@ -1,0 +1,86 @@
+import { CorruptionError } from '../errors.js';
+import type { FileHandle } from '../fs/types.js';
+import type { SegmentHeader } from '../segment/header.js';
+import { isRangeZero } from '../segment/load.js';
+import type { LoadedSegment } from '../segment/loaded-segment.js';
+import { findFrameAfter } from '../segment/resync.js';
+import { scanSegment, type ScanResult } from '../segment/scan.js';
+import { preserveRange, type RecoveryTarget } from './preserve.js';
+
+/** What recovery did to the active segment at open. */
+export interface TailRecovery {
+  /** The active segment's file. */
+  file: string;
+  /** True when the log was closed cleanly last time (its close marker was found and removed). */
+  cleanClose: boolean;
+  /** A torn tail that was cut off: where, how many bytes, and where they were kept (absent when they were all zero). */
+  tornTail: { offset: number; bytes: number; reason: string; preservedAt: string | undefined } | undefined;
+}
+
+/** Scan settings. */
+export interface ScanSettings {
+  indexIntervalBytes: number;
+  readAheadBytes: number;
+}
+
+/**
+ * Recovers the unsealed last segment of a log opened for writing: scans its
+ * frames, tells a torn tail (nothing valid after the damage) from corruption
+ * in the middle (valid frames follow), keeps a torn tail under `recovery/` and
+ * cuts it off, and removes a clean-close marker so appends continue after the
+ * last record. Corruption throws: the writer never appends past damage.
+ */
+export async function recoverActiveSegment(handle: FileHandle, header: SegmentHeader, size: number, target: RecoveryTarget, settings: ScanSettings): Promise<{ segment: LoadedSegment; recovery: TailRecovery }> {
+  const scan = await scanSegment(handle, header.baseSeq, size, settings.indexIntervalBytes, settings.readAheadBytes);
+  const recovery: TailRecovery = { file: handle.path, cleanClose: false, tornTail: undefined };
+  if (scan.stop !== undefined) {
+    const stop = scan.stop;
+    const hit = await findFrameAfter(handle, stop.offset + 1, size, scan.nextSeq);
+    if (hit !== undefined) {
+      throw new CorruptionError(`damaged frame (${stop.reason}) followed by valid frames from offset ${hit.offset} (sequence ${hit.firstSeq}); run Log.repair`, { file: handle.path, offset: stop.offset });
+    }
+    const zeros = stop.zeros && (await isRangeZero(handle, stop.offset, size));
+    const preservedAt = zeros ? undefined : await preserveRange(target, handle, stop.offset, size, 'torn-tail');
+    await handle.truncate(stop.offset);
+    await handle.datasync();
+    recovery.tornTail = { offset: stop.offset, bytes: size - stop.offset, reason: stop.reason, preservedAt };
+  } else if (scan.closeMarkerAt !== undefined) {
+    await handle.truncate(scan.closeMarkerAt);
+    await handle.datasync();
+    scan.dataEnd = scan.closeMarkerAt;
+    recovery.cleanClose = true;
+  }
+  return { segment: toLoadedSegment(handle.path, header, scan, false), recovery };
+}
+
+/**
+ * Reads the unsealed last segment without changing it (read-only opens): the
+ * readable part ends at the first bad frame; if valid frames follow it, that
+ * is damage, and reads past it reject with `AOF_CORRUPT`.
+ */
+export async function inspectActiveSegment(handle: FileHandle, header: SegmentHeader, settings: ScanSettings): Promise<LoadedSegment> {
+  // A live writer in another process may be mid-write: a frame that looks
+  // damaged may be whole a moment later, so one rescan settles it.
+  for (let attempt = 0; ; attempt++) {
+    const size = await handle.size();
+    const scan = await scanSegment(handle, header.baseSeq, size, settings.indexIntervalBytes, settings.readAheadBytes);
+    const segment = toLoadedSegment(handle.path, header, scan, false);
+    if (scan.stop === undefined) return segment;
+    const hit = await findFrameAfter(handle, scan.stop.offset + 1, size, scan.nextSeq);
+    if (hit === undefined) return segment;
+    if (attempt >= 1) {
+      segment.damage = { offset: scan.stop.offset, reason: scan.stop.reason };
+      return segment;
+    }
+  }
+}
+
+/** The in-memory state of a segment from a scan of its frames. */
+export function toLoadedSegment(file: string, header: SegmentHeader, scan: ScanResult, sealed: boolean): LoadedSegment {
+  return {
+    baseSeq: header.baseSeq, file, salt: header.salt, createdMs: header.createdMs, sealed,
+    nextSeq: scan.nextSeq, recordCount: scan.recordCount, dataEnd: scan.dataEnd,
+    firstTimestamp: scan.firstTimestamp, lastTimestamp: scan.lastTimestamp,
+    index: scan.index, gaps: scan.gaps, damage: undefined,
+  };
+}

@@ -1,0 +1,197 @@
+import * as path from 'node:path';
+import { InvalidArgumentError } from '../errors.js';
+import type { FileSystem } from '../fs/types.js';
+import { nodeFs } from '../fs/node-fs.js';
+import { acquireWriterLock } from '../lock/writer-lock.js';
+import { DEFAULTS } from '../options.js';
+import { segmentPath } from '../segment/names.js';
+import { analyzeSegment, type SegmentAnalysis } from './analyze.js';
+import { listSegmentBases } from './load-segments.js';
+import { moveToRecovery, preserveRange, type RecoveryTarget } from './preserve.js';
+import { planSkipRebuild, type RepairStep } from './repair-plan.js';
+import { rebuildSegment } from './rebuild.js';
+import { verifyLog, type VerifyReport } from './verify.js';
+
+/** Options of {@link repairLog}. */
+export interface RepairOptions {
+  /**
+   * `truncate` (default): cut the log at the first damaged frame; everything
+   * after it moves, untouched, to `recovery/`. `skip`: keep the valid frames
+   * after damage and record each lost range as a gap that readers are told
+   * about (`AOF_GAP`); the original files are copied to `recovery/` first.
+   */
+  mode?: 'truncate' | 'skip';
+  /** Report what would be done, change nothing. */
+  dryRun?: boolean;
+  fs?: FileSystem;
+  fileMode?: number;
+  dirMode?: number;
+  readAheadBytes?: number;
+}
+
+/** One change made (or, in a dry run, planned) by repair. */
+export type RepairAction =
+  /** Bytes from `offset` to the end of `file` were kept under `recovery/` and cut off. */
+  | { kind: 'cut'; file: string; offset: number; bytes: number; reason: string; preservedAt: string | undefined }
+  /** A whole segment file moved to `recovery/`. */
+  | { kind: 'move'; file: string; preservedAt: string | undefined }
+  /** The segment was rewritten (original kept under `recovery/`): gaps for lost ranges, a new header or footer. */
+  | { kind: 'rewrite'; file: string; reason: string; preservedAt: string | undefined }
+  /** A segment holding only a gap was created for a missing range. */
+  | { kind: 'fill'; file: string };
+
+/** What {@link repairLog} did. */
+export interface RepairReport {
+  dir: string;
+  mode: 'truncate' | 'skip';
+  dryRun: boolean;
+  /** Changes, in the order made. Empty when the log was healthy. */
+  actions: RepairAction[];
+  /** Sequence ranges no longer readable: moved to `recovery/` (`to` absent: to the end) or recorded as gaps. */
+  lostRanges: Array<{ from: number; to: number | undefined }>;
+  /** A verification after the repair (absent in a dry run). */
+  after: VerifyReport | undefined;
+}
+
+/**
+ * Repairs the log in `dir` under its writer lock (`AOF_LOCKED` if a writer
+ * has it open). Never deletes a byte: whatever is cut or replaced is kept
+ * under `recovery/`, durably, before the log is changed.
+ */
+export async function repairLog(dir: string, options: RepairOptions = {}): Promise<RepairReport> {
+  const mode = options.mode ?? 'truncate';
+  if (mode !== 'truncate' && mode !== 'skip') throw new InvalidArgumentError(`option mode must be 'truncate' or 'skip', got ${String(mode)}`);
+  const fs = options.fs ?? nodeFs;
+  const dryRun = options.dryRun ?? false;
+  const lock = await acquireWriterLock(dir, () => undefined);
+  try {
+    const target: RecoveryTarget = { fs, dir, fileMode: options.fileMode ?? DEFAULTS.fileMode, dirMode: options.dirMode ?? DEFAULTS.dirMode };
+    const report: RepairReport = { dir, mode, dryRun, actions: [], lostRanges: [], after: undefined };
+    const ctx: RepairContext = { fs, dir, target, dryRun, report, readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes };
+    if (mode === 'truncate') await repairByTruncation(ctx);
+    else await repairBySkipping(ctx);
+    if (!dryRun) report.after = await verifyLog(dir, { fs });
+    return report;
+  } finally {
+    await lock.release();
+  }
+}
+
+interface RepairContext {
+  fs: FileSystem;
+  dir: string;
+  target: RecoveryTarget;
+  dryRun: boolean;
+  report: RepairReport;
+  readAheadBytes: number;
+}
+
+async function analyze(ctx: RepairContext, base: number): Promise<SegmentAnalysis> {
+  const handle = await ctx.fs.open(segmentPath(ctx.dir, base), 'read');
+  try {
+    return await analyzeSegment(handle, base, { readAheadBytes: ctx.readAheadBytes, indexIntervalBytes: DEFAULTS.indexIntervalBytes });
+  } finally {
+    await handle.close();
+  }
+}
+
+async function repairByTruncation(ctx: RepairContext): Promise<void> {
+  const bases = await listSegmentBases(ctx.fs, ctx.dir);
+  let expected: number | undefined;
+  for (let i = 0; i < bases.length; i++) {
+    const base = bases[i]!;
+    if (expected !== undefined && base !== expected) return moveFrom(ctx, bases, i, expected);
+    const a = await analyze(ctx, base);
+    refuseUnknownFormat(a);
+    const isLast = i === bases.length - 1;
+    const plan = planSkipRebuild(a, isLast, bases[i + 1]);
+    const span = a.damage[0];
+    if (span !== undefined && !(plan.onlyFooterDamaged)) {
+      await cut(ctx, a, span.offset, span.reason);
+      const tornTail = isLast && a.footer === undefined && a.footerError === undefined && span.resumeAt === undefined;
+      if (!tornTail) ctx.report.lostRanges.push({ from: span.lostFrom, to: undefined });
+      return moveFrom(ctx, bases, i + 1, undefined);
+    }
+    if (plan.needsRewrite) await rewrite(ctx, a, plan.steps, plan.reason, plan.seal);
+    expected = a.footer?.nextSeq ?? a.nextSeq;
+  }
+}
+
+async function repairBySkipping(ctx: RepairContext): Promise<void> {
+  const bases = await listSegmentBases(ctx.fs, ctx.dir);
+  let expected: number | undefined;
+  for (let i = 0; i < bases.length; i++) {
+    const base = bases[i]!;
+    if (expected !== undefined && base > expected) await fillHole(ctx, expected, base);
+    if (expected !== undefined && base < expected) return moveFrom(ctx, bases, i, expected);
+    const a = await analyze(ctx, base);
+    refuseUnknownFormat(a);
+    const plan = planSkipRebuild(a, i === bases.length - 1, bases[i + 1]);
+    for (const step of plan.steps) if (step.kind === 'gap') ctx.report.lostRanges.push({ from: step.fromSeq, to: step.toSeq });
+    if (plan.needsRewrite) await rewrite(ctx, a, plan.steps, plan.reason, plan.seal);
+    expected = plan.nextSeq;
+  }
+}
+
+/** A file from a newer format is not damaged: repair must not touch it. */
+function refuseUnknownFormat(a: SegmentAnalysis): void {
+  if (a.headerError?.code === 'AOF_UNSUPPORTED_FORMAT') throw a.headerError;
+}
+
+async function cut(ctx: RepairContext, a: SegmentAnalysis, offset: number, reason: string): Promise<void> {
+  let preservedAt: string | undefined;
+  if (!ctx.dryRun) {
+    const handle = await ctx.fs.open(a.file, 'readWrite');
+    try {
+      preservedAt = await preserveRange(ctx.target, handle, offset, a.size, 'cut');
+      await handle.truncate(offset);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+  ctx.report.actions.push({ kind: 'cut', file: a.file, offset, bytes: a.size - offset, reason, preservedAt });
+}
+
+/** Moves segments `bases[from..]` to `recovery/`; `lostFrom` is the first sequence number they held. */
+async function moveFrom(ctx: RepairContext, bases: number[], from: number, lostFrom: number | undefined): Promise<void> {
+  if (from < bases.length && lostFrom !== undefined) ctx.report.lostRanges.push({ from: lostFrom, to: undefined });
+  for (let j = from; j < bases.length; j++) {
+    const file = segmentPath(ctx.dir, bases[j]!);
+    const preservedAt = ctx.dryRun ? undefined : await moveToRecovery(ctx.target, file, 'moved');
+    ctx.report.actions.push({ kind: 'move', file, preservedAt });
+  }
+}
+
+async function rewrite(ctx: RepairContext, a: SegmentAnalysis, steps: RepairStep[], reason: string, seal: boolean): Promise<void> {
+  let preservedAt: string | undefined;
+  if (!ctx.dryRun) {
+    const source = await ctx.fs.open(a.file, 'read');
+    try {
+      const tmp = await rebuildSegment(ctx.fs, source, a.file, {
+        baseSeq: a.baseSeq, createdMs: a.header?.createdMs ?? Date.now(), pieces: steps, seal,
+        indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: ctx.readAheadBytes,
+      }, ctx.target.fileMode);
+      preservedAt = await preserveRange(ctx.target, source, 0, a.size, 'before-repair');
+      await ctx.fs.rename(tmp, a.file);
+      await ctx.fs.syncDir(path.dirname(a.file));
+    } finally {
+      await source.close();
+    }
+  }
+  ctx.report.actions.push({ kind: 'rewrite', file: a.file, reason, preservedAt });
+}
+
+async function fillHole(ctx: RepairContext, fromSeq: number, toSeq: number): Promise<void> {
+  const file = segmentPath(ctx.dir, fromSeq);
+  ctx.report.lostRanges.push({ from: fromSeq, to: toSeq });
+  if (!ctx.dryRun) {
+    const tmp = await rebuildSegment(ctx.fs, undefined, file, {
+      baseSeq: fromSeq, createdMs: Date.now(), pieces: [{ kind: 'gap', fromSeq, toSeq }], seal: true,
+      indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: ctx.readAheadBytes,
+    }, ctx.target.fileMode);
+    await ctx.fs.rename(tmp, file);
+    await ctx.fs.syncDir(path.dirname(file));
+  }
+  ctx.report.actions.push({ kind: 'fill', file });
+}

@@ -1,0 +1,110 @@
+import type { FileSystem } from '../fs/types.js';
+import { nodeFs } from '../fs/node-fs.js';
+import { DEFAULTS } from '../options.js';
+import { segmentPath } from '../segment/names.js';
+import { analyzeSegment, type SegmentAnalysis } from './analyze.js';
+import { listSegmentBases } from './load-segments.js';
+
+/** One problem found by {@link verifyLog}. */
+export interface VerifyProblem {
+  /** `AOF_CORRUPT` (damage), `AOF_UNSUPPORTED_FORMAT`, or `AOF_TORN_TAIL` (a crash's cut-short last frames, which the next open or repair cuts off). */
+  code: 'AOF_CORRUPT' | 'AOF_UNSUPPORTED_FORMAT' | 'AOF_TORN_TAIL';
+  /** `error` for damage; `warning` for a torn tail, which loses nothing acknowledged. */
+  severity: 'error' | 'warning';
+  /** The file concerned. */
+  file: string;
+  /** Byte offset in `file`. */
+  offset: number;
+  /** What is wrong. */
+  message: string;
+  /** Sequence numbers that cannot be read because of it, `[from, to)`; `to` absent when unknown (to the end). */
+  seqFrom?: number;
+  seqTo?: number;
+}
+
+/** The result of {@link verifyLog}. */
+export interface VerifyReport {
+  /** True when no problem of severity `error` was found. */
+  ok: boolean;
+  /** The log directory. */
+  dir: string;
+  /** Per segment: what its frames hold. */
+  segments: Array<{ file: string; baseSeq: number; nextSeq: number; recordCount: number; sealed: boolean; bytes: number }>;
+  /** Records readable in total. */
+  records: number;
+  /** Sequence number after the last valid record. */
+  nextSeq: number;
+  /** True when the last frame is the clean-close marker (the log was closed, not crashed). */
+  cleanClose: boolean;
+  /** Every problem, in log order. */
+  problems: VerifyProblem[];
+  /** Gaps left by an earlier `repair({ mode: 'skip' })`. */
+  gaps: Array<{ file: string; from: number; to: number }>;
+}
+
+/** Options of {@link verifyLog}. */
+export interface VerifyOptions {
+  fs?: FileSystem;
+  readAheadBytes?: number;
+  /** Called after each segment with bytes checked so far and in total (for progress bars). */
+  onProgress?: (bytesDone: number, bytesTotal: number) => void;
+}
+
+/**
+ * Reads every byte of every segment of the log in `dir` and reports each
+ * problem with file, offset and the sequence numbers it affects. Takes no
+ * lock and changes nothing, so it can run beside a live writer (whose
+ * in-flight last frame may then show as a torn tail).
+ */
+export async function verifyLog(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const fs = options.fs ?? nodeFs;
+  const settings = { readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes, indexIntervalBytes: DEFAULTS.indexIntervalBytes };
+  const bases = await listSegmentBases(fs, dir);
+  const report: VerifyReport = { ok: true, dir, segments: [], records: 0, nextSeq: bases[0] ?? 0, cleanClose: false, problems: [], gaps: [] };
+  const sizes = await Promise.all(bases.map(async (b) => (await fs.stat(segmentPath(dir, b))).size));
+  const bytesTotal = sizes.reduce((x, y) => x + y, 0);
+  let bytesDone = 0;
+  for (let i = 0; i < bases.length; i++) {
+    const handle = await fs.open(segmentPath(dir, bases[i]!), 'read');
+    try {
+      const a = await analyzeSegment(handle, bases[i]!, settings);
+      addSegment(report, a, i === bases.length - 1, bases[i + 1]);
+    } finally {
+      await handle.close();
+    }
+    bytesDone += sizes[i]!;
+    options.onProgress?.(bytesDone, bytesTotal);
+  }
+  report.ok = report.problems.every((p) => p.severity !== 'error');
+  return report;
+}
+
+function addSegment(report: VerifyReport, a: SegmentAnalysis, isLast: boolean, nextBase: number | undefined): void {
+  const problems = report.problems;
+  const corrupt = (offset: number, message: string, seqFrom?: number, seqTo?: number): void => {
+    problems.push({ code: 'AOF_CORRUPT', severity: 'error', file: a.file, offset, message, ...(seqFrom === undefined ? {} : { seqFrom }), ...(seqTo === undefined ? {} : { seqTo }) });
+  };
+  if (report.segments.length > 0 && report.nextSeq !== a.baseSeq) corrupt(0, `segments do not join: previous ends before ${report.nextSeq}, this starts at ${a.baseSeq}`, Math.min(report.nextSeq, a.baseSeq), Math.max(report.nextSeq, a.baseSeq));
+  if (a.headerError !== undefined) {
+    problems.push({ code: a.headerError.code === 'AOF_UNSUPPORTED_FORMAT' ? 'AOF_UNSUPPORTED_FORMAT' : 'AOF_CORRUPT', severity: 'error', file: a.file, offset: a.headerError.offset ?? 0, message: a.headerError.message });
+  }
+  if (a.footerError !== undefined) corrupt(a.footerError.offset ?? a.dataEnd, a.footerError.message);
+  if (a.footer === undefined && a.footerError === undefined && !isLast) corrupt(a.size, 'segment has no footer but later segments exist');
+  if (a.footerMismatch !== undefined) corrupt(a.footer?.dataEnd ?? a.dataEnd, `footer disagrees with the frames: ${a.footerMismatch}`);
+  const segmentEnd = a.footer?.nextSeq ?? nextBase;
+  for (const span of a.damage) {
+    const tornTail = span.resumeAt === undefined && isLast && a.footer === undefined && a.footerError === undefined;
+    if (tornTail && a.trailingZeros) continue;
+    if (tornTail) {
+      problems.push({ code: 'AOF_TORN_TAIL', severity: 'warning', file: a.file, offset: span.offset, message: `torn tail after a crash (${span.reason}); ${a.size - span.offset} bytes will be kept under recovery/ and cut off at the next open or repair` });
+    } else {
+      corrupt(span.offset, `damaged frame: ${span.reason}`, span.lostFrom, span.resumeAt?.seq ?? segmentEnd);
+    }
+  }
+  for (const g of a.gaps) report.gaps.push({ file: a.file, from: g.from, to: g.to });
+  const last = a.damage[a.damage.length - 1];
+  report.nextSeq = last !== undefined && last.resumeAt === undefined && segmentEnd !== undefined ? Math.max(a.nextSeq, segmentEnd) : a.nextSeq;
+  report.records += a.recordCount;
+  report.cleanClose = isLast && a.closeMarkerAt !== undefined && a.damage.length === 0;
+  report.segments.push({ file: a.file, baseSeq: a.baseSeq, nextSeq: a.nextSeq, recordCount: a.recordCount, sealed: a.footer !== undefined, bytes: a.size });
+}

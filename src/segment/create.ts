@@ -1,0 +1,31 @@
+import * as path from 'node:path';
+import { writeFully } from '../fs/io.js';
+import type { FileHandle, FileSystem } from '../fs/types.js';
+import { encodeSegmentHeader, SEGMENT_HEADER_BYTES } from './header.js';
+import type { LoadedSegment } from './loaded-segment.js';
+import { segmentPath } from './names.js';
+
+/**
+ * Creates the segment file for `baseSeq`: header written and fsynced, then
+ * the directory fsynced, so the file exists after power loss before any
+ * record is acknowledged in it. Resolves the open handle and its state.
+ */
+export async function createSegment(fs: FileSystem, dir: string, baseSeq: number, createdMs: number, fileMode: number): Promise<{ handle: FileHandle; segment: LoadedSegment }> {
+  const file = segmentPath(dir, baseSeq);
+  const header = encodeSegmentHeader(baseSeq, createdMs);
+  const handle = await fs.open(file, 'createNew', fileMode);
+  try {
+    await writeFully(handle, header, 0, header.length, 0);
+    await handle.datasync();
+    await fs.syncDir(path.dirname(file));
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    throw err;
+  }
+  const segment: LoadedSegment = {
+    baseSeq, file, salt: Buffer.from(header.subarray(32, 40)), createdMs, sealed: false,
+    nextSeq: baseSeq, recordCount: 0, dataEnd: SEGMENT_HEADER_BYTES, firstTimestamp: 0, lastTimestamp: 0,
+    index: [], gaps: [], damage: undefined,
+  };
+  return { handle, segment };
+}

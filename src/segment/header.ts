@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { assert } from '../assert.js';
+import { CorruptionError, UnsupportedFormatError } from '../errors.js';
+import { crc32 } from '../record/crc.js';
+import { readU64, writeU64 } from '../record/u64.js';
+
+/**
+ * The fixed 64-byte header at the start of every segment file. Layout in
+ * docs/FORMAT.md, "Segment header".
+ *
+ * @module
+ */
+
+/** Bytes of the segment header. */
+export const SEGMENT_HEADER_BYTES = 64;
+/** The first eight bytes of every segment file. */
+export const SEGMENT_MAGIC = Buffer.from('AOFSEGMT', 'latin1');
+/** The on-disk format version this build writes and reads. */
+export const FORMAT_VERSION = 1;
+
+/** The decoded header. */
+export interface SegmentHeader {
+  /** Format version. */
+  version: number;
+  /** Sequence number of the segment's first record. */
+  baseSeq: number;
+  /** Creation time in ms since the epoch. */
+  createdMs: number;
+  /** Random bytes chosen at creation; the footer repeats them, so record payloads can never forge a footer. */
+  salt: Buffer;
+}
+
+/** Encodes a header for a new segment with a fresh random salt. */
+export function encodeSegmentHeader(baseSeq: number, createdMs: number, salt: Buffer = randomBytes(8)): Buffer {
+  assert(salt.length === 8, 'segment salt is 8 bytes');
+  const out = Buffer.alloc(SEGMENT_HEADER_BYTES);
+  SEGMENT_MAGIC.copy(out, 0);
+  out.writeUInt16LE(FORMAT_VERSION, 8);
+  out.writeUInt16LE(SEGMENT_HEADER_BYTES, 10);
+  out.writeUInt32LE(0, 12);
+  writeU64(out, 16, baseSeq);
+  writeU64(out, 24, createdMs);
+  salt.copy(out, 32);
+  out.writeUInt32LE(crc32(out.subarray(0, 60)), 60);
+  return out;
+}
+
+/** True when `buf` is all zero bytes: a header that a crash left unwritten. */
+export function isAllZero(buf: Uint8Array): boolean {
+  for (let i = 0; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Decodes and checks a header read from `file`. Throws {@link CorruptionError}
+ * for damage and {@link UnsupportedFormatError} for a version from the future.
+ */
+export function decodeSegmentHeader(buf: Buffer, file: string): SegmentHeader {
+  if (buf.length < SEGMENT_HEADER_BYTES) throw new CorruptionError(`segment header is cut short: ${buf.length} of ${SEGMENT_HEADER_BYTES} bytes`, { file, offset: 0 });
+  if (!buf.subarray(0, 8).equals(SEGMENT_MAGIC)) throw new CorruptionError('not a segment file: bad magic', { file, offset: 0 });
+  const crc = buf.readUInt32LE(60);
+  if (crc32(buf.subarray(0, 60)) !== crc) throw new CorruptionError('segment header checksum mismatch', { file, offset: 0 });
+  const version = buf.readUInt16LE(8);
+  if (version !== FORMAT_VERSION) throw new UnsupportedFormatError(version, { file, offset: 8 });
+  const headerBytes = buf.readUInt16LE(10);
+  if (headerBytes !== SEGMENT_HEADER_BYTES) throw new CorruptionError(`segment header length ${headerBytes} is not ${SEGMENT_HEADER_BYTES}`, { file, offset: 10 });
+  const baseSeq = readU64(buf, 16);
+  const createdMs = readU64(buf, 24);
+  if (baseSeq < 0 || createdMs < 0) throw new CorruptionError('segment header field out of range', { file, offset: 16 });
+  return { version, baseSeq, createdMs, salt: Buffer.from(buf.subarray(32, 40)) };
+}

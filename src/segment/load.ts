@@ -1,0 +1,55 @@
+import { CorruptionError } from '../errors.js';
+import { readAt } from '../fs/io.js';
+import type { FileHandle } from '../fs/types.js';
+import { decodeFooter, decodeTrailer, FOOTER_FIXED_BYTES, TRAILER_BYTES, type SegmentSummary } from './footer.js';
+import { decodeSegmentHeader, isAllZero, SEGMENT_HEADER_BYTES, type SegmentHeader } from './header.js';
+
+/** Bytes read from the end of a segment in the first read, enough for the footer of most segments. */
+export const FOOTER_READ_BYTES = 64 * 1024;
+
+/** What the header and end of a segment file say, without reading its data. */
+export type SegmentEnvelope =
+  /** The file holds no header at all (a crash right after it was created). */
+  | { kind: 'unborn'; size: number }
+  /** Header valid, no trailer: the active segment, whose data must be scanned. */
+  | { kind: 'unsealed'; header: SegmentHeader; size: number }
+  /** Header and footer valid. */
+  | { kind: 'sealed'; header: SegmentHeader; size: number; summary: SegmentSummary };
+
+/**
+ * Reads a segment's header and, when present, its footer: two or three reads
+ * whatever the segment's size, never its data. Damage throws
+ * {@link CorruptionError} naming the file and offset.
+ */
+export async function readSegmentEnvelope(file: FileHandle, baseSeq: number): Promise<SegmentEnvelope> {
+  const size = await file.size();
+  if (size < SEGMENT_HEADER_BYTES) return { kind: 'unborn', size };
+  const headBytes = await readAt(file, 0, SEGMENT_HEADER_BYTES);
+  if (isAllZero(headBytes) && (await isRangeZero(file, SEGMENT_HEADER_BYTES, size))) return { kind: 'unborn', size };
+  const header = decodeSegmentHeader(headBytes, file.path);
+  if (header.baseSeq !== baseSeq) throw new CorruptionError(`segment header says base ${header.baseSeq}, file name says ${baseSeq}`, { file: file.path, offset: 16 });
+  if (size < SEGMENT_HEADER_BYTES + TRAILER_BYTES) return { kind: 'unsealed', header, size };
+  const tailLength = Math.min(size - SEGMENT_HEADER_BYTES, FOOTER_READ_BYTES);
+  const tail = await readAt(file, size - tailLength, tailLength);
+  const trailer = decodeTrailer(tail.subarray(tail.length - TRAILER_BYTES));
+  if (trailer === undefined) return { kind: 'unsealed', header, size };
+  const footerStart = size - trailer.footerBytes;
+  if (trailer.footerBytes < FOOTER_FIXED_BYTES + TRAILER_BYTES || footerStart < SEGMENT_HEADER_BYTES) {
+    throw new CorruptionError(`damaged footer: trailer claims ${trailer.footerBytes} bytes`, { file: file.path, offset: size - TRAILER_BYTES });
+  }
+  const footer = trailer.footerBytes <= tail.length ? tail.subarray(tail.length - trailer.footerBytes) : await readAt(file, footerStart, trailer.footerBytes);
+  const summary = decodeFooter(footer, size, header.salt, baseSeq, file.path);
+  return { kind: 'sealed', header, size, summary };
+}
+
+/** Window used when checking that a range of a file holds only zero bytes. */
+const ZERO_CHECK_WINDOW_BYTES = 1 << 20;
+
+/** True when every byte of `[from, to)` is zero: space a crash or preallocation left unwritten. */
+export async function isRangeZero(file: FileHandle, from: number, to: number): Promise<boolean> {
+  for (let at = from; at < to; at += ZERO_CHECK_WINDOW_BYTES) {
+    const chunk = await readAt(file, at, Math.min(ZERO_CHECK_WINDOW_BYTES, to - at));
+    if (!isAllZero(chunk)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,41 @@
+import type { IndexEntry } from './footer.js';
+
+/** A lost sequence range recorded by repair as a gap frame. */
+export interface Gap {
+  /** First lost sequence number. */
+  from: number;
+  /** First sequence number after the gap. */
+  to: number;
+  /** Offset of the gap frame. */
+  offset: number;
+}
+
+/** What the log knows about one segment file in memory. */
+export interface LoadedSegment {
+  /** Sequence number of the first record; also the file name. */
+  baseSeq: number;
+  /** Path of the segment file. */
+  file: string;
+  /** Random bytes from the header that the footer must repeat. */
+  salt: Buffer;
+  /** Creation time from the header, in ms. */
+  createdMs: number;
+  /** True once a footer was written: the file never changes again. */
+  sealed: boolean;
+  /** Sequence number after the last readable record. */
+  nextSeq: number;
+  /** Records readable (gaps not counted). */
+  recordCount: number;
+  /** Offset where readable frames end. */
+  dataEnd: number;
+  /** Timestamp of the first frame, 0 if none. */
+  firstTimestamp: number;
+  /** Timestamp of the last frame, 0 if none. */
+  lastTimestamp: number;
+  /** Sparse index (seq, offset, timestamp); grows while the segment is active. */
+  index: IndexEntry[];
+  /** Lost ranges that repair recorded. */
+  gaps: Gap[];
+  /** Damage found after `dataEnd` that is not a torn tail: reads past `dataEnd` reject with it. */
+  damage: { offset: number; reason: string } | undefined;
+}

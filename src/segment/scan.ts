@@ -1,0 +1,79 @@
+import type { FileHandle } from '../fs/types.js';
+import { FLAG_CLOSE_MARKER, type FrameHeader } from '../record/frame.js';
+import type { IndexEntry, SegmentSummary } from './footer.js';
+import { FrameCursor } from './frame-cursor.js';
+import { SEGMENT_HEADER_BYTES } from './header.js';
+import { SparseIndexBuilder } from './sparse-index.js';
+
+/** Where and why a scan stopped before the end of the data. */
+export interface ScanStop {
+  /** Offset of the first byte that is not part of a valid frame. */
+  offset: number;
+  /** What is wrong there. */
+  reason: string;
+  /** True when the bytes there start with a zero length (unwritten or preallocated space). */
+  zeros: boolean;
+}
+
+/** What a scan of a segment's frames found. */
+export interface ScanResult extends SegmentSummary {
+  /** Offset of a clean-close marker that is the last valid frame, if any. */
+  closeMarkerAt: number | undefined;
+  /** Set when the scan stopped at bytes that are not a valid frame. */
+  stop: ScanStop | undefined;
+  /** Lost sequence ranges recorded by repair as gap frames. */
+  gaps: Array<{ from: number; to: number; offset: number }>;
+}
+
+/**
+ * Reads every frame of a segment from just after its header (or `from`) to `end`,
+ * checking checksums, sequence continuity and timestamp order, and builds the
+ * summary and sparse index a footer would hold. Stops at the first bad frame.
+ */
+export async function scanSegment(file: FileHandle, baseSeq: number, end: number, indexIntervalBytes: number, readAheadBytes: number, from?: { offset: number; seq: number }): Promise<ScanResult> {
+  const start = from?.offset ?? SEGMENT_HEADER_BYTES;
+  const cursor = new FrameCursor(file, start, end, readAheadBytes);
+  const index = new SparseIndexBuilder(indexIntervalBytes);
+  const result: ScanResult = {
+    recordCount: 0, firstSeq: baseSeq, nextSeq: from?.seq ?? baseSeq, firstTimestamp: 0, lastTimestamp: 0,
+    dataEnd: start, index: [], closeMarkerAt: undefined, stop: undefined, gaps: [],
+  };
+  for (;;) {
+    const step = await cursor.next();
+    if (step.kind === 'end') break;
+    if (step.kind === 'bad') {
+      result.stop = { offset: step.offset, reason: step.reason, zeros: step.zeros };
+      break;
+    }
+    const problem = continuityProblem(step.header, result);
+    if (problem !== undefined) {
+      result.stop = { offset: step.offset, reason: problem, zeros: false };
+      break;
+    }
+    accept(result, step.header, step.offset, index);
+  }
+  result.index = index.entries;
+  return result;
+}
+
+function continuityProblem(h: FrameHeader, r: ScanResult): string | undefined {
+  if (h.firstSeq !== r.nextSeq) return `frame starts at sequence ${h.firstSeq}, expected ${r.nextSeq}`;
+  if (h.timestamp < r.lastTimestamp) return `frame timestamp ${h.timestamp} is before the previous ${r.lastTimestamp}`;
+  return undefined;
+}
+
+function accept(r: ScanResult, h: FrameHeader, offset: number, index: SparseIndexBuilder): void {
+  r.closeMarkerAt = (h.flags & FLAG_CLOSE_MARKER) !== 0 ? offset : undefined;
+  if (h.count > 0) {
+    index.add(h.firstSeq, offset, h.timestamp);
+    if (h.flags === 0) r.recordCount += h.count;
+    else r.gaps.push({ from: h.firstSeq, to: h.firstSeq + h.count, offset });
+    if (r.firstTimestamp === 0) r.firstTimestamp = h.timestamp;
+  }
+  r.lastTimestamp = Math.max(r.lastTimestamp, h.timestamp);
+  r.nextSeq = h.firstSeq + h.count;
+  r.dataEnd = offset + h.frameBytes;
+}
+
+/** Re-exported for callers that build summaries by hand. */
+export type { IndexEntry };

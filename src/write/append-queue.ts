@@ -1,0 +1,97 @@
+import { assert } from '../assert.js';
+
+/** An append waiting to be written: whole payloads that must land in one frame. */
+export interface PendingAppend {
+  kind: 'append';
+  payloads: Uint8Array[];
+  /** Bytes this append adds to a frame (payloads plus their length prefixes). */
+  frameBytes: number;
+  resolve: (firstSeq: number) => void;
+  reject: (err: Error) => void;
+}
+
+/** A control request that runs in order with the appends around it. */
+export interface PendingControl {
+  kind: 'roll' | 'flush';
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** Anything the writer processes in order. */
+export type PendingItem = PendingAppend | PendingControl;
+
+/**
+ * The writer's FIFO with back-pressure: appends are admitted while the bytes
+ * admitted but not yet written stay within `maxPendingBytes`; later ones wait
+ * in arrival order (one that finds the queue empty is always admitted, so a
+ * record larger than the bound still gets through alone). Order is never
+ * changed: an append that waits holds back every append after it.
+ */
+export class AppendQueue {
+  private readonly admitted: PendingItem[] = [];
+  private readonly waiting: PendingItem[] = [];
+  private admittedBytes = 0;
+
+  constructor(private readonly maxPendingBytes: number) {
+    assert(maxPendingBytes > 0, 'maxPendingBytes is positive');
+  }
+
+  /** Bytes admitted and not yet taken by the writer. */
+  get pendingBytes(): number {
+    return this.admittedBytes;
+  }
+
+  /** Items waiting for room (back-pressure). */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /** Items admitted and not yet taken. */
+  get admittedCount(): number {
+    return this.admitted.length;
+  }
+
+  /** True when nothing is admitted or waiting. */
+  get isEmpty(): boolean {
+    return this.admitted.length === 0 && this.waiting.length === 0;
+  }
+
+  /** Adds an item at the back. */
+  push(item: PendingItem): void {
+    if (this.waiting.length > 0 || !this.fits(item)) this.waiting.push(item);
+    else this.admit(item);
+  }
+
+  /** The next admitted item, without taking it. */
+  peek(): PendingItem | undefined {
+    return this.admitted[0];
+  }
+
+  /** Takes the next admitted item and lets waiting ones in as room frees up. */
+  shift(): PendingItem | undefined {
+    const item = this.admitted.shift();
+    if (item?.kind === 'append') this.admittedBytes -= item.frameBytes;
+    assert(this.admittedBytes >= 0, 'pending bytes never go negative');
+    while (this.waiting.length > 0 && this.fits(this.waiting[0]!)) this.admit(this.waiting.shift()!);
+    return item;
+  }
+
+  /** Removes and returns everything, admitted first. */
+  drain(): PendingItem[] {
+    const all = [...this.admitted, ...this.waiting];
+    this.admitted.length = 0;
+    this.waiting.length = 0;
+    this.admittedBytes = 0;
+    return all;
+  }
+
+  private fits(item: PendingItem): boolean {
+    if (item.kind !== 'append' || this.admitted.length === 0) return true;
+    return this.admittedBytes + item.frameBytes <= this.maxPendingBytes;
+  }
+
+  private admit(item: PendingItem): void {
+    this.admitted.push(item);
+    if (item.kind === 'append') this.admittedBytes += item.frameBytes;
+  }
+}
