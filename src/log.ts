@@ -13,7 +13,7 @@ import { toPayloadBytes, type Payload } from './record/payload.js';
 import { loadSegments } from './recovery/load-segments.js';
 import type { TailRecovery } from './recovery/recover-active.js';
 import { repairLog, type RepairOptions, type RepairReport } from './recovery/repair.js';
-import { verifyLog, type VerifyReport } from './recovery/verify.js';
+import { verifyLog, type VerifyOptions, type VerifyReport } from './recovery/verify.js';
 import { createSegment } from './segment/create.js';
 import type { LoadedSegment } from './segment/loaded-segment.js';
 import type { LogMetrics } from './write/metrics.js';
@@ -120,7 +120,7 @@ export class Log extends EventEmitter<LogEvents> {
   }
 
   /** Checks every frame and footer of the log in `dir` without changing anything. See {@link VerifyReport}. */
-  static verify(dir: string, options?: Pick<LogOptions, 'fs' | 'readAheadBytes'>): Promise<VerifyReport> {
+  static verify(dir: string, options?: VerifyOptions): Promise<VerifyReport> {
     return verifyLog(dir, options);
   }
 

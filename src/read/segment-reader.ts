@@ -1,6 +1,6 @@
 import { assert } from '../assert.js';
 import { CorruptionError, GapError } from '../errors.js';
-import { FLAG_GAP, forEachRecord, recordAt, type FrameHeader } from '../record/frame.js';
+import { FLAG_GAP, forEachRecord, frameCrcSeed, recordAt, type FrameHeader } from '../record/frame.js';
 import { FrameCursor } from '../segment/frame-cursor.js';
 import { SEGMENT_HEADER_BYTES } from '../segment/header.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
@@ -51,7 +51,7 @@ export class SegmentReader {
     }
     const { handle, release } = await this.files.acquire(seg.file);
     try {
-      const cursor = new FrameCursor(handle, startOffset(seg, seq), seg.dataEnd, this.readAheadBytes);
+      const cursor = new FrameCursor(handle, startOffset(seg, seq), seg.dataEnd, this.readAheadBytes, frameCrcSeed(seg.salt));
       for (;;) {
         const step = await cursor.next();
         if (step.kind === 'end') throw new CorruptionError(`record ${seq} is missing from its segment`, { file: seg.file, offset: step.offset });
@@ -98,10 +98,11 @@ export class SegmentReader {
     const { handle, release } = await this.files.acquire(seg.file);
     let seq = from;
     let offset = startOffset(seg, from);
+    const crcSeed = frameCrcSeed(seg.salt);
     try {
       // The active segment may grow while we read it: continue until its published end stops moving.
       while (seq < to && offset < seg.dataEnd) {
-        const cursor = new FrameCursor(handle, offset, seg.dataEnd, this.readAheadBytes);
+        const cursor = new FrameCursor(handle, offset, seg.dataEnd, this.readAheadBytes, crcSeed);
         for (let step = await cursor.next(); step.kind !== 'end'; step = await cursor.next()) {
           if (step.kind === 'bad') throw new CorruptionError(step.reason, { file: seg.file, offset: step.offset });
           offset = step.offset + step.header.frameBytes;

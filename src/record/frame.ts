@@ -10,6 +10,11 @@ import { readU64, writeU64 } from './u64.js';
  * @module
  */
 
+/** The CRC-32 seed of a segment's frames: the CRC of its header's salt. */
+export function frameCrcSeed(salt: Uint8Array): number {
+  return crc32(salt);
+}
+
 /** Bytes of the frame header. */
 export const FRAME_HEADER_BYTES = 32;
 /** Bytes of each record's length prefix. */
@@ -48,7 +53,7 @@ export function frameBytesFor(payloadBytesTotal: number, recordCount: number): n
  * Encodes one frame into `out` at `offset` and returns its length. The caller
  * sized `out` with {@link frameBytesFor}.
  */
-export function encodeFrame(out: Buffer, offset: number, firstSeq: number, timestamp: number, payloads: readonly Uint8Array[], flags = 0): number {
+export function encodeFrame(out: Buffer, offset: number, crcSeed: number, firstSeq: number, timestamp: number, payloads: readonly Uint8Array[], flags = 0): number {
   let at = offset + FRAME_HEADER_BYTES;
   for (const payload of payloads) {
     out.writeUInt32LE(payload.byteLength, at);
@@ -56,19 +61,19 @@ export function encodeFrame(out: Buffer, offset: number, firstSeq: number, times
     at += RECORD_HEADER_BYTES + payload.byteLength;
   }
   const frameBytes = at - offset;
-  writeHeaderFields(out, offset, frameBytes, firstSeq, payloads.length, timestamp, flags);
+  writeHeaderFields(out, offset, crcSeed, frameBytes, firstSeq, payloads.length, timestamp, flags);
   return frameBytes;
 }
 
 /** Encodes a frame without records: a clean-close marker or a gap. */
-export function encodeEmptyFrame(firstSeq: number, count: number, timestamp: number, flags: number): Buffer {
+export function encodeEmptyFrame(crcSeed: number, firstSeq: number, count: number, timestamp: number, flags: number): Buffer {
   assert(flags === FLAG_CLOSE_MARKER ? count === 0 : flags === FLAG_GAP && count > 0, 'empty frames are close markers or non-empty gaps');
   const out = Buffer.alloc(FRAME_HEADER_BYTES);
-  writeHeaderFields(out, 0, FRAME_HEADER_BYTES, firstSeq, count, timestamp, flags);
+  writeHeaderFields(out, 0, crcSeed, FRAME_HEADER_BYTES, firstSeq, count, timestamp, flags);
   return out;
 }
 
-function writeHeaderFields(out: Buffer, offset: number, frameBytes: number, firstSeq: number, count: number, timestamp: number, flags: number): void {
+function writeHeaderFields(out: Buffer, offset: number, crcSeed: number, frameBytes: number, firstSeq: number, count: number, timestamp: number, flags: number): void {
   assert(Number.isSafeInteger(firstSeq) && firstSeq >= 0, `frame firstSeq ${firstSeq} is a non-negative integer`);
   assert(frameBytes <= FRAME_BYTES_MAX, `frame of ${frameBytes} bytes is within FRAME_BYTES_MAX`);
   out.writeUInt32LE(frameBytes, offset);
@@ -77,7 +82,7 @@ function writeHeaderFields(out: Buffer, offset: number, frameBytes: number, firs
   writeU64(out, offset + 20, timestamp);
   out.writeUInt16LE(flags, offset + 28);
   out.writeUInt16LE(0, offset + 30);
-  out.writeUInt32LE(crc32(out.subarray(offset + 8, offset + frameBytes)), offset + 4);
+  out.writeUInt32LE(crc32(out.subarray(offset + 8, offset + frameBytes), crcSeed), offset + 4);
 }
 
 /** Reads the fixed fields at `offset`; `buf` holds at least FRAME_HEADER_BYTES there. */
@@ -108,9 +113,14 @@ export function implausibleHeader(h: FrameHeader, bytesAvailable: number): strin
   return undefined;
 }
 
-/** True when the CRC over the frame body matches. `buf[offset..]` holds the whole frame. */
-export function frameChecksumMatches(buf: Buffer, offset: number, h: FrameHeader): boolean {
-  return crc32(buf.subarray(offset + 8, offset + h.frameBytes)) === h.crc;
+/**
+ * True when the CRC over the frame body matches. `buf[offset..]` holds the
+ * whole frame. The CRC is seeded with the segment's salt (see
+ * `frameCrcSeed`), so bytes that merely look like a frame (a frame copied
+ * into a payload, a frame of another segment) never pass.
+ */
+export function frameChecksumMatches(buf: Buffer, offset: number, h: FrameHeader, crcSeed: number): boolean {
+  return crc32(buf.subarray(offset + 8, offset + h.frameBytes), crcSeed) === h.crc;
 }
 
 /**

@@ -6,6 +6,7 @@ import { isRangeZero, readSegmentEnvelope } from '../segment/load.js';
 import { findFrameAfter } from '../segment/resync.js';
 import { scanSegment } from '../segment/scan.js';
 import { readAt } from '../fs/io.js';
+import { frameCrcSeed } from '../record/frame.js';
 
 /** A damaged span inside a segment: bytes from `offset` up to `resumeAt` hold no valid frame. */
 export interface DamagedSpan {
@@ -45,6 +46,8 @@ export interface SegmentAnalysis {
   closeMarkerAt: number | undefined;
   /** How the footer disagrees with the frames, if it does. */
   footerMismatch: string | undefined;
+  /** Salt the frames are checksummed with (from the header, even a damaged one: the best guess there is). */
+  salt: Buffer;
   /** Lost ranges already recorded as gaps by an earlier repair. */
   gaps: Array<{ from: number; to: number; offset: number }>;
 }
@@ -65,20 +68,22 @@ export async function analyzeSegment(handle: FileHandle, baseSeq: number, settin
   const a: SegmentAnalysis = {
     file: handle.path, baseSeq, size, header: undefined, headerError: undefined, footer: undefined, footerError: undefined,
     dataEnd: SEGMENT_HEADER_BYTES, nextSeq: baseSeq, recordCount: 0, damage: [], trailingZeros: false,
-    closeMarkerAt: undefined, footerMismatch: undefined, gaps: [],
+    closeMarkerAt: undefined, footerMismatch: undefined, gaps: [], salt: Buffer.alloc(8),
   };
   await readEnvelope(handle, baseSeq, size, a);
+  a.salt = a.header?.salt ?? Buffer.from((await readAt(handle, 0, SEGMENT_HEADER_BYTES)).subarray(32, 40));
+  const crcSeed = frameCrcSeed(a.salt);
   const end = Math.max(a.footer?.dataEnd ?? size, SEGMENT_HEADER_BYTES);
   let from = { offset: SEGMENT_HEADER_BYTES, seq: baseSeq };
   for (;;) {
-    const scan = await scanSegment(handle, baseSeq, end, settings.indexIntervalBytes, settings.readAheadBytes, from);
+    const scan = await scanSegment(handle, baseSeq, crcSeed, end, settings.indexIntervalBytes, settings.readAheadBytes, from);
     a.recordCount += scan.recordCount;
     a.nextSeq = scan.nextSeq;
     a.dataEnd = scan.dataEnd;
     a.closeMarkerAt = scan.closeMarkerAt;
     a.gaps.push(...scan.gaps);
     if (scan.stop === undefined) break;
-    const hit = await findFrameAfter(handle, scan.stop.offset + 1, end, scan.nextSeq);
+    const hit = await findFrameAfter(handle, scan.stop.offset + 1, end, scan.nextSeq, crcSeed);
     a.damage.push({ offset: scan.stop.offset, reason: scan.stop.reason, lostFrom: scan.nextSeq, resumeAt: hit && { offset: hit.offset, seq: hit.firstSeq } });
     if (hit === undefined) {
       a.trailingZeros = scan.stop.zeros && (await isRangeZero(handle, scan.stop.offset, end));

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { writeFully } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
-import { encodeEmptyFrame, FLAG_GAP } from '../record/frame.js';
+import { encodeEmptyFrame, FLAG_GAP, frameCrcSeed } from '../record/frame.js';
 import { encodeFooter } from '../segment/footer.js';
 import { FrameCursor } from '../segment/frame-cursor.js';
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES } from '../segment/header.js';
@@ -15,6 +15,8 @@ export type RebuildPiece = { kind: 'frames'; from: number; to: number } | { kind
 /** What to build. */
 export interface RebuildPlan {
   baseSeq: number;
+  /** Salt of the new header: the source's, so copied frames keep valid checksums. */
+  salt: Buffer;
   createdMs: number;
   pieces: RebuildPiece[];
   /** Write a footer (the segment is sealed). */
@@ -34,12 +36,13 @@ export async function rebuildSegment(fs: FileSystem, source: FileHandle | undefi
   const tmp = path.join(path.dirname(finalPath), `${path.basename(finalPath)}.repair-${randomBytes(4).toString('hex')}`);
   const out = await fs.open(tmp, 'createNew', fileMode);
   try {
-    const header = encodeSegmentHeader(plan.baseSeq, plan.createdMs);
+    const header = encodeSegmentHeader(plan.baseSeq, plan.createdMs, plan.salt);
+    const crcSeed = frameCrcSeed(plan.salt);
     await writeFully(out, header, 0, header.length, 0);
     const state = { offset: SEGMENT_HEADER_BYTES, nextSeq: plan.baseSeq, recordCount: 0, firstTimestamp: 0, lastTimestamp: 0, index: new SparseIndexBuilder(plan.indexIntervalBytes) };
     for (const piece of plan.pieces) {
-      if (piece.kind === 'gap') await writeGap(out, piece, state);
-      else await copyFrames(source!, piece, out, state, plan.readAheadBytes);
+      if (piece.kind === 'gap') await writeGap(out, piece, state, crcSeed);
+      else await copyFrames(source!, piece, out, state, plan.readAheadBytes, crcSeed);
     }
     if (plan.seal) {
       const footer = encodeFooter({ recordCount: state.recordCount, firstSeq: plan.baseSeq, nextSeq: state.nextSeq, firstTimestamp: state.firstTimestamp, lastTimestamp: state.lastTimestamp, dataEnd: state.offset, index: state.index.entries }, header.subarray(32, 40));
@@ -61,17 +64,17 @@ interface BuildState {
   index: SparseIndexBuilder;
 }
 
-async function writeGap(out: FileHandle, piece: { fromSeq: number; toSeq: number }, s: BuildState): Promise<void> {
+async function writeGap(out: FileHandle, piece: { fromSeq: number; toSeq: number }, s: BuildState, crcSeed: number): Promise<void> {
   assert(piece.fromSeq === s.nextSeq && piece.toSeq > piece.fromSeq, `gap ${piece.fromSeq}..${piece.toSeq} continues at ${s.nextSeq}`);
-  const frame = encodeEmptyFrame(piece.fromSeq, piece.toSeq - piece.fromSeq, s.lastTimestamp, FLAG_GAP);
+  const frame = encodeEmptyFrame(crcSeed, piece.fromSeq, piece.toSeq - piece.fromSeq, s.lastTimestamp, FLAG_GAP);
   await writeFully(out, frame, 0, frame.length, s.offset);
   s.index.add(piece.fromSeq, s.offset, s.lastTimestamp);
   s.offset += frame.length;
   s.nextSeq = piece.toSeq;
 }
 
-async function copyFrames(source: FileHandle, piece: { from: number; to: number }, out: FileHandle, s: BuildState, readAheadBytes: number): Promise<void> {
-  const cursor = new FrameCursor(source, piece.from, piece.to, readAheadBytes);
+async function copyFrames(source: FileHandle, piece: { from: number; to: number }, out: FileHandle, s: BuildState, readAheadBytes: number, crcSeed: number): Promise<void> {
+  const cursor = new FrameCursor(source, piece.from, piece.to, readAheadBytes, crcSeed);
   for (let step = await cursor.next(); step.kind !== 'end'; step = await cursor.next()) {
     assert(step.kind === 'frame', `frames to copy were verified (offset ${step.offset})`);
     const h = step.header;

@@ -1,4 +1,5 @@
 import { CorruptionError } from '../errors.js';
+import { frameCrcSeed } from '../record/frame.js';
 import type { FileHandle } from '../fs/types.js';
 import type { SegmentHeader } from '../segment/header.js';
 import { isRangeZero } from '../segment/load.js';
@@ -31,11 +32,12 @@ export interface ScanSettings {
  * last record. Corruption throws: the writer never appends past damage.
  */
 export async function recoverActiveSegment(handle: FileHandle, header: SegmentHeader, size: number, target: RecoveryTarget, settings: ScanSettings): Promise<{ segment: LoadedSegment; recovery: TailRecovery }> {
-  const scan = await scanSegment(handle, header.baseSeq, size, settings.indexIntervalBytes, settings.readAheadBytes);
+  const crcSeed = frameCrcSeed(header.salt);
+  const scan = await scanSegment(handle, header.baseSeq, crcSeed, size, settings.indexIntervalBytes, settings.readAheadBytes);
   const recovery: TailRecovery = { file: handle.path, cleanClose: false, tornTail: undefined };
   if (scan.stop !== undefined) {
     const stop = scan.stop;
-    const hit = await findFrameAfter(handle, stop.offset + 1, size, scan.nextSeq);
+    const hit = await findFrameAfter(handle, stop.offset + 1, size, scan.nextSeq, crcSeed);
     if (hit !== undefined) {
       throw new CorruptionError(`damaged frame (${stop.reason}) followed by valid frames from offset ${hit.offset} (sequence ${hit.firstSeq}); run Log.repair`, { file: handle.path, offset: stop.offset });
     }
@@ -63,10 +65,11 @@ export async function inspectActiveSegment(handle: FileHandle, header: SegmentHe
   // damaged may be whole a moment later, so one rescan settles it.
   for (let attempt = 0; ; attempt++) {
     const size = await handle.size();
-    const scan = await scanSegment(handle, header.baseSeq, size, settings.indexIntervalBytes, settings.readAheadBytes);
+    const crcSeed = frameCrcSeed(header.salt);
+    const scan = await scanSegment(handle, header.baseSeq, crcSeed, size, settings.indexIntervalBytes, settings.readAheadBytes);
     const segment = toLoadedSegment(handle.path, header, scan, false);
     if (scan.stop === undefined) return segment;
-    const hit = await findFrameAfter(handle, scan.stop.offset + 1, size, scan.nextSeq);
+    const hit = await findFrameAfter(handle, scan.stop.offset + 1, size, scan.nextSeq, crcSeed);
     if (hit === undefined) return segment;
     if (attempt >= 1) {
       segment.damage = { offset: scan.stop.offset, reason: scan.stop.reason };

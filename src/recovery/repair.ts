@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import type { FileSystem } from '../fs/types.js';
@@ -12,7 +13,7 @@ import { planSkipRebuild, type RepairStep } from './repair-plan.js';
 import { rebuildSegment } from './rebuild.js';
 import { verifyLog, type VerifyReport } from './verify.js';
 
-/** Options of {@link repairLog}. */
+/** Options of `Log.repair`. */
 export interface RepairOptions {
   /**
    * `truncate` (default): cut the log at the first damaged frame; everything
@@ -40,7 +41,7 @@ export type RepairAction =
   /** A segment holding only a gap was created for a missing range. */
   | { kind: 'fill'; file: string };
 
-/** What {@link repairLog} did. */
+/** What `Log.repair` did. */
 export interface RepairReport {
   dir: string;
   mode: 'truncate' | 'skip';
@@ -169,7 +170,7 @@ async function rewrite(ctx: RepairContext, a: SegmentAnalysis, steps: RepairStep
     const source = await ctx.fs.open(a.file, 'read');
     try {
       const tmp = await rebuildSegment(ctx.fs, source, a.file, {
-        baseSeq: a.baseSeq, createdMs: a.header?.createdMs ?? Date.now(), pieces: steps, seal,
+        baseSeq: a.baseSeq, salt: a.salt, createdMs: a.header?.createdMs ?? Date.now(), pieces: steps, seal,
         indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: ctx.readAheadBytes,
       }, ctx.target.fileMode);
       preservedAt = await preserveRange(ctx.target, source, 0, a.size, 'before-repair');
@@ -187,7 +188,7 @@ async function fillHole(ctx: RepairContext, fromSeq: number, toSeq: number): Pro
   ctx.report.lostRanges.push({ from: fromSeq, to: toSeq });
   if (!ctx.dryRun) {
     const tmp = await rebuildSegment(ctx.fs, undefined, file, {
-      baseSeq: fromSeq, createdMs: Date.now(), pieces: [{ kind: 'gap', fromSeq, toSeq }], seal: true,
+      baseSeq: fromSeq, salt: randomBytes(8), createdMs: Date.now(), pieces: [{ kind: 'gap', fromSeq, toSeq }], seal: true,
       indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: ctx.readAheadBytes,
     }, ctx.target.fileMode);
     await ctx.fs.rename(tmp, file);

@@ -5,7 +5,7 @@ import { segmentPath } from '../segment/names.js';
 import { analyzeSegment, type SegmentAnalysis } from './analyze.js';
 import { listSegmentBases } from './load-segments.js';
 
-/** One problem found by {@link verifyLog}. */
+/** One problem found by `Log.verify`. */
 export interface VerifyProblem {
   /** `AOF_CORRUPT` (damage), `AOF_UNSUPPORTED_FORMAT`, or `AOF_TORN_TAIL` (a crash's cut-short last frames, which the next open or repair cuts off). */
   code: 'AOF_CORRUPT' | 'AOF_UNSUPPORTED_FORMAT' | 'AOF_TORN_TAIL';
@@ -22,7 +22,7 @@ export interface VerifyProblem {
   seqTo?: number;
 }
 
-/** The result of {@link verifyLog}. */
+/** The result of `Log.verify`. */
 export interface VerifyReport {
   /** True when no problem of severity `error` was found. */
   ok: boolean;
@@ -42,7 +42,7 @@ export interface VerifyReport {
   gaps: Array<{ file: string; from: number; to: number }>;
 }
 
-/** Options of {@link verifyLog}. */
+/** Options of `Log.verify`. */
 export interface VerifyOptions {
   fs?: FileSystem;
   readAheadBytes?: number;

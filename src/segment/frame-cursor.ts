@@ -28,6 +28,7 @@ export class FrameCursor {
     start: number,
     private readonly end: number,
     private readonly readAheadBytes: number,
+    private readonly crcSeed: number,
   ) {
     assert(start <= end, `cursor range [${start}, ${end}) is ordered`);
     this.position = start;
@@ -52,7 +53,7 @@ export class FrameCursor {
     const why = implausibleHeader(header, available);
     if (why !== undefined) return { kind: 'bad', offset, reason: why, zeros: header.frameBytes === 0 };
     const whole = await this.load(offset, header.frameBytes);
-    if (!frameChecksumMatches(whole.buf, whole.at, header)) return { kind: 'bad', offset, reason: 'frame checksum mismatch', zeros: false };
+    if (!frameChecksumMatches(whole.buf, whole.at, header, this.crcSeed)) return { kind: 'bad', offset, reason: 'frame checksum mismatch', zeros: false };
     this.position = offset + header.frameBytes;
     return { kind: 'frame', offset, header, buf: whole.buf, at: whole.at };
   }

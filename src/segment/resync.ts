@@ -18,7 +18,7 @@ export interface ResyncHit {
  * from a torn tail (nothing valid follows). Memory stays within one window
  * plus the largest candidate frame, which is bounded by `end`.
  */
-export async function findFrameAfter(file: FileHandle, from: number, end: number, minSeq: number): Promise<ResyncHit | undefined> {
+export async function findFrameAfter(file: FileHandle, from: number, end: number, minSeq: number, crcSeed: number): Promise<ResyncHit | undefined> {
   let windowStart = from;
   while (windowStart + FRAME_HEADER_BYTES <= end) {
     const size = Math.min(RESYNC_WINDOW_BYTES + FRAME_HEADER_BYTES, end - windowStart);
@@ -31,17 +31,17 @@ export async function findFrameAfter(file: FileHandle, from: number, end: number
       if (header.firstSeq < minSeq) continue;
       const offset = windowStart + i;
       if (implausibleHeader(header, end - offset) !== undefined) continue;
-      if (await checksumMatchesAt(file, buf, i, offset, header)) return { offset, firstSeq: header.firstSeq };
+      if (await checksumMatchesAt(file, buf, i, offset, header, crcSeed)) return { offset, firstSeq: header.firstSeq };
     }
     windowStart += RESYNC_WINDOW_BYTES;
   }
   return undefined;
 }
 
-async function checksumMatchesAt(file: FileHandle, buf: Buffer, i: number, offset: number, header: ReturnType<typeof decodeFrameHeader>): Promise<boolean> {
-  if (i + header.frameBytes <= buf.length) return frameChecksumMatches(buf, i, header);
+async function checksumMatchesAt(file: FileHandle, buf: Buffer, i: number, offset: number, header: ReturnType<typeof decodeFrameHeader>, crcSeed: number): Promise<boolean> {
+  if (i + header.frameBytes <= buf.length) return frameChecksumMatches(buf, i, header, crcSeed);
   const whole = Buffer.allocUnsafe(header.frameBytes);
   const n = await readFully(file, whole, 0, header.frameBytes, offset);
-  return n === header.frameBytes && frameChecksumMatches(whole, 0, header);
+  return n === header.frameBytes && frameChecksumMatches(whole, 0, header, crcSeed);
 }
 

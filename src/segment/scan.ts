@@ -30,9 +30,9 @@ export interface ScanResult extends SegmentSummary {
  * checking checksums, sequence continuity and timestamp order, and builds the
  * summary and sparse index a footer would hold. Stops at the first bad frame.
  */
-export async function scanSegment(file: FileHandle, baseSeq: number, end: number, indexIntervalBytes: number, readAheadBytes: number, from?: { offset: number; seq: number }): Promise<ScanResult> {
+export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: number, end: number, indexIntervalBytes: number, readAheadBytes: number, from?: { offset: number; seq: number }): Promise<ScanResult> {
   const start = from?.offset ?? SEGMENT_HEADER_BYTES;
-  const cursor = new FrameCursor(file, start, end, readAheadBytes);
+  const cursor = new FrameCursor(file, start, end, readAheadBytes, crcSeed);
   const index = new SparseIndexBuilder(indexIntervalBytes);
   const result: ScanResult = {
     recordCount: 0, firstSeq: baseSeq, nextSeq: from?.seq ?? baseSeq, firstTimestamp: 0, lastTimestamp: 0,

@@ -4,7 +4,7 @@ import { writeFully } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import { syncsBeforeAck } from '../flush/strategy.js';
 import type { NormalizedOptions } from '../options.js';
-import { encodeEmptyFrame, encodeFrame, FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES } from '../record/frame.js';
+import { encodeEmptyFrame, encodeFrame, FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, frameCrcSeed } from '../record/frame.js';
 import { createSegment } from '../segment/create.js';
 import { SEGMENT_HEADER_BYTES } from '../segment/header.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
@@ -200,7 +200,7 @@ export class Writer {
     const buffer = frameBytes <= this.writeBuffer.length ? this.writeBuffer : Buffer.allocUnsafe(frameBytes);
     const timestamp = Math.max(this.opts.clock(), seg.lastTimestamp);
     const firstSeq = seg.nextSeq;
-    assert(encodeFrame(buffer, 0, firstSeq, timestamp, payloads) === frameBytes, 'frame length matches its plan');
+    assert(encodeFrame(buffer, 0, frameCrcSeed(seg.salt), firstSeq, timestamp, payloads) === frameBytes, 'frame length matches its plan');
     const offset = seg.dataEnd;
     try {
       await writeFully(this.handle, buffer, 0, frameBytes, offset);
@@ -306,7 +306,7 @@ export class Writer {
 
   private async writeCloseMarker(): Promise<void> {
     const seg = this.active;
-    const marker = encodeEmptyFrame(seg.nextSeq, 0, Math.max(this.opts.clock(), seg.lastTimestamp), FLAG_CLOSE_MARKER);
+    const marker = encodeEmptyFrame(frameCrcSeed(seg.salt), seg.nextSeq, 0, Math.max(this.opts.clock(), seg.lastTimestamp), FLAG_CLOSE_MARKER);
     await writeFully(this.handle, marker, 0, marker.length, seg.dataEnd);
     await this.handle.datasync();
   }
