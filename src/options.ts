@@ -21,7 +21,7 @@ export interface SegmentOptions {
 export interface LogOptions {
   /** Segment rolling. */
   segment?: SegmentOptions;
-  /** Flush strategy (default `{ strategy: 'always' }`: every acknowledged record is on stable storage). */
+  /** Flush strategy (default `{ strategy: 'batch', maxDelayMs: 2 }`: every acknowledged record is on stable storage; see docs/DURABILITY.md). */
   flush?: FlushOptions;
   /** Largest record accepted, in bytes (default 16 MiB). */
   maxRecordBytes?: number;

@@ -63,6 +63,12 @@ async function main(argv: string[], io: Io): Promise<number> {
   }
 }
 
+// A closed pipe (`aof dump DIR | head`) ends the output, not the process with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(ExitCode.OK);
+  throw err;
+});
+
 main(process.argv.slice(2), processIo()).then(
   (code) => {
     process.exitCode = code;

@@ -1,8 +1,8 @@
 import { assert } from '../assert.js';
 import { ClosedError, errnoOf, IoError, LogFailedError } from '../errors.js';
+import { FlushController } from '../flush/controller.js';
 import { writeFully } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
-import { syncsBeforeAck } from '../flush/strategy.js';
 import type { NormalizedOptions } from '../options.js';
 import { encodeEmptyFrame, encodeFrame, FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, frameCrcSeed } from '../record/frame.js';
 import { createSegment } from '../segment/create.js';
@@ -12,6 +12,7 @@ import { encodeSegmentFooter } from '../segment/seal.js';
 import { SparseIndexBuilder } from '../segment/sparse-index.js';
 import { AppendQueue, type PendingAppend, type PendingItem } from './append-queue.js';
 import { WriterMetrics } from './metrics.js';
+import type { WrittenFrame } from './written-frame.js';
 
 /** What the writer tells the log about. */
 export interface WriterEvents {
@@ -28,22 +29,31 @@ export interface WriterEvents {
 }
 
 /**
- * The single writer of a log: takes appends in order, coalesces all that are
- * waiting into one frame and one write(2) (group commit), syncs per the flush
- * strategy, publishes acknowledged records to readers, and rolls segments.
- * One loop runs at a time, so file positions need no locking.
+ * The single writer of a log. Takes appends in order; coalesces all that are
+ * waiting into one frame and one write(2); under a syncing strategy, keeps
+ * gathering frames while the flush controller says more producers are coming,
+ * then covers them all with one fdatasync (group commit) before acknowledging;
+ * publishes acknowledged records to readers; rolls segments. One loop runs at
+ * a time, so file positions need no locking.
  */
 export class Writer {
   readonly metrics = new WriterMetrics();
   private readonly queue: AppendQueue;
   private readonly writeBuffer: Buffer;
+  private readonly controller: FlushController;
   private index: SparseIndexBuilder;
+  /** Where the next frame goes and which sequence number it starts at (ahead of the published state while frames await their fsync). */
+  private writeOffset: number;
+  private writeSeq: number;
+  private unacked: WrittenFrame[] = [];
   private running = false;
   private closed = false;
   private failure: LogFailedError | undefined;
   private unsyncedRecords = 0;
   private unsyncedBytes = 0;
   private idleWaiters: Array<() => void> = [];
+  private arrivalWaiter: (() => void) | undefined;
+  private intervalTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly fs: FileSystem,
@@ -53,11 +63,16 @@ export class Writer {
     private handle: FileHandle,
     private readonly events: WriterEvents,
   ) {
+    assert(!this.active.sealed, 'the writer starts on an unsealed segment');
     this.queue = new AppendQueue(opts.maxPendingBytes);
     this.writeBuffer = Buffer.allocUnsafe(opts.writeBufferBytes);
+    this.controller = new FlushController(opts.flush);
     this.index = new SparseIndexBuilder(opts.segment.indexIntervalBytes, this.active.index);
     this.active.index = this.index.entries;
-    assert(!this.active.sealed, 'the writer starts on an unsealed segment');
+    this.writeOffset = this.active.dataEnd;
+    this.writeSeq = this.active.nextSeq;
+    const period = this.controller.intervalMs;
+    if (period !== undefined) this.intervalTimer = setInterval(() => this.backgroundSync(), period).unref();
   }
 
   /** The segment appends go to. */
@@ -92,13 +107,19 @@ export class Writer {
     return new Promise<void>((resolve, reject) => this.submit({ kind: 'flush', resolve, reject }));
   }
 
+  /** Puts the writer in the failed state from outside (e.g. its lock was lost). */
+  poison(failure: LogFailedError): void {
+    this.fail(failure);
+  }
+
   /**
-   * Writes everything queued, then a clean-close marker, and closes the file.
-   * After a failure it only closes the file: the marker would vouch for data
-   * an fsync failed to cover.
+   * Writes and syncs everything queued, then a clean-close marker, and closes
+   * the file. After a failure it only closes the file: the marker would vouch
+   * for data an fsync failed to cover.
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    clearInterval(this.intervalTimer);
     if (this.failure === undefined) await this.flush().catch(() => undefined);
     this.closed = true;
     await this.whenIdle();
@@ -114,6 +135,7 @@ export class Writer {
     if (this.closed) return item.reject(new ClosedError());
     this.queue.push(item);
     this.metrics.observePending(this.queue.pendingBytes, this.queue.waitingCount);
+    this.arrivalWaiter?.();
     if (!this.running) {
       this.running = true;
       // Start on a microtask: every append issued in this turn joins the first write.
@@ -123,8 +145,8 @@ export class Writer {
 
   private async run(): Promise<void> {
     try {
-      for (let item = this.queue.peek(); item !== undefined; item = this.queue.peek()) {
-        if (item.kind === 'append') await this.writeGroup();
+      for (let item = this.queue.peek(); item !== undefined && this.failure === undefined; item = this.queue.peek()) {
+        if (item.kind === 'append') await this.commitAppends();
         else await this.control(this.queue.shift()!);
       }
     } finally {
@@ -145,35 +167,75 @@ export class Writer {
       else await this.syncNow();
       item.resolve();
     } catch (err) {
-      item.reject(err instanceof Error ? err : new Error(String(err)));
+      item.reject(asError(err));
     }
   }
 
-  /** Takes the appends at the head of the queue that fit one frame, and writes them. */
-  private async writeGroup(): Promise<void> {
-    const head = this.queue.peek() as PendingAppend;
-    if (this.needsRoll(head)) {
-      try {
-        await this.rollNow();
-      } catch (err) {
-        this.queue.shift();
-        head.reject(asError(err));
-        return;
-      }
+  /** Writes the appends at the head of the queue, gathers more while worthwhile, syncs per strategy, acknowledges. */
+  private async commitAppends(): Promise<void> {
+    if (!(await this.rollIfNeeded(this.queue.peek() as PendingAppend))) return;
+    await this.writeNextGroup();
+    if (this.controller.syncBeforeAck) {
+      if (this.unacked.length > 0) await this.gather();
+      if (this.unacked.length > 0 && !(await this.syncOrFail())) return;
     }
-    const group = this.takeGroup();
-    await this.writeFrame(group);
+    this.acknowledge();
+  }
+
+  /** Keeps writing arriving appends into the current fsync's batch until the controller's delay or bounds are reached. */
+  private async gather(): Promise<void> {
+    const delayMs = this.controller.gatherDelayMs();
+    if (delayMs <= 0) return;
+    const deadline = performance.now() + delayMs;
+    while (this.failure === undefined && !this.controller.enoughGathered(this.unsyncedRecords, this.unsyncedBytes)) {
+      const next = this.queue.peek();
+      if (next !== undefined) {
+        if (next.kind !== 'append' || this.needsRoll(next)) return;
+        await this.writeNextGroup();
+        continue;
+      }
+      const remainingMs = deadline - performance.now();
+      if (remainingMs <= 0 || !(await this.waitForArrival(remainingMs))) return;
+    }
+  }
+
+  /** Resolves true when an item arrives within `ms`, false on timeout. */
+  private waitForArrival(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.arrivalWaiter = undefined;
+        resolve(false);
+      }, ms);
+      this.arrivalWaiter = () => {
+        clearTimeout(timer);
+        this.arrivalWaiter = undefined;
+        resolve(true);
+      };
+    });
+  }
+
+  private async rollIfNeeded(head: PendingAppend): Promise<boolean> {
+    if (!this.needsRoll(head)) return true;
+    try {
+      await this.rollNow();
+      return true;
+    } catch (err) {
+      this.queue.shift();
+      head.reject(asError(err));
+      return false;
+    }
   }
 
   private needsRoll(head: PendingAppend): boolean {
     const seg = this.active;
-    if (seg.dataEnd === SEGMENT_HEADER_BYTES) return false;
+    if (this.writeOffset === SEGMENT_HEADER_BYTES) return false;
     const { maxBytes, maxRecords, maxAgeMs } = this.opts.segment;
-    if (seg.dataEnd + FRAME_HEADER_BYTES + head.frameBytes > maxBytes) return true;
-    if (seg.nextSeq - seg.baseSeq + head.payloads.length > maxRecords) return true;
+    if (this.writeOffset + FRAME_HEADER_BYTES + head.frameBytes > maxBytes) return true;
+    if (this.writeSeq - seg.baseSeq + head.payloads.length > maxRecords) return true;
     return this.opts.clock() - seg.createdMs >= maxAgeMs;
   }
 
+  /** Takes the appends at the head of the queue that fit one frame. */
   private takeGroup(): PendingAppend[] {
     const seg = this.active;
     const { maxBytes, maxRecords } = this.opts.segment;
@@ -183,8 +245,8 @@ export class Writer {
     for (let item = this.queue.peek(); item?.kind === 'append'; item = this.queue.peek()) {
       if (group.length > 0) {
         if (bytes + item.frameBytes > this.writeBuffer.length) break;
-        if (seg.dataEnd + bytes + item.frameBytes > maxBytes) break;
-        if (seg.nextSeq - seg.baseSeq + records + item.payloads.length > maxRecords) break;
+        if (this.writeOffset + bytes + item.frameBytes > maxBytes) break;
+        if (this.writeSeq - seg.baseSeq + records + item.payloads.length > maxRecords) break;
       }
       group.push(this.queue.shift() as PendingAppend);
       bytes += item.frameBytes;
@@ -193,15 +255,18 @@ export class Writer {
     return group;
   }
 
-  private async writeFrame(group: PendingAppend[]): Promise<void> {
+  /** Encodes the next group as one frame and writes it; a failed write rejects the group and is cut back off. */
+  private async writeNextGroup(): Promise<void> {
+    const group = this.takeGroup();
     const seg = this.active;
     const payloads = group.length === 1 ? group[0]!.payloads : group.flatMap((g) => g.payloads);
     const frameBytes = FRAME_HEADER_BYTES + group.reduce((n, g) => n + g.frameBytes, 0);
     const buffer = frameBytes <= this.writeBuffer.length ? this.writeBuffer : Buffer.allocUnsafe(frameBytes);
-    const timestamp = Math.max(this.opts.clock(), seg.lastTimestamp);
-    const firstSeq = seg.nextSeq;
+    const last = this.unacked[this.unacked.length - 1];
+    const timestamp = Math.max(this.opts.clock(), last?.timestamp ?? seg.lastTimestamp);
+    const firstSeq = this.writeSeq;
+    const offset = this.writeOffset;
     assert(encodeFrame(buffer, 0, frameCrcSeed(seg.salt), firstSeq, timestamp, payloads) === frameBytes, 'frame length matches its plan');
-    const offset = seg.dataEnd;
     try {
       await writeFully(this.handle, buffer, 0, frameBytes, offset);
     } catch (err) {
@@ -210,29 +275,41 @@ export class Writer {
       for (const g of group) g.reject(io);
       return;
     }
+    this.writeOffset = offset + frameBytes;
+    this.writeSeq = firstSeq + payloads.length;
     this.unsyncedRecords += payloads.length;
     this.unsyncedBytes += frameBytes;
-    if (syncsBeforeAck(this.opts.flush) && !(await this.syncOrFail(group))) return;
-    this.publish(seg, firstSeq, payloads.length, offset, frameBytes, timestamp);
+    this.unacked.push({ group, firstSeq, count: payloads.length, offset, frameBytes, timestamp });
     this.metrics.observeWrite(payloads.length, frameBytes, group.length);
-    let seq = firstSeq;
-    for (const g of group) {
-      g.resolve(seq);
-      seq += g.payloads.length;
-    }
-    this.events.appended(firstSeq, firstSeq + payloads.length);
   }
 
-  /** Makes a written frame visible to readers: everything here is acknowledged. */
-  private publish(seg: LoadedSegment, firstSeq: number, count: number, offset: number, frameBytes: number, timestamp: number): void {
-    assert(firstSeq === seg.nextSeq, `sequence numbers strictly increase: ${firstSeq} follows ${seg.nextSeq}`);
-    assert(offset === seg.dataEnd, 'frames are published in file order');
-    this.index.add(firstSeq, offset, timestamp);
-    if (seg.recordCount === 0) seg.firstTimestamp = timestamp;
-    seg.recordCount += count;
-    seg.nextSeq = firstSeq + count;
-    seg.dataEnd = offset + frameBytes;
-    seg.lastTimestamp = timestamp;
+  /** Publishes every written frame to readers and resolves its appends, in order. */
+  private acknowledge(): void {
+    const frames = this.unacked;
+    if (frames.length === 0) return;
+    this.unacked = [];
+    const seg = this.active;
+    for (const f of frames) {
+      this.publish(seg, f);
+      let seq = f.firstSeq;
+      for (const g of f.group) {
+        g.resolve(seq);
+        seq += g.payloads.length;
+      }
+    }
+    this.events.appended(frames[0]!.firstSeq, seg.nextSeq);
+  }
+
+  /** Makes a frame visible to readers: everything here is acknowledged. */
+  private publish(seg: LoadedSegment, f: WrittenFrame): void {
+    assert(f.firstSeq === seg.nextSeq, `sequence numbers strictly increase: ${f.firstSeq} follows ${seg.nextSeq}`);
+    assert(f.offset === seg.dataEnd, 'frames are published in file order');
+    this.index.add(f.firstSeq, f.offset, f.timestamp);
+    if (seg.recordCount === 0) seg.firstTimestamp = f.timestamp;
+    seg.recordCount += f.count;
+    seg.nextSeq = f.firstSeq + f.count;
+    seg.dataEnd = f.offset + f.frameBytes;
+    seg.lastTimestamp = f.timestamp;
   }
 
   /** After a failed write: cut the partial frame off so the file ends on a whole frame again. */
@@ -245,20 +322,19 @@ export class Writer {
     }
   }
 
-  /** fdatasync; on failure the log enters the failed state and `group` is rejected. */
-  private async syncOrFail(group: PendingAppend[] = []): Promise<boolean> {
+  /** fdatasync of everything written; on failure the log enters the failed state, rejecting every unacknowledged append. */
+  private async syncOrFail(): Promise<boolean> {
     if (this.unsyncedBytes === 0) return true;
     const started = performance.now();
     try {
       await this.handle.datasync();
     } catch (err) {
-      const failure = new LogFailedError('fsync failed; acknowledged data may not be durable, reopen the log to re-verify it', err, { file: this.active.file });
-      for (const g of group) g.reject(failure);
-      this.fail(failure);
+      this.fail(new LogFailedError('fsync failed; data written since the last fsync may not be durable, reopen the log to re-verify it', err, { file: this.active.file }));
       return false;
     }
     const durationMs = performance.now() - started;
     this.metrics.observeSync(durationMs, this.unsyncedRecords, this.unsyncedBytes);
+    this.controller.observeSync(durationMs, this.queue.peek() !== undefined);
     this.events.flushed(this.unsyncedRecords, this.unsyncedBytes, durationMs);
     this.unsyncedRecords = 0;
     this.unsyncedBytes = 0;
@@ -269,8 +345,13 @@ export class Writer {
     if (!(await this.syncOrFail())) throw this.failure!;
   }
 
+  private backgroundSync(): void {
+    if (this.unsyncedBytes > 0 && !this.closed && this.failure === undefined) this.flush().catch(() => undefined);
+  }
+
   private async rollNow(): Promise<void> {
     const seg = this.active;
+    assert(this.unacked.length === 0, 'a segment is sealed only when every frame in it is acknowledged');
     if (seg.dataEnd === SEGMENT_HEADER_BYTES) return;
     const footer = encodeSegmentFooter(seg);
     try {
@@ -300,25 +381,25 @@ export class Writer {
     this.index = new SparseIndexBuilder(this.opts.segment.indexIntervalBytes);
     created.segment.index = this.index.entries;
     this.segments.push(created.segment);
+    this.writeOffset = created.segment.dataEnd;
+    this.writeSeq = created.segment.nextSeq;
     this.metrics.rolls++;
     this.events.rolled(created.segment);
   }
 
   private async writeCloseMarker(): Promise<void> {
     const seg = this.active;
+    assert(this.writeOffset === seg.dataEnd, 'close marker follows the last acknowledged frame');
     const marker = encodeEmptyFrame(frameCrcSeed(seg.salt), seg.nextSeq, 0, Math.max(this.opts.clock(), seg.lastTimestamp), FLAG_CLOSE_MARKER);
     await writeFully(this.handle, marker, 0, marker.length, seg.dataEnd);
     await this.handle.datasync();
   }
 
-  /** Puts the writer in the failed state from outside (e.g. its lock was lost). */
-  poison(failure: LogFailedError): void {
-    this.fail(failure);
-  }
-
   private fail(failure: LogFailedError): void {
     if (this.failure !== undefined) return;
     this.failure = failure;
+    clearInterval(this.intervalTimer);
+    for (const f of this.unacked.splice(0)) for (const g of f.group) g.reject(failure);
     for (const item of this.queue.drain()) item.reject(failure);
     this.events.failed(failure);
   }
@@ -327,4 +408,3 @@ export class Writer {
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
-

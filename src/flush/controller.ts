@@ -1,0 +1,53 @@
+import { assert } from '../assert.js';
+import { syncsBeforeAck, type NormalizedFlush } from './strategy.js';
+
+/** Weight of the newest fsync latency in the moving average the adaptive strategy uses. */
+const LATENCY_EWMA_WEIGHT = 0.2;
+
+/**
+ * Decides, for the writer, when to fdatasync: whether acknowledgements wait
+ * for it, how long to keep gathering appends into one fsync, and when enough
+ * is waiting to sync at once. It never makes a producer wait for a timer
+ * that cannot help: gathering happens only when appends kept arriving while
+ * the last fdatasync ran (producers that do not wait for their acks). A lone
+ * producer, or a fixed set that each await their append, are all in the
+ * batch already, and waiting would only add latency.
+ */
+export class FlushController {
+  /** Moving average of fdatasync latency in ms. */
+  private latencyMs = 0;
+  private arrivalsDuringSync = false;
+
+  constructor(readonly flush: NormalizedFlush) {}
+
+  /** True when appends are acknowledged only after an fdatasync covering them. */
+  get syncBeforeAck(): boolean {
+    return syncsBeforeAck(this.flush);
+  }
+
+  /** Period of the background fdatasync, for `interval`; undefined otherwise. */
+  get intervalMs(): number | undefined {
+    return this.flush.strategy === 'interval' ? this.flush.intervalMs : undefined;
+  }
+
+  /** Tells the controller how long an fdatasync took and whether appends arrived meanwhile. */
+  observeSync(durationMs: number, appendsArrived: boolean): void {
+    assert(durationMs >= 0, 'fsync duration is non-negative');
+    this.arrivalsDuringSync = appendsArrived;
+    this.latencyMs = this.latencyMs === 0 ? durationMs : this.latencyMs + LATENCY_EWMA_WEIGHT * (durationMs - this.latencyMs);
+  }
+
+  /** How long to keep gathering appends before the fdatasync, in ms (0: sync now). */
+  gatherDelayMs(): number {
+    if (!this.arrivalsDuringSync) return 0;
+    if (this.flush.strategy === 'batch') return this.flush.maxDelayMs;
+    if (this.flush.strategy === 'adaptive') return Math.max(0, this.flush.targetLatencyMs - this.latencyMs);
+    return 0;
+  }
+
+  /** True when enough is waiting for an fdatasync that gathering should stop. */
+  enoughGathered(records: number, bytes: number): boolean {
+    if (this.flush.strategy !== 'batch') return false;
+    return records >= this.flush.maxRecords || bytes >= this.flush.maxBytes;
+  }
+}

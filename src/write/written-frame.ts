@@ -1,0 +1,11 @@
+import type { PendingAppend } from './append-queue.js';
+
+/** A frame written to the active segment and not yet acknowledged. */
+export interface WrittenFrame {
+  group: PendingAppend[];
+  firstSeq: number;
+  count: number;
+  offset: number;
+  frameBytes: number;
+  timestamp: number;
+}
