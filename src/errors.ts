@@ -192,3 +192,13 @@ export function errnoOf(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Passes an {@link AofError} through; wraps anything else (a raw system error
+ * from the file system) in an {@link IoError} naming the path it concerns.
+ */
+export function toAofError(err: unknown, message: string, file?: string): AofError {
+  if (err instanceof AofError) return err;
+  const path = (err as { path?: unknown } | null)?.path;
+  return new IoError(message, err, { file: typeof path === 'string' ? path : file });
+}

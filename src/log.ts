@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ClosedError, InvalidArgumentError, LogFailedError, ReadOnlyError } from './errors.js';
+import { ClosedError, InvalidArgumentError, LogFailedError, ReadOnlyError, toAofError } from './errors.js';
 import type { FileHandle } from './fs/types.js';
 import { acquireWriterLock, type WriterLock } from './lock/writer-lock.js';
 import { prepareLogDir } from './log/prepare-dir.js';
@@ -95,7 +95,7 @@ export class Log extends EventEmitter<LogEvents> {
     await prepareLogDir(opts.fs, dir, opts.readOnly, opts.dirMode);
     let lock: WriterLock | undefined;
     let writer: Writer | undefined;
-    if (!opts.readOnly) lock = await acquireWriterLock(dir, (err) => writer?.poison(new LogFailedError('the writer lock was lost (its LOCK directory was removed or replaced)', err, { file: dir })));
+    if (!opts.readOnly) lock = await acquireWriterLock(dir, (err) => writer?.poison(new LogFailedError('the writer lock was lost (its LOCK directory was removed or replaced)', err, { file: dir })), opts.dirMode);
     try {
       const target = { fs: opts.fs, dir, fileMode: opts.fileMode, dirMode: opts.dirMode };
       const settings = { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes };
@@ -115,13 +115,15 @@ export class Log extends EventEmitter<LogEvents> {
       return log;
     } catch (err) {
       await lock?.release();
-      throw err;
+      throw toAofError(err, 'cannot open the log', dir);
     }
   }
 
   /** Checks every frame and footer of the log in `dir` without changing anything. See {@link VerifyReport}. */
   static verify(dir: string, options?: VerifyOptions): Promise<VerifyReport> {
-    return verifyLog(dir, options);
+    return verifyLog(dir, options).catch((err: unknown) => {
+      throw toAofError(err, 'cannot verify the log', dir);
+    });
   }
 
   /**
@@ -131,7 +133,9 @@ export class Log extends EventEmitter<LogEvents> {
    * under `recovery/`. See {@link RepairReport}.
    */
   static repair(dir: string, options?: RepairOptions): Promise<RepairReport> {
-    return repairLog(dir, options);
+    return repairLog(dir, options).catch((err: unknown) => {
+      throw toAofError(err, 'cannot repair the log', dir);
+    });
   }
 
   /** True when opened with `readOnly`. */
@@ -179,7 +183,12 @@ export class Log extends EventEmitter<LogEvents> {
   /** The record `seq`, or undefined if the log does not hold it. Rejects with `AOF_CORRUPT` or `AOF_GAP` rather than return damaged data. */
   async get(seq: number): Promise<LogRecord | undefined> {
     this.checkOpen();
-    return this.reader.get(checkSeq('seq', seq));
+    const checked = checkSeq('seq', seq);
+    try {
+      return await this.reader.get(checked);
+    } catch (err) {
+      throw toAofError(err, `cannot read record ${checked}`);
+    }
   }
 
   /** Records in `[from, to)` in order. Rejects mid-iteration with `AOF_CORRUPT` or `AOF_GAP` at damage, never skipping silently. */
@@ -188,7 +197,7 @@ export class Log extends EventEmitter<LogEvents> {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('read options must be an object');
     const from = options.from === undefined ? this.firstSeq : checkSeq('from', options.from);
     const to = options.to === undefined ? this.nextSeq : checkSeq('to', options.to);
-    return this.reader.read(from, to);
+    return wrapErrors(this.reader.read(from, to), 'cannot read the log');
   }
 
   /** Seals the active segment and starts a new one (no-op on an empty segment). */
@@ -265,6 +274,14 @@ async function startFirstSegment(opts: NormalizedOptions, dir: string, segments:
   const created = await createSegment(opts.fs, dir, base, Math.max(opts.clock(), last?.lastTimestamp ?? 0), opts.fileMode);
   segments.push(created.segment);
   return created.handle;
+}
+
+async function* wrapErrors<T>(source: AsyncGenerator<T>, message: string): AsyncGenerator<T> {
+  try {
+    yield* source;
+  } catch (err) {
+    throw toAofError(err, message);
+  }
 }
 
 function emptyMetrics(): LogMetrics {

@@ -1,8 +1,10 @@
 import { assert } from '../assert.js';
 import { syncsBeforeAck, type NormalizedFlush } from './strategy.js';
 
-/** Weight of the newest fsync latency in the moving average the adaptive strategy uses. */
-const LATENCY_EWMA_WEIGHT = 0.2;
+/** Weight of the newest sample in the moving averages (fsync latency, gap between arrivals). */
+const EWMA_WEIGHT = 0.2;
+/** Gathering stops once no append arrived for this many average arrival gaps: the burst is over. */
+const ARRIVAL_GAPS_PATIENCE = 2;
 
 /**
  * Decides, for the writer, when to fdatasync: whether acknowledgements wait
@@ -17,6 +19,9 @@ export class FlushController {
   /** Moving average of fdatasync latency in ms. */
   private latencyMs = 0;
   private arrivalsDuringSync = false;
+  /** Moving average of the time between append arrivals, in ms. */
+  private arrivalGapMs = 0;
+  private lastArrivalMs: number | undefined;
 
   constructor(readonly flush: NormalizedFlush) {}
 
@@ -34,7 +39,21 @@ export class FlushController {
   observeSync(durationMs: number, appendsArrived: boolean): void {
     assert(durationMs >= 0, 'fsync duration is non-negative');
     this.arrivalsDuringSync = appendsArrived;
-    this.latencyMs = this.latencyMs === 0 ? durationMs : this.latencyMs + LATENCY_EWMA_WEIGHT * (durationMs - this.latencyMs);
+    this.latencyMs = this.latencyMs === 0 ? durationMs : this.latencyMs + EWMA_WEIGHT * (durationMs - this.latencyMs);
+  }
+
+  /** Tells the controller an append arrived at `nowMs` (a monotonic clock). */
+  observeArrival(nowMs: number): void {
+    if (this.lastArrivalMs !== undefined) {
+      const gap = nowMs - this.lastArrivalMs;
+      this.arrivalGapMs = this.arrivalGapMs === 0 ? gap : this.arrivalGapMs + EWMA_WEIGHT * (gap - this.arrivalGapMs);
+    }
+    this.lastArrivalMs = nowMs;
+  }
+
+  /** How long gathering waits for the next arrival before deciding the burst is over, in ms. */
+  arrivalPatienceMs(): number {
+    return ARRIVAL_GAPS_PATIENCE * this.arrivalGapMs;
   }
 
   /** How long to keep gathering appends before the fdatasync, in ms (0: sync now). */

@@ -43,15 +43,18 @@ export interface WriterLock {
 /**
  * Takes the writer lock of `dir` or throws {@link LockedError}. `onLost` is
  * called if the lock is found compromised later (its directory removed by
- * someone else): the caller must stop writing.
+ * someone else): the caller must stop writing. The LOCK directory gets
+ * `dirMode` (owner-only by default), like every directory the log creates.
  */
-export async function acquireWriterLock(dir: string, onLost: (err: Error) => void): Promise<WriterLock> {
+export async function acquireWriterLock(dir: string, onLost: (err: Error) => void, dirMode = 0o700): Promise<WriterLock> {
   const key = path.resolve(dir);
   const lockPath = path.join(key, LOCK_NAME);
   if (heldInThisProcess.has(key)) throw new LockedError('log directory is already open for writing in this process', { file: lockPath }, process.pid);
   heldInThisProcess.add(key);
   try {
     const release = await lockOrTakeOver(key, lockPath, onLost);
+    // proper-lockfile makes LOCK with the process default mode (0o777 & ~umask).
+    fs.chmodSync(lockPath, dirMode);
     writeOwner(lockPath);
     let released = false;
     return {

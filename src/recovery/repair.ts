@@ -64,7 +64,7 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
   if (mode !== 'truncate' && mode !== 'skip') throw new InvalidArgumentError(`option mode must be 'truncate' or 'skip', got ${String(mode)}`);
   const fs = options.fs ?? nodeFs;
   const dryRun = options.dryRun ?? false;
-  const lock = await acquireWriterLock(dir, () => undefined);
+  const lock = await acquireWriterLock(dir, () => undefined, options.dirMode ?? DEFAULTS.dirMode);
   try {
     const target: RecoveryTarget = { fs, dir, fileMode: options.fileMode ?? DEFAULTS.fileMode, dirMode: options.dirMode ?? DEFAULTS.dirMode };
     const report: RepairReport = { dir, mode, dryRun, actions: [], lostRanges: [], after: undefined };

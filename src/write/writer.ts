@@ -134,6 +134,7 @@ export class Writer {
     if (this.failure !== undefined) return item.reject(this.failure);
     if (this.closed) return item.reject(new ClosedError());
     this.queue.push(item);
+    if (item.kind === 'append') this.controller.observeArrival(performance.now());
     this.metrics.observePending(this.queue.pendingBytes, this.queue.waitingCount);
     this.arrivalWaiter?.();
     if (!this.running) {
@@ -195,7 +196,7 @@ export class Writer {
         continue;
       }
       const remainingMs = deadline - performance.now();
-      if (remainingMs <= 0 || !(await this.waitForArrival(remainingMs))) return;
+      if (remainingMs <= 0 || !(await this.waitForArrival(Math.min(remainingMs, this.controller.arrivalPatienceMs())))) return;
     }
   }
 
@@ -263,7 +264,8 @@ export class Writer {
     const frameBytes = FRAME_HEADER_BYTES + group.reduce((n, g) => n + g.frameBytes, 0);
     const buffer = frameBytes <= this.writeBuffer.length ? this.writeBuffer : Buffer.allocUnsafe(frameBytes);
     const last = this.unacked[this.unacked.length - 1];
-    const timestamp = Math.max(this.opts.clock(), last?.timestamp ?? seg.lastTimestamp);
+    // A new segment has no frames yet: its creation time (never before the previous segment's last timestamp) is the floor.
+    const timestamp = Math.max(this.opts.clock(), last?.timestamp ?? seg.lastTimestamp, seg.createdMs);
     const firstSeq = this.writeSeq;
     const offset = this.writeOffset;
     assert(encodeFrame(buffer, 0, frameCrcSeed(seg.salt), firstSeq, timestamp, payloads) === frameBytes, 'frame length matches its plan');
