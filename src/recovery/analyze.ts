@@ -6,7 +6,8 @@ import { isRangeZero, readSegmentEnvelope } from '../segment/load.js';
 import { findFrameAfter } from '../segment/resync.js';
 import { scanSegment } from '../segment/scan.js';
 import { readAt } from '../fs/io.js';
-import { frameCrcSeed } from '../record/frame.js';
+import { decodeFrameHeader, FRAME_HEADER_BYTES, frameChecksumMatches, frameCrcSeed, implausibleHeader, type FrameHeader } from '../record/frame.js';
+import { decodeTrailer, TRAILER_BYTES } from '../segment/footer.js';
 
 /** A damaged span inside a segment: bytes from `offset` up to `resumeAt` hold no valid frame. */
 export interface DamagedSpan {
@@ -71,7 +72,7 @@ export async function analyzeSegment(handle: FileHandle, baseSeq: number, settin
     closeMarkerAt: undefined, footerMismatch: undefined, gaps: [], salt: Buffer.alloc(8),
   };
   await readEnvelope(handle, baseSeq, size, a);
-  a.salt = a.header?.salt ?? Buffer.from((await readAt(handle, 0, SEGMENT_HEADER_BYTES)).subarray(32, 40));
+  a.salt = a.header?.salt ?? (await guessSalt(handle, size));
   const crcSeed = frameCrcSeed(a.salt);
   const end = Math.max(a.footer?.dataEnd ?? size, SEGMENT_HEADER_BYTES);
   let from = { offset: SEGMENT_HEADER_BYTES, seq: baseSeq };
@@ -107,6 +108,30 @@ async function readEnvelope(handle: FileHandle, baseSeq: number, size: number, a
     else a.footerError = err;
     if (a.header === undefined && a.headerError === undefined) a.header = tryHeader(await readAt(handle, 0, Math.min(size, SEGMENT_HEADER_BYTES)), handle.path);
   }
+}
+
+/**
+ * The salt of a segment whose header is damaged: of the header's two copies
+ * and the footer's, the one its first frame verifies with (or, failing that,
+ * the first copy).
+ */
+async function guessSalt(handle: FileHandle, size: number): Promise<Buffer> {
+  const raw = await readAt(handle, 0, Math.min(size, SEGMENT_HEADER_BYTES));
+  const candidates: Buffer[] = [raw.subarray(32, 40), raw.subarray(40, 48)].filter((c) => c.length === 8).map((c) => Buffer.from(c));
+  const trailer = size >= SEGMENT_HEADER_BYTES + TRAILER_BYTES ? decodeTrailer(await readAt(handle, size - TRAILER_BYTES, TRAILER_BYTES)) : undefined;
+  if (trailer !== undefined && trailer.footerBytes <= size - SEGMENT_HEADER_BYTES) candidates.push(Buffer.from(await readAt(handle, size - trailer.footerBytes + 56, 8)));
+  const first = await firstFrame(handle, size);
+  for (const salt of candidates) if (first !== undefined && frameChecksumMatches(first.buf, 0, first.header, frameCrcSeed(salt))) return salt;
+  return candidates[0] ?? Buffer.alloc(8);
+}
+
+/** The frame at the start of a segment's data, if its header is plausible. */
+async function firstFrame(handle: FileHandle, size: number): Promise<{ buf: Buffer; header: FrameHeader } | undefined> {
+  const available = size - SEGMENT_HEADER_BYTES;
+  if (available < FRAME_HEADER_BYTES) return undefined;
+  const header = decodeFrameHeader(await readAt(handle, SEGMENT_HEADER_BYTES, FRAME_HEADER_BYTES), 0);
+  if (implausibleHeader(header, available) !== undefined) return undefined;
+  return { buf: await readAt(handle, SEGMENT_HEADER_BYTES, header.frameBytes), header };
 }
 
 function tryHeader(buf: Buffer, file: string): SegmentHeader | undefined {

@@ -14,8 +14,10 @@ export interface TailRecovery {
   file: string;
   /** True when the log was closed cleanly last time (its close marker was found and removed). */
   cleanClose: boolean;
-  /** A torn tail that was cut off: where, how many bytes, and where they were kept (absent when they were all zero). */
-  tornTail: { offset: number; bytes: number; reason: string; preservedAt: string | undefined } | undefined;
+  /** A torn tail that was cut off: where, how many bytes, and where they were kept under `recovery/`. */
+  tornTail: { offset: number; bytes: number; reason: string; preservedAt: string } | undefined;
+  /** Zero bytes after the last frame (preallocated or never written) that were cut off: they hold nothing, so no copy is kept. */
+  zeroTailBytes: number;
 }
 
 /** Scan settings. */
@@ -34,7 +36,7 @@ export interface ScanSettings {
 export async function recoverActiveSegment(handle: FileHandle, header: SegmentHeader, size: number, target: RecoveryTarget, settings: ScanSettings): Promise<{ segment: LoadedSegment; recovery: TailRecovery }> {
   const crcSeed = frameCrcSeed(header.salt);
   const scan = await scanSegment(handle, header.baseSeq, crcSeed, size, settings.indexIntervalBytes, settings.readAheadBytes);
-  const recovery: TailRecovery = { file: handle.path, cleanClose: false, tornTail: undefined };
+  const recovery: TailRecovery = { file: handle.path, cleanClose: false, tornTail: undefined, zeroTailBytes: 0 };
   if (scan.stop !== undefined) {
     const stop = scan.stop;
     const hit = await findFrameAfter(handle, stop.offset + 1, size, scan.nextSeq, crcSeed);
@@ -42,11 +44,13 @@ export async function recoverActiveSegment(handle: FileHandle, header: SegmentHe
       throw new CorruptionError(`damaged frame (${stop.reason}) followed by valid frames from offset ${hit.offset} (sequence ${hit.firstSeq}); run Log.repair`, { file: handle.path, offset: stop.offset });
     }
     const zeros = stop.zeros && (await isRangeZero(handle, stop.offset, size));
-    const preservedAt = zeros ? undefined : await preserveRange(target, handle, stop.offset, size, 'torn-tail');
+    if (zeros) recovery.zeroTailBytes = size - stop.offset;
+    else recovery.tornTail = { offset: stop.offset, bytes: size - stop.offset, reason: stop.reason, preservedAt: await preserveRange(target, handle, stop.offset, size, 'torn-tail') };
     await handle.truncate(stop.offset);
     await handle.datasync();
-    recovery.tornTail = { offset: stop.offset, bytes: size - stop.offset, reason: stop.reason, preservedAt };
-  } else if (scan.closeMarkerAt !== undefined) {
+  }
+  if (scan.closeMarkerAt !== undefined && (scan.stop === undefined || recovery.zeroTailBytes > 0)) {
+    // The marker is the last frame: the log was closed cleanly. Remove it so appends continue after the last record.
     await handle.truncate(scan.closeMarkerAt);
     await handle.datasync();
     scan.dataEnd = scan.closeMarkerAt;

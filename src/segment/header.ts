@@ -41,6 +41,8 @@ export function encodeSegmentHeader(baseSeq: number, createdMs: number, salt: Bu
   writeU64(out, 16, baseSeq);
   writeU64(out, 24, createdMs);
   salt.copy(out, 32);
+  // A second copy: frames are checksummed with the salt, so one damaged copy must not make them unverifiable.
+  salt.copy(out, 40);
   out.writeUInt32LE(crc32(out.subarray(0, 60)), 60);
   return out;
 }

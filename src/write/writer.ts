@@ -45,6 +45,8 @@ export class Writer {
   /** Where the next frame goes and which sequence number it starts at (ahead of the published state while frames await their fsync). */
   private writeOffset: number;
   private writeSeq: number;
+  /** File size the active segment was extended to (preallocation); writes below it do not change the size. */
+  private allocatedEnd: number;
   private unacked: WrittenFrame[] = [];
   private running = false;
   private closed = false;
@@ -71,6 +73,7 @@ export class Writer {
     this.active.index = this.index.entries;
     this.writeOffset = this.active.dataEnd;
     this.writeSeq = this.active.nextSeq;
+    this.allocatedEnd = this.writeOffset;
     const period = this.controller.intervalMs;
     if (period !== undefined) this.intervalTimer = setInterval(() => this.backgroundSync(), period).unref();
   }
@@ -270,6 +273,7 @@ export class Writer {
     const offset = this.writeOffset;
     assert(encodeFrame(buffer, 0, frameCrcSeed(seg.salt), firstSeq, timestamp, payloads) === frameBytes, 'frame length matches its plan');
     try {
+      await this.preallocate(offset + frameBytes);
       await writeFully(this.handle, buffer, 0, frameBytes, offset);
     } catch (err) {
       await this.cutBack(offset, err);
@@ -283,6 +287,25 @@ export class Writer {
     this.unsyncedBytes += frameBytes;
     this.unacked.push({ group, firstSeq, count: payloads.length, offset, frameBytes, timestamp });
     this.metrics.observeWrite(payloads.length, frameBytes, group.length);
+  }
+
+  /**
+   * Extends the file ahead of the write position, so that the fdatasyncs of
+   * the next writes need not record a new size. The zero-filled space is cut
+   * off when the segment is sealed or closed, and by recovery after a crash.
+   */
+  private async preallocate(end: number): Promise<void> {
+    const chunk = this.opts.segment.preallocateBytes;
+    if (chunk === 0 || end <= this.allocatedEnd) return;
+    const target = Math.max(end, Math.min(this.allocatedEnd + chunk, this.opts.segment.maxBytes));
+    await this.handle.truncate(target);
+    this.allocatedEnd = target;
+  }
+
+  /** Cuts preallocated space off so the file ends where its data does. */
+  private async trimToData(): Promise<void> {
+    if (this.allocatedEnd > this.writeOffset) await this.handle.truncate(this.writeOffset);
+    this.allocatedEnd = this.writeOffset;
   }
 
   /** Publishes every written frame to readers and resolves its appends, in order. */
@@ -319,6 +342,7 @@ export class Writer {
     this.metrics.writeErrors++;
     try {
       await this.handle.truncate(offset);
+      this.allocatedEnd = offset;
     } catch (err) {
       this.fail(new LogFailedError(`write failed (${errnoOf(cause) ?? 'error'}) and its partial frame could not be cut off`, err, { file: this.active.file, offset }));
     }
@@ -357,6 +381,7 @@ export class Writer {
     if (seg.dataEnd === SEGMENT_HEADER_BYTES) return;
     const footer = encodeSegmentFooter(seg);
     try {
+      await this.trimToData();
       await writeFully(this.handle, footer, 0, footer.length, seg.dataEnd);
     } catch (err) {
       await this.cutBack(seg.dataEnd, err);
@@ -385,6 +410,7 @@ export class Writer {
     this.segments.push(created.segment);
     this.writeOffset = created.segment.dataEnd;
     this.writeSeq = created.segment.nextSeq;
+    this.allocatedEnd = this.writeOffset;
     this.metrics.rolls++;
     this.events.rolled(created.segment);
   }
@@ -393,6 +419,7 @@ export class Writer {
     const seg = this.active;
     assert(this.writeOffset === seg.dataEnd, 'close marker follows the last acknowledged frame');
     const marker = encodeEmptyFrame(frameCrcSeed(seg.salt), seg.nextSeq, 0, Math.max(this.opts.clock(), seg.lastTimestamp), FLAG_CLOSE_MARKER);
+    await this.trimToData();
     await writeFully(this.handle, marker, 0, marker.length, seg.dataEnd);
     await this.handle.datasync();
   }
