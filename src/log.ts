@@ -160,6 +160,10 @@ export class Log extends EventEmitter<LogEvents> {
    * Appends one record; resolves its sequence number once it is as durable as
    * the flush strategy promises (docs/DURABILITY.md). Appends issued without
    * awaiting each other share one write and one fsync.
+   *
+   * A `Uint8Array` payload is not copied at the call: its bytes are copied
+   * into the write buffer just before the write, as with `fs.write`. Do not
+   * modify it until the append resolves.
    */
   append(payload: Payload): Promise<number> {
     try {

@@ -87,12 +87,20 @@ function addSegment(report: VerifyReport, a: SegmentAnalysis, isLast: boolean, n
   if (report.segments.length > 0 && report.nextSeq !== a.baseSeq) corrupt(0, `segments do not join: previous ends before ${report.nextSeq}, this starts at ${a.baseSeq}`, Math.min(report.nextSeq, a.baseSeq), Math.max(report.nextSeq, a.baseSeq));
   if (a.headerError !== undefined) {
     problems.push({ code: a.headerError.code === 'AOF_UNSUPPORTED_FORMAT' ? 'AOF_UNSUPPORTED_FORMAT' : 'AOF_CORRUPT', severity: 'error', file: a.file, offset: a.headerError.offset ?? 0, message: a.headerError.message });
+    if (a.headerError.code === 'AOF_UNSUPPORTED_FORMAT') {
+      // A newer format is not damage: its bytes mean nothing as v1 frames, so report nothing more about them.
+      report.nextSeq = nextBase ?? a.baseSeq;
+      report.segments.push({ file: a.file, baseSeq: a.baseSeq, nextSeq: report.nextSeq, recordCount: 0, sealed: false, bytes: a.size });
+      return;
+    }
   }
   if (a.footerError !== undefined) corrupt(a.footerError.offset ?? a.dataEnd, a.footerError.message);
-  if (a.footer === undefined && a.footerError === undefined && !isLast) corrupt(a.size, 'segment has no footer but later segments exist');
+  if (a.footer === undefined && a.footerError === undefined && a.headerError === undefined && !isLast) corrupt(a.size, 'segment has no footer but later segments exist');
   if (a.footerMismatch !== undefined) corrupt(a.footer?.dataEnd ?? a.dataEnd, `footer disagrees with the frames: ${a.footerMismatch}`);
   const segmentEnd = a.footer?.nextSeq ?? nextBase;
   for (const span of a.damage) {
+    // The bytes of an unreadable footer show up as a damaged span after the last frame: already reported above.
+    if (span.resumeAt === undefined && (a.footerError !== undefined || a.headerError !== undefined) && segmentEnd !== undefined && span.lostFrom >= segmentEnd) continue;
     const tornTail = span.resumeAt === undefined && isLast && a.footer === undefined && a.footerError === undefined;
     if (tornTail && a.trailingZeros) continue;
     if (tornTail) {

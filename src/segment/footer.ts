@@ -11,6 +11,9 @@ import { readU64, writeU64 } from '../record/u64.js';
  * @module
  */
 
+/** Offset of the first frame (the header's size; not imported, to keep this module free of header concerns). */
+const SEGMENT_DATA_START = 64;
+
 /** Bytes before the index entries. */
 export const FOOTER_FIXED_BYTES = 64;
 /** Bytes per sparse-index entry (seq, offset, timestamp). */
@@ -110,10 +113,11 @@ export function decodeFooter(buf: Buffer, fileSize: number, salt: Buffer, baseSe
   };
   if (summary.firstSeq !== baseSeq) throw bad(`first sequence ${summary.firstSeq} is not the segment base ${baseSeq}`);
   if (summary.nextSeq < summary.firstSeq || summary.dataEnd !== start) throw bad('summary fields disagree');
+  if (summary.recordCount < 0 || summary.recordCount > summary.nextSeq - summary.firstSeq || summary.firstTimestamp < 0 || summary.lastTimestamp < summary.firstTimestamp) throw bad('summary values out of range');
   for (let i = 0, at = FOOTER_FIXED_BYTES; i < entryCount; i++, at += INDEX_ENTRY_BYTES) {
     const entry = { seq: readU64(buf, at), offset: readU64(buf, at + 8), timestamp: readU64(buf, at + 16) };
     const prev = summary.index[i - 1];
-    if (entry.seq < summary.firstSeq || entry.seq >= summary.nextSeq || entry.offset >= start) throw bad(`index entry ${i} out of range`);
+    if (entry.seq < summary.firstSeq || entry.seq >= summary.nextSeq || entry.offset < SEGMENT_DATA_START || entry.offset >= start || entry.timestamp < 0) throw bad(`index entry ${i} out of range`);
     if (prev !== undefined && (entry.seq <= prev.seq || entry.offset <= prev.offset)) throw bad(`index entry ${i} out of order`);
     summary.index.push(entry);
   }

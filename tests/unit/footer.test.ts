@@ -42,7 +42,7 @@ describe('segment footer', () => {
   });
 
   it('round-trips an empty index and large values', () => {
-    const s = summary({ index: [], firstSeq: 2 ** 52, nextSeq: 2 ** 52 + 5, lastTimestamp: 2 ** 50 });
+    const s = summary({ index: [], recordCount: 5, firstSeq: 2 ** 52, nextSeq: 2 ** 52 + 5, lastTimestamp: 2 ** 50 });
     expect(decode(encodeFooter(s, SALT), s)).toEqual(s);
   });
 
