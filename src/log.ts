@@ -3,12 +3,16 @@ import { ClosedError, InvalidArgumentError, LogFailedError, ReadOnlyError, toAof
 import type { FileHandle } from './fs/types.js';
 import { acquireWriterLock, type WriterLock } from './lock/writer-lock.js';
 import { prepareLogDir } from './log/prepare-dir.js';
-import { toSegmentInfo, type SegmentInfo } from './log/segment-info.js';
+import { infoFromEntry, toSegmentInfo, type SegmentInfo } from './log/segment-info.js';
+import { SegmentCatalog } from './catalog/catalog.js';
+import { entryFromSegment } from './catalog/entry.js';
+import { openReconciledCatalog, type CatalogReport } from './catalog/reconcile.js';
 import { batchPayloads, checkSeq } from './log/validate-input.js';
 import { normalizeOptions, type LogOptions, type NormalizedOptions } from './options.js';
 import { FileCache } from './read/file-cache.js';
 import type { LogRecord } from './read/record.js';
 import { SegmentReader } from './read/segment-reader.js';
+import { seekTime } from './read/seek-time.js';
 import { toPayloadBytes, type Payload } from './record/payload.js';
 import { loadSegments } from './recovery/load-segments.js';
 import type { TailRecovery } from './recovery/recover-active.js';
@@ -39,6 +43,8 @@ export interface OpenReport {
   recovery: TailRecovery | undefined;
   /** A segment file with no header, left by a crash at creation, moved to `recovery/`. */
   unbornMovedTo: string | undefined;
+  /** What reconciling the LMDB catalog with the files found (writers only). */
+  catalog: CatalogReport | undefined;
 }
 
 /** Options of {@link Log.read}. */
@@ -64,6 +70,8 @@ export interface ReadOptions {
 export class Log extends EventEmitter<LogEvents> {
   /** What recovery did at open. */
   readonly openReport: OpenReport;
+  /** Catalog writes that failed (never fatal: the next open reconciles the catalog with the files). */
+  readonly catalogErrors: Error[] = [];
   private state: 'open' | 'closing' | 'closed' = 'open';
   private readonly reader: SegmentReader;
   private readonly files: FileCache;
@@ -75,6 +83,7 @@ export class Log extends EventEmitter<LogEvents> {
     private readonly segmentList: LoadedSegment[],
     private readonly writer: Writer | undefined,
     private readonly lock: WriterLock | undefined,
+    private readonly catalog: SegmentCatalog | undefined,
     openReport: OpenReport,
   ) {
     super();
@@ -100,18 +109,29 @@ export class Log extends EventEmitter<LogEvents> {
       const target = { fs: opts.fs, dir, fileMode: opts.fileMode, dirMode: opts.dirMode };
       const settings = { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes };
       const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, settings);
-      const report: OpenReport = { recovery: loaded.recovery, unbornMovedTo: loaded.unbornMovedTo };
-      if (opts.readOnly) return new Log(dir, opts, loaded.segments, undefined, undefined, report);
+      const report: OpenReport = { recovery: loaded.recovery, unbornMovedTo: loaded.unbornMovedTo, catalog: undefined };
+      if (opts.readOnly) return new Log(dir, opts, loaded.segments, undefined, undefined, openCatalogForReading(dir), report);
       const handle = loaded.activeHandle ?? (await startFirstSegment(opts, dir, loaded.segments));
+      const { catalog, report: catalogReport } = await openReconciledCatalog(dir, loaded.segments, { dropMissing: false, fileMode: opts.fileMode, dirMode: opts.dirMode }).catch(async (err: unknown) => {
+        await handle.close();
+        throw err;
+      });
+      report.catalog = catalogReport;
       let log: Log | undefined;
       writer = new Writer(opts.fs, dir, opts, loaded.segments, handle, {
         appended: (from, to) => log?.emit('append', { from, to }),
         flushed: (records, bytes, durationMs) => log?.emit('flush', { records, bytes, durationMs }),
-        sealed: (s) => log?.emit('seal', toSegmentInfo(s)),
-        rolled: (s) => log?.emit('roll', toSegmentInfo(s)),
+        sealed: async (s) => {
+          await log?.recordInCatalog(() => catalog.transition(s.baseSeq, 'sealed', entryFromSegment(s, s.dataEnd + s.footerBytes)));
+          log?.emit('seal', log.segmentInfo(s));
+        },
+        rolled: async (s) => {
+          await log?.recordInCatalog(() => catalog.add(entryFromSegment(s, s.dataEnd)));
+          log?.emit('roll', log.segmentInfo(s));
+        },
         failed: (err) => log?.reportError(err),
       });
-      log = new Log(dir, opts, loaded.segments, writer, lock, report);
+      log = new Log(dir, opts, loaded.segments, writer, lock, catalog, report);
       return log;
     } catch (err) {
       await lock?.release();
@@ -204,6 +224,21 @@ export class Log extends EventEmitter<LogEvents> {
     return wrapErrors(this.reader.read(from, to), 'cannot read the log');
   }
 
+  /**
+   * The first sequence number whose timestamp is at or after `ms` (ms since
+   * the epoch), or undefined when every record is older. Bisects segments by
+   * time, then the sparse time index, then scans at most one index interval.
+   */
+  async seekTime(ms: number): Promise<number | undefined> {
+    this.checkOpen();
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError(`seekTime takes a time in ms since the epoch (a finite non-negative number), got ${String(ms)}`);
+    try {
+      return await seekTime(this.segmentList, this.files, ms, this.opts.readAheadBytes);
+    } catch (err) {
+      throw toAofError(err, 'cannot search the log by time');
+    }
+  }
+
   /** Seals the active segment and starts a new one (no-op on an empty segment). */
   roll(): Promise<void> {
     try {
@@ -222,9 +257,36 @@ export class Log extends EventEmitter<LogEvents> {
     }
   }
 
-  /** The segments, oldest first. */
+  /**
+   * The segments, oldest first, as the catalog records them (with their
+   * status through archival and retention), the active one with its live
+   * figures. Without a catalog (a read-only handle on a log that never had
+   * one), as the files say.
+   */
   segments(): SegmentInfo[] {
-    return this.segmentList.map(toSegmentInfo);
+    this.checkOpen();
+    if (this.catalog === undefined) return this.segmentList.map((s) => this.segmentInfo(s));
+    const live = new Map(this.segmentList.filter((s) => !s.sealed).map((s) => [s.baseSeq, s]));
+    return this.catalog.all().map((e) => {
+      const active = live.get(e.baseSeq);
+      return active === undefined ? infoFromEntry(e, this.dir) : this.segmentInfo(active);
+    });
+  }
+
+  /** The public view of a segment the log holds in memory, with its catalog status. */
+  private segmentInfo(s: LoadedSegment): SegmentInfo {
+    const info = toSegmentInfo(s);
+    const entry = this.catalog?.get(s.baseSeq);
+    return entry === undefined ? info : { ...info, status: s.sealed ? entry.status : 'active', archive: entry.archive };
+  }
+
+  /** Runs a catalog write; a failure is counted, never fatal: the next open reconciles the catalog with the files. */
+  private async recordInCatalog(write: () => Promise<unknown>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      this.catalogErrors.push(toAofError(err, 'catalog write failed; the next open reconciles it with the files'));
+    }
   }
 
   /** Counters: records, writes, fsyncs and their latency, group-commit sizes, back-pressure, failed state. */
@@ -243,7 +305,9 @@ export class Log extends EventEmitter<LogEvents> {
     this.state = 'closing';
     try {
       await this.writer?.close();
+      await this.refreshActiveEntry();
     } finally {
+      await this.catalog?.close().catch(() => undefined);
       await this.files.closeAll();
       await this.lock?.release();
       this.state = 'closed';
@@ -253,6 +317,13 @@ export class Log extends EventEmitter<LogEvents> {
   /** `await using log = await Log.open(dir)` closes it at the end of the scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** At close, one catalog write brings the active segment's figures up to date for `aof stat` and readers. */
+  private async refreshActiveEntry(): Promise<void> {
+    const active = this.segmentList[this.segmentList.length - 1];
+    if (this.catalog === undefined || this.catalog.readOnly || active === undefined || active.sealed || this.writer?.failedWith !== undefined) return;
+    await this.recordInCatalog(() => this.catalog!.replace(entryFromSegment(active, active.dataEnd)));
   }
 
   private writable(): Writer {
@@ -269,6 +340,17 @@ export class Log extends EventEmitter<LogEvents> {
 
   private reportError(err: LogFailedError): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+/** A read-only handle reads the catalog when there is one; a damaged one is ignored (the files are the truth). */
+function openCatalogForReading(dir: string): SegmentCatalog | undefined {
+  try {
+    const catalog = SegmentCatalog.open(dir, true);
+    catalog?.all();
+    return catalog;
+  } catch {
+    return undefined;
   }
 }
 

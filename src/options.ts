@@ -7,7 +7,12 @@ import { normalizeFlushOptions, type NormalizedFlush } from './flush/strategy.js
 
 /** When the active segment is sealed and a new one started. */
 export interface SegmentOptions {
-  /** Roll once the segment holds this many bytes (default 64 MiB). A single larger frame gets a segment of its own. */
+  /**
+   * Roll before the segment's header and frames would exceed this many bytes
+   * (default 64 MiB); the footer written at sealing comes on top (64 + 16
+   * bytes plus 24 per index entry). A single larger frame gets a segment of
+   * its own.
+   */
   maxBytes?: number;
   /** Roll once the segment holds this many records (default unbounded). */
   maxRecords?: number;

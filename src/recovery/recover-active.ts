@@ -88,6 +88,6 @@ export function toLoadedSegment(file: string, header: SegmentHeader, scan: ScanR
     baseSeq: header.baseSeq, file, salt: header.salt, createdMs: header.createdMs, sealed,
     nextSeq: scan.nextSeq, recordCount: scan.recordCount, dataEnd: scan.dataEnd,
     firstTimestamp: scan.firstTimestamp, lastTimestamp: scan.lastTimestamp,
-    index: scan.index, gaps: scan.gaps, damage: undefined,
+    index: scan.index, gaps: scan.gaps, damage: undefined, footerCrc: undefined, footerBytes: 0,
   };
 }

@@ -7,7 +7,8 @@ import { acquireWriterLock } from '../lock/writer-lock.js';
 import { DEFAULTS } from '../options.js';
 import { segmentPath } from '../segment/names.js';
 import { analyzeSegment, type SegmentAnalysis } from './analyze.js';
-import { listSegmentBases } from './load-segments.js';
+import { listSegmentBases, loadSegments } from './load-segments.js';
+import { openReconciledCatalog } from '../catalog/reconcile.js';
 import { moveToRecovery, preserveRange, type RecoveryTarget } from './preserve.js';
 import { planSkipRebuild, type RepairStep } from './repair-plan.js';
 import { rebuildSegment } from './rebuild.js';
@@ -71,6 +72,7 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
     const ctx: RepairContext = { fs, dir, target, dryRun, report, readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes };
     if (mode === 'truncate') await repairByTruncation(ctx);
     else await repairBySkipping(ctx);
+    if (!dryRun && report.actions.length > 0) await syncCatalog(ctx);
     if (!dryRun) report.after = await verifyLog(dir, { fs });
     return report;
   } finally {
@@ -132,6 +134,14 @@ async function repairBySkipping(ctx: RepairContext): Promise<void> {
     if (plan.needsRewrite) await rewrite(ctx, a, plan.steps, plan.reason, plan.seal);
     expected = plan.nextSeq;
   }
+}
+
+/** The catalog follows the files repair changed: entries of moved segments dropped, changed ones rebuilt. */
+async function syncCatalog(ctx: RepairContext): Promise<void> {
+  const settings = { indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: ctx.readAheadBytes };
+  const loaded = await loadSegments(ctx.fs, ctx.dir, true, ctx.target, settings);
+  const { catalog } = await openReconciledCatalog(ctx.dir, loaded.segments, { dropMissing: true, fileMode: ctx.target.fileMode, dirMode: ctx.target.dirMode });
+  await catalog.close();
 }
 
 /** A file from a newer format is not damaged: repair must not touch it. */

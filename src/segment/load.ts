@@ -14,7 +14,7 @@ export type SegmentEnvelope =
   /** Header valid, no trailer: the active segment, whose data must be scanned. */
   | { kind: 'unsealed'; header: SegmentHeader; size: number }
   /** Header and footer valid. */
-  | { kind: 'sealed'; header: SegmentHeader; size: number; summary: SegmentSummary };
+  | { kind: 'sealed'; header: SegmentHeader; size: number; summary: SegmentSummary; footerCrc: number };
 
 /**
  * Reads a segment's header and, when present, its footer: two or three reads
@@ -39,7 +39,7 @@ export async function readSegmentEnvelope(file: FileHandle, baseSeq: number): Pr
   }
   const footer = trailer.footerBytes <= tail.length ? tail.subarray(tail.length - trailer.footerBytes) : await readAt(file, footerStart, trailer.footerBytes);
   const summary = decodeFooter(footer, size, header.salt, baseSeq, file.path);
-  return { kind: 'sealed', header, size, summary };
+  return { kind: 'sealed', header, size, summary, footerCrc: trailer.crc };
 }
 
 /** Window used when checking that a range of a file holds only zero bytes. */

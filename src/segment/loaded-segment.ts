@@ -36,6 +36,10 @@ export interface LoadedSegment {
   index: IndexEntry[];
   /** Lost ranges that repair recorded. */
   gaps: Gap[];
+  /** CRC-32 of the footer (from its trailer) once sealed. */
+  footerCrc: number | undefined;
+  /** Bytes of the footer once sealed, 0 while active: the file holds `dataEnd + footerBytes` bytes. */
+  footerBytes: number;
   /** Damage found after `dataEnd` that is not a torn tail: reads past `dataEnd` reject with it. */
   damage: { offset: number; reason: string } | undefined;
 }

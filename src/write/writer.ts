@@ -20,10 +20,10 @@ export interface WriterEvents {
   appended(from: number, to: number): void;
   /** An fsync covered `records` records / `bytes` bytes in `durationMs`. */
   flushed(records: number, bytes: number, durationMs: number): void;
-  /** `segment` was sealed. */
-  sealed(segment: LoadedSegment): void;
-  /** `segment` became the active segment. */
-  rolled(segment: LoadedSegment): void;
+  /** `segment` was sealed (footer durable); awaited before the next segment starts. */
+  sealed(segment: LoadedSegment): Promise<void>;
+  /** `segment` became the active segment (file and directory entry durable); awaited before appends go on. */
+  rolled(segment: LoadedSegment): Promise<void>;
   /** The log entered the failed state. */
   failed(err: LogFailedError): void;
 }
@@ -230,11 +230,16 @@ export class Writer {
     }
   }
 
+  /** Where frame data must end: `segment.maxBytes` bounds header and frames; the footer comes on top when sealed. */
+  private dataLimit(): number {
+    return this.opts.segment.maxBytes;
+  }
+
   private needsRoll(head: PendingAppend): boolean {
     const seg = this.active;
     if (this.writeOffset === SEGMENT_HEADER_BYTES) return false;
-    const { maxBytes, maxRecords, maxAgeMs } = this.opts.segment;
-    if (this.writeOffset + FRAME_HEADER_BYTES + head.frameBytes > maxBytes) return true;
+    const { maxRecords, maxAgeMs } = this.opts.segment;
+    if (this.writeOffset + FRAME_HEADER_BYTES + head.frameBytes > this.dataLimit()) return true;
     if (this.writeSeq - seg.baseSeq + head.payloads.length > maxRecords) return true;
     return this.opts.clock() - seg.createdMs >= maxAgeMs;
   }
@@ -242,14 +247,15 @@ export class Writer {
   /** Takes the appends at the head of the queue that fit one frame. */
   private takeGroup(): PendingAppend[] {
     const seg = this.active;
-    const { maxBytes, maxRecords } = this.opts.segment;
+    const { maxRecords } = this.opts.segment;
+    const dataLimit = this.dataLimit();
     const group: PendingAppend[] = [];
     let bytes = FRAME_HEADER_BYTES;
     let records = 0;
     for (let item = this.queue.peek(); item?.kind === 'append'; item = this.queue.peek()) {
       if (group.length > 0) {
         if (bytes + item.frameBytes > this.writeBuffer.length) break;
-        if (this.writeOffset + bytes + item.frameBytes > maxBytes) break;
+        if (this.writeOffset + bytes + item.frameBytes > dataLimit) break;
         if (this.writeSeq - seg.baseSeq + records + item.payloads.length > maxRecords) break;
       }
       group.push(this.queue.shift() as PendingAppend);
@@ -390,7 +396,9 @@ export class Writer {
     this.unsyncedBytes += footer.length;
     await this.syncNow();
     seg.sealed = true;
-    this.events.sealed(seg);
+    seg.footerBytes = footer.length;
+    seg.footerCrc = footer.readUInt32LE(footer.length - 12);
+    await this.events.sealed(seg);
     await this.handle.close();
     await this.startSegment(seg.nextSeq, Math.max(this.opts.clock(), seg.lastTimestamp));
   }
@@ -412,7 +420,7 @@ export class Writer {
     this.writeSeq = created.segment.nextSeq;
     this.allocatedEnd = this.writeOffset;
     this.metrics.rolls++;
-    this.events.rolled(created.segment);
+    await this.events.rolled(created.segment);
   }
 
   private async writeCloseMarker(): Promise<void> {

@@ -1,0 +1,304 @@
+import { Log } from '../log.js';
+import type { LogOptions } from '../options.js';
+import type { SegmentStatus } from '../log/segment-info.js';
+import { FaultFs, type PowerLossReport } from './fault-fs.js';
+import { ModelViolation } from './model.js';
+import { ProcessFs } from './process-fs.js';
+
+/**
+ * The real side of a model-based test: a {@link Log} in a real directory,
+ * opened through a {@link ProcessFs} (so the process can crash) over a
+ * {@link FaultFs} (so faults can be injected and the machine can lose
+ * power), with a manual clock, and invariant checks that need no model.
+ *
+ * @module
+ */
+
+/** A clock the test moves by hand, so timestamps and segment ages are deterministic. */
+export class ManualClock {
+  constructor(
+    /** Current time in ms since the epoch. */
+    public nowMs = 1_700_000_000_000,
+  ) {}
+
+  /** The function to pass as `LogOptions.clock`. */
+  readonly now = (): number => this.nowMs;
+
+  /** Moves the clock forward by `ms`. */
+  advance(ms: number): void {
+    this.nowMs += ms;
+  }
+}
+
+/** Options of {@link LogUnderTest.open}. */
+export interface LogUnderTestOptions {
+  /** The log directory (created if missing). */
+  dir: string;
+  /** Options for every `Log.open`; `fs` and `clock` are replaced by the harness's. */
+  log?: LogOptions;
+  /** Seed of the first machine's `FaultFs` (later machines get the seed their power loss is given). */
+  seed?: number;
+  /** What a power loss keeps of unsynced writes (see `FaultFsOptions.unsyncedSurvival`; default `prefix`). */
+  unsyncedSurvival?: 'prefix' | 'none';
+  /** The clock's start time in ms. */
+  startMs?: number;
+}
+
+/** What a restart did. */
+export interface RestartOutcome {
+  /** The power loss's report (power loss only). */
+  powerLoss: PowerLossReport | undefined;
+  /** Calls the reopen was allowed before it crashed too, when a crash during recovery was asked for and happened. */
+  crashedDuringRecovery: boolean;
+}
+
+/** Counters of what a run did, for coverage reports. */
+export interface HarnessStats {
+  opens: number;
+  cleanRestarts: number;
+  crashes: number;
+  powerLosses: number;
+  crashesDuringRecovery: number;
+  faultsInjected: number;
+  faultsFired: number;
+  tornTailsCut: number;
+  zeroTailsCut: number;
+  rolls: number;
+  failedStates: number;
+}
+
+/** A fresh set of zero counters. */
+export function emptyStats(): HarnessStats {
+  return { opens: 0, cleanRestarts: 0, crashes: 0, powerLosses: 0, crashesDuringRecovery: 0, faultsInjected: 0, faultsFired: 0, tornTailsCut: 0, zeroTailsCut: 0, rolls: 0, failedStates: 0 };
+}
+
+/**
+ * A log under test. One "machine" (a `FaultFs`) per boot, one "process" (a
+ * `ProcessFs`) per open; {@link restart} closes, crashes or powers off and
+ * reopens from the same files.
+ */
+export class LogUnderTest {
+  /** The log directory. */
+  readonly dir: string;
+  /** The clock every open of the log uses. */
+  readonly clock: ManualClock;
+  /** What this harness did so far. */
+  readonly stats: HarnessStats = emptyStats();
+  private readonly options: LogOptions;
+  private readonly survival: 'prefix' | 'none';
+  private current: Log | undefined;
+  private machineFs: FaultFs;
+  private processFs: ProcessFs;
+  private statuses = new Map<number, SegmentStatus>();
+  private sealedBelow = 0;
+  private eventTo = 0;
+  private problems: string[] = [];
+
+  private constructor(options: LogUnderTestOptions) {
+    this.dir = options.dir;
+    this.options = options.log ?? {};
+    this.survival = options.unsyncedSurvival ?? 'prefix';
+    this.clock = new ManualClock(options.startMs);
+    this.machineFs = new FaultFs({ seed: options.seed ?? 1, unsyncedSurvival: this.survival });
+    this.processFs = new ProcessFs(this.machineFs);
+  }
+
+  /** Opens the log in `options.dir` for the first time. */
+  static async open(options: LogUnderTestOptions): Promise<LogUnderTest> {
+    const harness = new LogUnderTest(options);
+    await harness.reopen();
+    return harness;
+  }
+
+  /** The open log. Throws when the last reopen failed. */
+  get log(): Log {
+    if (this.current === undefined) throw new ModelViolation('the log is not open (its last reopen failed)');
+    return this.current;
+  }
+
+  /** True while a log is open. */
+  get isOpen(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** The current machine: inject faults with `machine.failNext(...)`. */
+  get machine(): FaultFs {
+    return this.machineFs;
+  }
+
+  /** The current process: arm a crash with `process.crashAfter(n)`. */
+  get process(): ProcessFs {
+    return this.processFs;
+  }
+
+  /** The options logs are opened with (the harness's `fs` and `clock` included). */
+  openOptions(extra: LogOptions = {}): LogOptions {
+    return { ...this.options, ...extra, fs: this.processFs, clock: this.clock.now };
+  }
+
+  /**
+   * Highest `nextSeq` of a segment this process saw sealed (the `seal` event
+   * fires after the footer's fdatasync): records below it are durable.
+   */
+  get sealedUpTo(): number {
+    return this.sealedBelow;
+  }
+
+  /**
+   * Opens the log again through a new process on the current machine. When
+   * `crashAfterCalls` is set, that process crashes after so many calls; if
+   * the open did not finish by then, it is crashed and opened once more
+   * (recovery interrupted by a crash must be redone safely). Rejects with
+   * whatever `Log.open` rejects with.
+   */
+  async reopen(crashAfterCalls?: number): Promise<boolean> {
+    this.current = undefined;
+    this.processFs = new ProcessFs(this.machineFs);
+    let crashedDuringRecovery = false;
+    if (crashAfterCalls !== undefined) {
+      this.processFs.crashAfter(crashAfterCalls);
+      try {
+        const log = await Log.open(this.dir, this.openOptions());
+        this.processFs.disarm();
+        if (!this.processFs.crashed) {
+          this.adopt(log);
+          return false;
+        }
+        // The crash hit right after open resolved: the process is dead anyway.
+        await log.close().catch(() => undefined);
+      } catch (err) {
+        if (!this.processFs.crashed) throw err;
+      }
+      crashedDuringRecovery = true;
+      this.stats.crashesDuringRecovery++;
+      this.processFs = new ProcessFs(this.machineFs);
+    }
+    this.adopt(await Log.open(this.dir, this.openOptions()));
+    return crashedDuringRecovery;
+  }
+
+  /** Closes the log cleanly and opens it again (a new process on the same machine). */
+  async restartClean(): Promise<void> {
+    const log = this.current;
+    this.current = undefined;
+    await log?.close();
+    this.stats.cleanRestarts++;
+    await this.reopen();
+  }
+
+  /**
+   * Kills the process (if the test has not already, with
+   * `process.crashAfter`), releases the dead log's in-process lock without
+   * writing anything, and reopens from the same files on the same machine.
+   */
+  async crash(recoveryCrashAfter?: number): Promise<RestartOutcome> {
+    await this.processFs.crash();
+    await this.abandon();
+    this.stats.crashes++;
+    const crashedDuringRecovery = await this.reopen(recoveryCrashAfter);
+    return { powerLoss: undefined, crashedDuringRecovery };
+  }
+
+  /**
+   * Cuts the machine's power: unsynced writes are dropped (or a seeded prefix
+   * survives, see `FaultFs.powerLoss`), the process dies with it, and the
+   * log is reopened on a fresh machine seeded with `seed`. Pass the promise
+   * of a power loss already started (by a `crashAfter` hook) as `started`.
+   */
+  async powerLoss(seed: number, recoveryCrashAfter?: number, started?: Promise<PowerLossReport>): Promise<RestartOutcome> {
+    const report = await (started ?? this.machineFs.powerLoss());
+    await this.processFs.crash();
+    await this.abandon();
+    this.stats.powerLosses++;
+    this.machineFs = new FaultFs({ seed, unsyncedSurvival: this.survival });
+    const crashedDuringRecovery = await this.reopen(recoveryCrashAfter);
+    return { powerLoss: report, crashedDuringRecovery };
+  }
+
+  /**
+   * Checks what needs no model, after every command: the segments join
+   * (each starts where the previous ends), only the last is active, record
+   * counts add up, no sealed segment ever became active again or vanished,
+   * and `append` events covered exactly the acknowledged range, in order.
+   * Throws {@link ModelViolation}.
+   */
+  checkInvariants(): void {
+    const log = this.log;
+    const problems = this.problems.splice(0);
+    const segs = log.segments();
+    if (segs.length === 0) problems.push('a writer has no active segment');
+    let records = 0;
+    segs.forEach((s, i) => {
+      records += s.recordCount;
+      const next = segs[i + 1];
+      if (next !== undefined && s.nextSeq !== next.baseSeq) problems.push(`segment ${s.baseSeq} ends before ${s.nextSeq} but the next starts at ${next.baseSeq}`);
+      const shouldBe: SegmentStatus = i === segs.length - 1 ? 'active' : 'sealed';
+      if (s.status !== shouldBe) problems.push(`segment ${s.baseSeq} is ${s.status}, expected ${shouldBe}`);
+      if (s.recordCount !== s.nextSeq - s.baseSeq) problems.push(`segment ${s.baseSeq} counts ${s.recordCount} records for range [${s.baseSeq}, ${s.nextSeq})`);
+      if (s.recordCount > 0 && s.firstTimestamp > s.lastTimestamp) problems.push(`segment ${s.baseSeq} has first timestamp after last`);
+      if (i > 0 && s.recordCount > 0 && segs[i - 1]!.recordCount > 0 && s.firstTimestamp < segs[i - 1]!.lastTimestamp) problems.push(`segment ${s.baseSeq} starts before the previous one ends (timestamps)`);
+    });
+    const last = segs[segs.length - 1];
+    if (last !== undefined && last.nextSeq !== log.nextSeq) problems.push(`log.nextSeq ${log.nextSeq} differs from the active segment's ${last.nextSeq}`);
+    if (records !== log.nextSeq - log.firstSeq) problems.push(`segments hold ${records} records, the watermark says ${log.nextSeq - log.firstSeq}`);
+    this.observeStatuses(segs, problems);
+    if (this.eventTo !== log.nextSeq) problems.push(`append events reached ${this.eventTo}, the watermark is ${log.nextSeq}`);
+    if (problems.length > 0) throw new ModelViolation(`invariant violated: ${problems.join('; ')}`);
+  }
+
+  /** Closes the log (if open) and forgets it. Errors are swallowed: the test is over. */
+  async dispose(): Promise<void> {
+    const log = this.current;
+    this.current = undefined;
+    await log?.close().catch(() => undefined);
+  }
+
+  /** Closes a log whose process is dead: releases its lock; nothing reaches the files. */
+  private async abandon(): Promise<void> {
+    const log = this.current;
+    this.current = undefined;
+    await log?.close().catch(() => undefined);
+  }
+
+  private adopt(log: Log): void {
+    this.stats.opens++;
+    const recovery = log.openReport.recovery;
+    if (recovery?.tornTail !== undefined) this.stats.tornTailsCut++;
+    if ((recovery?.zeroTailBytes ?? 0) > 0) this.stats.zeroTailsCut++;
+    this.current = log;
+    this.eventTo = log.nextSeq;
+    log.on('append', ({ from, to }) => {
+      if (this.current !== log) return;
+      if (from !== this.eventTo || to <= from) this.problems.push(`append event [${from}, ${to}) does not continue from ${this.eventTo}`);
+      this.eventTo = Math.max(this.eventTo, to);
+    });
+    log.on('seal', (s) => {
+      if (this.current !== log) return;
+      this.stats.rolls++;
+      this.sealedBelow = Math.max(this.sealedBelow, s.nextSeq);
+      if (this.statuses.get(s.baseSeq) === 'sealed') this.problems.push(`segment ${s.baseSeq} was sealed twice`);
+      this.statuses.set(s.baseSeq, 'sealed');
+    });
+    log.on('error', () => {
+      this.stats.failedStates++;
+    });
+    const problems: string[] = [];
+    this.observeStatuses(log.segments(), problems);
+    if (problems.length > 0) throw new ModelViolation(`invariant violated at open: ${problems.join('; ')}`);
+  }
+
+  private observeStatuses(segs: ReturnType<Log['segments']>, problems: string[]): void {
+    const present = new Set<number>();
+    for (const s of segs) {
+      present.add(s.baseSeq);
+      const before = this.statuses.get(s.baseSeq);
+      if (before === 'sealed' && s.status !== 'sealed') problems.push(`segment ${s.baseSeq} went from sealed back to ${s.status}`);
+      this.statuses.set(s.baseSeq, before === 'sealed' ? before : s.status);
+    }
+    for (const [base, status] of this.statuses) {
+      if (status === 'sealed' && !present.has(base)) problems.push(`sealed segment ${base} vanished`);
+    }
+    // An active segment that vanished held nothing acknowledged (the model checks contents): forget it.
+    for (const base of [...this.statuses.keys()]) if (!present.has(base) && this.statuses.get(base) !== 'sealed') this.statuses.delete(base);
+  }
+}
