@@ -110,7 +110,7 @@ export class Log extends EventEmitter<LogEvents> {
       const settings = { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes };
       const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, settings);
       const report: OpenReport = { recovery: loaded.recovery, unbornMovedTo: loaded.unbornMovedTo, catalog: undefined };
-      if (opts.readOnly) return new Log(dir, opts, loaded.segments, undefined, undefined, openCatalogForReading(dir), report);
+      if (opts.readOnly) return new Log(dir, opts, loaded.segments, undefined, undefined, await openCatalogForReading(dir), report);
       const handle = loaded.activeHandle ?? (await startFirstSegment(opts, dir, loaded.segments));
       const { catalog, report: catalogReport } = await openReconciledCatalog(dir, loaded.segments, { dropMissing: false, fileMode: opts.fileMode, dirMode: opts.dirMode }).catch(async (err: unknown) => {
         await handle.close();
@@ -266,7 +266,8 @@ export class Log extends EventEmitter<LogEvents> {
   segments(): SegmentInfo[] {
     this.checkOpen();
     if (this.catalog === undefined) return this.segmentList.map((s) => this.segmentInfo(s));
-    const live = new Map(this.segmentList.filter((s) => !s.sealed).map((s) => [s.baseSeq, s]));
+    // The writer's own active segment is ahead of its catalog entry (not written per append); a reader's view is not.
+    const live = new Map(this.segmentList.filter((s) => !s.sealed && this.writer !== undefined).map((s) => [s.baseSeq, s]));
     return this.catalog.all().map((e) => {
       const active = live.get(e.baseSeq);
       return active === undefined ? infoFromEntry(e, this.dir) : this.segmentInfo(active);
@@ -344,9 +345,9 @@ export class Log extends EventEmitter<LogEvents> {
 }
 
 /** A read-only handle reads the catalog when there is one; a damaged one is ignored (the files are the truth). */
-function openCatalogForReading(dir: string): SegmentCatalog | undefined {
+async function openCatalogForReading(dir: string): Promise<SegmentCatalog | undefined> {
   try {
-    const catalog = SegmentCatalog.open(dir, true);
+    const catalog = await SegmentCatalog.open(dir, true);
     catalog?.all();
     return catalog;
   } catch {

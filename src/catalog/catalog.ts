@@ -2,9 +2,32 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { assert } from '../assert.js';
-import { InvariantError } from '../errors.js';
+import { CorruptionError, InvariantError } from '../errors.js';
+import { catalogReadable, recordCloseChecksum } from './probe.js';
 import type { CatalogEntry } from './entry.js';
 import { assertTransition, type SegmentStatus } from './status.js';
+
+/**
+ * LMDB must not open one environment twice in a process: handles of the same
+ * catalog in one process (a writer and readers, several readers) share one
+ * environment, closed with its last user.
+ */
+const openEnvironments = new Map<string, { env: RootDatabase; users: number }>();
+
+/**
+ * Opens the environment for reading and writing where the process may, so
+ * that a writer opening later in this process can share it; read-only where
+ * it may not (the catalog handle itself still never writes when read-only).
+ */
+function openEnvironment(where: string, readOnly: boolean): RootDatabase {
+  if (!readOnly) return open({ path: where, maxDbs: CATALOG_MAX_DBS, compression: false });
+  try {
+    fs.accessSync(where, fs.constants.W_OK);
+    return open({ path: where, maxDbs: CATALOG_MAX_DBS, compression: false });
+  } catch {
+    return open({ path: where, maxDbs: CATALOG_MAX_DBS, readOnly: true, compression: false });
+  }
+}
 
 /** Subdirectory of the log directory holding the LMDB environment. */
 export const CATALOG_DIR = 'index';
@@ -21,6 +44,7 @@ const CATALOG_MAX_DBS = 8;
  */
 export class SegmentCatalog {
   private constructor(
+    private readonly path: string,
     private readonly env: RootDatabase,
     private readonly db: Database<CatalogEntry, number>,
     /** True when opened read-only (readers in other processes). */
@@ -37,15 +61,21 @@ export class SegmentCatalog {
    * catalog does not exist (a log written before it, or never opened by a
    * writer): the caller then reads the files alone.
    */
-  static open(dir: string, readOnly: boolean, modes: { fileMode: number; dirMode: number } = { fileMode: 0o600, dirMode: 0o700 }): SegmentCatalog | undefined {
+  static async open(dir: string, readOnly: boolean, modes: { fileMode: number; dirMode: number } = { fileMode: 0o600, dirMode: 0o700 }): Promise<SegmentCatalog | undefined> {
     const where = SegmentCatalog.pathOf(dir);
     if (readOnly && !fs.existsSync(path.join(where, 'data.mdb'))) return undefined;
     if (!readOnly) fs.mkdirSync(where, { recursive: true, mode: modes.dirMode });
-    const env = open({ path: where, maxDbs: CATALOG_MAX_DBS, readOnly, compression: false });
-    // lmdb-js creates its files world-readable; the log's files are owner-only unless widened.
+    const shared = openEnvironments.get(path.resolve(where));
+    if (shared === undefined && fs.existsSync(path.join(where, 'data.mdb')) && !(await catalogReadable(where))) {
+      throw new CorruptionError('the LMDB catalog is damaged', { file: path.join(where, 'data.mdb') });
+    }
+    const env = shared?.env ?? openEnvironment(where, readOnly);
     if (!readOnly) for (const name of fs.readdirSync(where)) fs.chmodSync(path.join(where, name), modes.fileMode);
+    const entry = shared ?? { env, users: 0 };
+    entry.users++;
+    openEnvironments.set(path.resolve(where), entry);
     const db = env.openDB<CatalogEntry, number>(SEGMENTS_DB, {});
-    return new SegmentCatalog(env, db, readOnly);
+    return new SegmentCatalog(where, env, db, readOnly);
   }
 
   /** The environment, for other indexes that live beside the catalog (the event store's stream index). */
@@ -60,6 +90,8 @@ export class SegmentCatalog {
 
   /** Every entry, by base sequence number. Reads through every record, so a damaged environment shows here. */
   all(): CatalogEntry[] {
+    // A reader in another process must see what the writer committed since: start a fresh read snapshot.
+    if (this.readOnly) this.env.resetReadTxn();
     const out: CatalogEntry[] = [];
     for (const { key, value } of this.db.getRange()) {
       if (value?.baseSeq !== key) throw new InvariantError(`catalog record ${String(key)} does not describe its own segment`);
@@ -98,9 +130,20 @@ export class SegmentCatalog {
     await this.db.remove(baseSeq);
   }
 
-  /** Closes the environment. */
+  /** Closes the environment; a writer records the checksum of what it leaves, so the next open can skip the probe. */
   async close(): Promise<void> {
+    const key = path.resolve(this.path);
+    const shared = openEnvironments.get(key);
+    if (shared !== undefined && --shared.users > 0) return;
+    openEnvironments.delete(key);
     await this.env.close();
+    if (!this.readOnly) {
+      try {
+        recordCloseChecksum(this.path);
+      } catch {
+        // Without the record the next open probes the catalog: slower, never wrong.
+      }
+    }
   }
 
   private writable(): void {

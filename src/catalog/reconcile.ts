@@ -42,12 +42,12 @@ export async function openReconciledCatalog(dir: string, segments: readonly Load
   let entries: CatalogEntry[];
   const modes = { fileMode: mode.fileMode ?? 0o600, dirMode: mode.dirMode ?? 0o700 };
   try {
-    catalog = SegmentCatalog.open(dir, false, modes)!;
+    catalog = (await SegmentCatalog.open(dir, false, modes))!;
     entries = catalog.all();
   } catch {
     await catalog?.close().catch(() => undefined);
     report.damagedMovedTo = moveCatalogAside(dir);
-    catalog = SegmentCatalog.open(dir, false, modes)!;
+    catalog = (await SegmentCatalog.open(dir, false, modes))!;
     entries = [];
   }
   report.rebuilt = entries.length === 0 && segments.length > 0;

@@ -58,7 +58,8 @@ export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: nu
 
 function continuityProblem(h: FrameHeader, r: ScanResult): string | undefined {
   if (h.firstSeq !== r.nextSeq) return `frame starts at sequence ${h.firstSeq}, expected ${r.nextSeq}`;
-  if (h.timestamp < r.lastTimestamp) return `frame timestamp ${h.timestamp} is before the previous ${r.lastTimestamp}`;
+  // Only records carry time: close markers and gaps do not take part in the order of timestamps.
+  if (h.flags === 0 && h.timestamp < r.lastTimestamp) return `frame timestamp ${h.timestamp} is before the previous ${r.lastTimestamp}`;
   return undefined;
 }
 
@@ -70,7 +71,7 @@ function accept(r: ScanResult, h: FrameHeader, offset: number, index: SparseInde
     else r.gaps.push({ from: h.firstSeq, to: h.firstSeq + h.count, offset });
     if (r.firstTimestamp === 0) r.firstTimestamp = h.timestamp;
   }
-  r.lastTimestamp = Math.max(r.lastTimestamp, h.timestamp);
+  if (h.flags === 0) r.lastTimestamp = h.timestamp;
   r.nextSeq = h.firstSeq + h.count;
   r.dataEnd = offset + h.frameBytes;
 }

@@ -177,12 +177,17 @@ export class LogUnderTest {
     return crashedDuringRecovery;
   }
 
-  /** Closes the log cleanly and opens it again (a new process on the same machine). */
-  async restartClean(): Promise<void> {
+  /** Closes the log cleanly (`log.close()`); {@link reopen} opens it again. */
+  async close(): Promise<void> {
     const log = this.current;
     this.current = undefined;
     await log?.close();
     this.stats.cleanRestarts++;
+  }
+
+  /** Closes the log cleanly and opens it again (a new process on the same machine). */
+  async restartClean(): Promise<void> {
+    await this.close();
     await this.reopen();
   }
 

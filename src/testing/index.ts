@@ -1,11 +1,87 @@
 /**
- * Test support for users of aof and for its own suites: file-system adapters
- * that count calls ({@link CountingFs}) or inject faults and simulate power
- * loss ({@link FaultFs}), and a seeded random source. Import from
- * `aof/testing`.
+ * Test support for users of aof and for its own suites, imported from
+ * `aof/testing`:
+ * - file-system adapters that count calls ({@link CountingFs}), inject
+ *   faults and simulate power loss ({@link FaultFs}), or simulate a process
+ *   crash ({@link ProcessFs});
+ * - a pure model of the log ({@link LogModel}) and a harness around a real
+ *   one ({@link LogUnderTest}) that can crash, lose power and reopen;
+ * - fast-check arbitraries (payloads, batches, log options, fault schedules)
+ *   and `fc.commands`-ready commands that check the log against the model;
+ * - a one-call runner ({@link runModelTest}) that prints fast-check's replay
+ *   recipe on failure;
+ * - a corruption fuzzer's pieces: a map of a log's files by region, seeded
+ *   damage, and the checks every damaged log must pass.
+ *
+ * See docs/TESTING.md.
  *
  * @packageDocumentation
  */
 export { CountingFs } from './counting-fs.js';
 export { FaultFs, type FaultFsOptions, type FaultRule, type FsOperation, type PowerLossReport } from './fault-fs.js';
 export { seededRandom, randomInt } from './random.js';
+export { ProcessFs, CRASHED_ERRNO } from './process-fs.js';
+export {
+  LogModel,
+  ModelViolation,
+  FLUSH_STRATEGY_NAMES,
+  DEFAULT_MODEL_LIMITS,
+  syncsBeforeAck,
+  payloadBytes,
+  sameBytes,
+  type FlushStrategy,
+  type ModelRecord,
+  type ModelLimits,
+  type LogModelOptions,
+  type InputVerdict,
+  type RestartKind,
+  type SurvivalBounds,
+} from './model.js';
+export { LogUnderTest, ManualClock, emptyStats, type LogUnderTestOptions, type RestartOutcome, type HarnessStats } from './harness.js';
+export {
+  TEST_LIMITS,
+  FAULT_OPERATIONS,
+  seededBytes,
+  sizedBytesArb,
+  payloadArb,
+  oversizedPayloadArb,
+  batchArb,
+  flushOptionsArb,
+  logOptionsArb,
+  faultRuleArb,
+  faultScheduleArb,
+  type ArbitraryLimits,
+  type LogOptionsArbOptions,
+  type FaultArbOptions,
+} from './arbitraries.js';
+export {
+  BaseLogCommand,
+  AppendCommand,
+  ConcurrentAppendsCommand,
+  GetCommand,
+  ReadCommand,
+  RollCommand,
+  FlushCommand,
+  TickCommand,
+  ReopenCommand,
+  CrashCommand,
+  PowerLossCommand,
+  FaultCommand,
+  VerifyCommand,
+  ReadOnlyViewCommand,
+  InvalidInputCommand,
+  DEFAULT_COMMAND_WEIGHTS,
+  logCommands,
+  auditContents,
+  checkConsistent,
+  expectRecord,
+  describeError,
+  type LogCommand,
+  type AppendSpec,
+  type BurstCrash,
+  type FaultableAction,
+  type InvalidInputKind,
+  type CommandWeights,
+  type LogCommandsOptions,
+} from './commands.js';
+export { runModelTest, auditLog, ModelTestFailure, type ModelTestOptions, type ModelTestReport } from './runner.js';
