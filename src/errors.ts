@@ -30,6 +30,8 @@ export const ErrorCode = {
   READ_ONLY: 'AOF_READ_ONLY',
   /** A read crossed a range of records that repair recorded as lost. */
   GAP: 'AOF_GAP',
+  /** A reader's next record is no longer in the log (retention removed it): the error names the first available. */
+  BEHIND_RETENTION: 'AOF_BEHIND_RETENTION',
   /** Optimistic concurrency: the stream is not at the expected version. */
   WRONG_EXPECTED_VERSION: 'AOF_WRONG_EXPECTED_VERSION',
   /** An internal invariant does not hold: a bug, never a user error. */
@@ -174,6 +176,19 @@ export class GapError extends AofError {
     super(ErrorCode.GAP, `records ${from}..${to - 1} were lost to corruption and cut out by repair`, where);
     this.from = from;
     this.to = to;
+  }
+}
+
+/** A reader is behind the start of the log: its next record was removed (retention, repair). */
+export class BehindRetentionError extends AofError {
+  /** The sequence number the reader wanted. */
+  readonly wanted: number;
+  /** The first sequence number the log still holds. */
+  readonly firstAvailable: number;
+  constructor(wanted: number, firstAvailable: number) {
+    super(ErrorCode.BEHIND_RETENTION, `record ${wanted} is no longer in the log; the first available is ${firstAvailable}`);
+    this.wanted = wanted;
+    this.firstAvailable = firstAvailable;
   }
 }
 

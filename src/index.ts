@@ -10,6 +10,7 @@ export type { LogOptions, SegmentOptions } from './options.js';
 export { DEFAULTS } from './options.js';
 export type { FlushOptions } from './flush/strategy.js';
 export type { LogRecord } from './read/record.js';
+export type { TailOptions } from './tail/tail.js';
 export type { Payload } from './record/payload.js';
 export type { SegmentInfo, SegmentStatus } from './log/segment-info.js';
 export type { LogMetrics } from './write/metrics.js';
@@ -34,6 +35,7 @@ export {
   InvalidArgumentError,
   ReadOnlyError,
   GapError,
+  BehindRetentionError,
   InvariantError,
 } from './errors.js';
 export { FORMAT_VERSION } from './segment/header.js';

@@ -13,6 +13,11 @@ import { FileCache } from './read/file-cache.js';
 import type { LogRecord } from './read/record.js';
 import { SegmentReader } from './read/segment-reader.js';
 import { seekTime } from './read/seek-time.js';
+import { Follower } from './tail/follow.js';
+import { tailRecords, type TailOptions, type TailSource } from './tail/tail.js';
+import { FileWakeup, Wakeup } from './tail/wakeup.js';
+import { WATERMARK_FILE, WatermarkPublisher } from './tail/watermark.js';
+import * as path from 'node:path';
 import { toPayloadBytes, type Payload } from './record/payload.js';
 import { loadSegments } from './recovery/load-segments.js';
 import type { TailRecovery } from './recovery/recover-active.js';
@@ -51,7 +56,7 @@ export interface OpenReport {
 export interface ReadOptions {
   /** First sequence number, inclusive (default: the first in the log). */
   from?: number;
-  /** Sequence number to stop before, exclusive (default: the commit watermark when `read` is called). */
+  /** Sequence number to stop before, exclusive (default: the commit watermark when `read` is called; for a read-only handle, when iteration starts). */
   to?: number;
 }
 
@@ -75,6 +80,12 @@ export class Log extends EventEmitter<LogEvents> {
   private state: 'open' | 'closing' | 'closed' = 'open';
   private readonly reader: SegmentReader;
   private readonly files: FileCache;
+  /** Wakes tail readers: on acknowledgement for the writer, on the watermark file for read-only handles. */
+  private readonly wakeup: Wakeup;
+  /** Read-only handles: follows the writer's files up to its published watermark. */
+  private readonly follower: Follower | undefined;
+  /** Writers: publishes the watermark for readers in other processes. */
+  private watermark: WatermarkPublisher | undefined;
 
   private constructor(
     /** The log directory. */
@@ -90,6 +101,12 @@ export class Log extends EventEmitter<LogEvents> {
     this.openReport = openReport;
     this.files = new FileCache(opts.fs, opts.maxOpenFiles);
     this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes);
+    if (writer === undefined) {
+      this.wakeup = new FileWakeup(path.join(dir, WATERMARK_FILE), opts.tailPollIntervalMs);
+      this.follower = new Follower(opts.fs, dir, segmentList, { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes });
+    } else {
+      this.wakeup = new Wakeup();
+    }
   }
 
   /**
@@ -119,7 +136,7 @@ export class Log extends EventEmitter<LogEvents> {
       report.catalog = catalogReport;
       let log: Log | undefined;
       writer = new Writer(opts.fs, dir, opts, loaded.segments, handle, {
-        appended: (from, to) => log?.emit('append', { from, to }),
+        appended: (from, to) => log?.acknowledged(from, to),
         flushed: (records, bytes, durationMs) => log?.emit('flush', { records, bytes, durationMs }),
         sealed: async (s) => {
           await log?.recordInCatalog(() => catalog.transition(s.baseSeq, 'sealed', entryFromSegment(s, s.dataEnd + s.footerBytes)));
@@ -132,6 +149,7 @@ export class Log extends EventEmitter<LogEvents> {
         failed: (err) => log?.reportError(err),
       });
       log = new Log(dir, opts, loaded.segments, writer, lock, catalog, report);
+      log.watermark = await WatermarkPublisher.open(opts.fs, dir, log.nextSeq, opts.fileMode);
       return log;
     } catch (err) {
       await lock?.release();
@@ -209,6 +227,7 @@ export class Log extends EventEmitter<LogEvents> {
     this.checkOpen();
     const checked = checkSeq('seq', seq);
     try {
+      await this.follower?.catchUp();
       return await this.reader.get(checked);
     } catch (err) {
       throw toAofError(err, `cannot read record ${checked}`);
@@ -219,9 +238,53 @@ export class Log extends EventEmitter<LogEvents> {
   read(options: ReadOptions = {}): AsyncIterable<LogRecord> {
     this.checkOpen();
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('read options must be an object');
-    const from = options.from === undefined ? this.firstSeq : checkSeq('from', options.from);
-    const to = options.to === undefined ? this.nextSeq : checkSeq('to', options.to);
-    return wrapErrors(this.reader.read(from, to), 'cannot read the log');
+    const from = options.from === undefined ? undefined : checkSeq('from', options.from);
+    // The writer's watermark is known now; a read-only handle learns it when it catches up, at the first pull.
+    const to = options.to === undefined ? (this.follower === undefined ? this.nextSeq : undefined) : checkSeq('to', options.to);
+    return wrapErrors(this.readLatest(from, to), 'cannot read the log');
+  }
+
+  /** Read-only handles first catch up with the writer, so a read sees what was acknowledged before it began. */
+  private async *readLatest(from: number | undefined, to: number | undefined): AsyncGenerator<LogRecord> {
+    await this.follower?.catchUp();
+    yield* this.reader.read(from ?? this.firstSeq, to ?? this.nextSeq);
+  }
+
+  /**
+   * Follows the log: yields every record from `from` on, in order and without
+   * gaps, then each new one once its append has resolved, across segment
+   * rolls, until `signal` aborts (the loop ends with an `AbortError`), the
+   * consumer breaks, or the log handle closes (after delivering everything up
+   * to the final watermark). A read-only handle follows a writer in another
+   * process, woken by `fs.watch` with a polling fallback. Falling behind the
+   * start of the log rejects with `AOF_BEHIND_RETENTION`.
+   */
+  tail(options: TailOptions = {}): AsyncIterable<LogRecord> {
+    this.checkOpen();
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('tail options must be an object');
+    const from = options.from === undefined ? undefined : checkSeq('from', options.from);
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new InvalidArgumentError('tail option signal must be an AbortSignal');
+    return wrapErrors(this.tailFrom(from, options.signal), 'cannot follow the log');
+  }
+
+  private async *tailFrom(from: number | undefined, signal: AbortSignal | undefined): AsyncGenerator<LogRecord> {
+    await this.follower?.catchUp();
+    const source: TailSource = {
+      watermark: () => this.nextSeq,
+      firstSeq: () => this.firstSeq,
+      catchUp: async () => this.follower?.catchUp(),
+      closed: () => this.state !== 'open',
+      read: (a, b) => this.reader.read(a, b),
+      wakeup: this.wakeup,
+    };
+    yield* tailRecords(source, from ?? this.nextSeq, signal);
+  }
+
+  /** Records `[from, to)` were acknowledged: publish the watermark, wake tail readers, tell listeners. */
+  private acknowledged(from: number, to: number): void {
+    this.watermark?.publish(to);
+    this.wakeup.notify();
+    this.emit('append', { from, to });
   }
 
   /**
@@ -307,7 +370,10 @@ export class Log extends EventEmitter<LogEvents> {
     try {
       await this.writer?.close();
       await this.refreshActiveEntry();
+      await this.watermark?.close();
     } finally {
+      this.wakeup.notify();
+      if (this.wakeup instanceof FileWakeup) this.wakeup.close();
       await this.catalog?.close().catch(() => undefined);
       await this.files.closeAll();
       await this.lock?.release();
@@ -363,11 +429,12 @@ async function startFirstSegment(opts: NormalizedOptions, dir: string, segments:
   return created.handle;
 }
 
+/** Iterates `source`, turning raw system errors into `AOF_IO`; an `AbortError` and our own errors pass unchanged. */
 async function* wrapErrors<T>(source: AsyncGenerator<T>, message: string): AsyncGenerator<T> {
   try {
     yield* source;
   } catch (err) {
-    throw toAofError(err, message);
+    throw (err as Error | undefined)?.name === 'AbortError' ? err : toAofError(err, message);
   }
 }
 

@@ -49,6 +49,12 @@ export interface LogOptions {
   readAheadBytes?: number;
   /** Most segment files kept open for reading at once (default 64). */
   maxOpenFiles?: number;
+  /**
+   * How often a read-only handle following a writer in another process polls
+   * its watermark while a tail reader waits, in ms (default 25): the fallback
+   * where `fs.watch` delivers no events.
+   */
+  tailPollIntervalMs?: number;
   /** Open without the writer lock, for reading only (another process may be writing). */
   readOnly?: boolean;
   /** Permission bits of files the log creates (default 0o600, owner only). */
@@ -72,6 +78,7 @@ export interface NormalizedOptions {
   writeBufferBytes: number;
   readAheadBytes: number;
   maxOpenFiles: number;
+  tailPollIntervalMs: number;
   readOnly: boolean;
   fileMode: number;
   dirMode: number;
@@ -93,6 +100,7 @@ export const DEFAULTS = {
   writeBufferBytes: 1024 * 1024,
   readAheadBytes: 256 * 1024,
   maxOpenFiles: 64,
+  tailPollIntervalMs: 25,
   fileMode: 0o600,
   dirMode: 0o700,
 } as const;
@@ -122,6 +130,7 @@ export function normalizeOptions(options: LogOptions | undefined): NormalizedOpt
     writeBufferBytes: positiveInt('writeBufferBytes', o.writeBufferBytes, DEFAULTS.writeBufferBytes, BYTES_OPTION_MAX),
     readAheadBytes: positiveInt('readAheadBytes', o.readAheadBytes, DEFAULTS.readAheadBytes, BYTES_OPTION_MAX),
     maxOpenFiles: positiveInt('maxOpenFiles', o.maxOpenFiles, DEFAULTS.maxOpenFiles, 1 << 16),
+    tailPollIntervalMs: positiveInt('tailPollIntervalMs', o.tailPollIntervalMs, DEFAULTS.tailPollIntervalMs, 60_000),
     readOnly: bool('readOnly', o.readOnly, false),
     fileMode: mode('fileMode', o.fileMode, DEFAULTS.fileMode),
     dirMode: mode('dirMode', o.dirMode, DEFAULTS.dirMode),

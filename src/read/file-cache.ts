@@ -14,6 +14,7 @@ interface Entry {
  */
 export class FileCache {
   private readonly entries = new Map<string, Entry>();
+  private closed = false;
 
   constructor(
     private readonly fs: FileSystem,
@@ -38,7 +39,7 @@ export class FileCache {
     }
     await this.evictIdle();
     const handle = await this.fs.open(file, 'read');
-    if (this.entries.size >= this.maxOpenFiles) return { handle, release: () => handle.close() };
+    if (this.closed || this.entries.size >= this.maxOpenFiles) return { handle, release: () => handle.close() };
     const entry: Entry = { handle, users: 1 };
     this.entries.set(file, entry);
     return { handle, release: async () => this.releaseEntry(entry) };
@@ -54,6 +55,7 @@ export class FileCache {
 
   /** Closes every idle handle; busy ones are closed by their last release. */
   async closeAll(): Promise<void> {
+    this.closed = true; // readers finishing after close get private handles, closed on release
     const all = [...this.entries.values()];
     this.entries.clear();
     await Promise.all(all.filter((e) => e.users === 0).map((e) => e.handle.close().catch(() => undefined)));

@@ -137,7 +137,7 @@ export function faultRuleArb(options: FaultArbOptions = {}): fc.Arbitrary<FaultR
   return fc.record({
     op: fc.oneof(...weighted),
     errno: fc.constantFrom(...(options.errnos ?? ['EIO', 'ENOSPC', 'EDQUOT'])),
-    skip: fc.integer({ min: 0, max: options.maxSkip ?? 3 }),
+    skip: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: Math.max(1, options.maxSkip ?? 3) }) }),
     times: fc.constant(1),
   });
 }

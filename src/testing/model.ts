@@ -107,6 +107,14 @@ export interface LogModelOptions {
   limits?: Partial<ModelLimits>;
   /** The test clock's time at the start, in ms. */
   now?: number;
+  /**
+   * Under a syncing strategy, require that whatever a reopened log shows is
+   * durable (default true). DESIGN.md promises that a reader never sees a
+   * record a power loss could take back under `always`/`batch`: a writer
+   * that reopens after a crash must make the records it adopts durable
+   * before it publishes them.
+   */
+  visibleImpliesDurable?: boolean;
 }
 
 /**
@@ -144,8 +152,10 @@ export class LogModel {
   private doubtful: PendingAppend[] = [];
   private durable = 0;
   private first = 0;
+  private readonly visibleImpliesDurable: boolean;
 
   constructor(options: LogModelOptions = {}) {
+    this.visibleImpliesDurable = options.visibleImpliesDurable ?? true;
     this.strategy = options.flush?.strategy ?? 'batch';
     this.syncsBeforeAck = syncsBeforeAck(this.strategy);
     this.limits = { ...DEFAULT_MODEL_LIMITS, ...options.limits };
@@ -311,7 +321,9 @@ export class LogModel {
     }
     this.doubtful = [];
     this.failed = false;
-    // After a power loss what is on disk is what survived; after a crash or close, adopted records may still be unsynced.
-    this.durable = kind === 'power-loss' ? n : Math.min(this.durable, n);
+    // After a power loss what is on disk is what survived. After a crash or a close, adopted records
+    // may still be unsynced, unless visible must mean durable (syncing strategies, by default).
+    const mustBeDurable = kind === 'power-loss' || (this.syncsBeforeAck && this.visibleImpliesDurable);
+    this.durable = mustBeDurable ? n : Math.min(this.durable, n);
   }
 }

@@ -120,6 +120,7 @@ export async function runModelTest(options: ModelTestOptions = {}): Promise<Mode
   const optionsArb = options.log === undefined ? logOptionsArb({ limits }) : options.log instanceof fc.Arbitrary ? options.log : fc.constant(options.log as LogOptions);
   const cmds = fc.commands(logCommands({ ...options.commands, limits }), {
     maxCommands: options.maxCommands ?? 40,
+    size: 'max',
     ...(options.replayPath === undefined ? {} : { replayPath: options.replayPath }),
   });
   const root = options.tmpDir ?? os.tmpdir();
