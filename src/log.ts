@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { ClosedError, InvalidArgumentError, LogFailedError, ReadOnlyError, toAofError } from './errors.js';
-import type { FileHandle } from './fs/types.js';
 import { acquireWriterLock, type WriterLock } from './lock/writer-lock.js';
 import { prepareLogDir } from './log/prepare-dir.js';
 import { infoFromEntry, toSegmentInfo, type SegmentInfo } from './log/segment-info.js';
@@ -23,9 +22,10 @@ import { loadSegments } from './recovery/load-segments.js';
 import type { TailRecovery } from './recovery/recover-active.js';
 import { repairLog, type RepairOptions, type RepairReport } from './recovery/repair.js';
 import { verifyLog, type VerifyOptions, type VerifyReport } from './recovery/verify.js';
-import { createSegment } from './segment/create.js';
 import type { LoadedSegment } from './segment/loaded-segment.js';
-import type { LogMetrics } from './write/metrics.js';
+import { emptyMetrics, type LogMetrics } from './write/metrics.js';
+import { openCatalogForReading, startFirstSegment } from './log/open-helpers.js';
+import { wrapErrors } from './log/wrap-errors.js';
 import { Writer } from './write/writer.js';
 
 /** Events a {@link Log} emits. */
@@ -410,38 +410,3 @@ export class Log extends EventEmitter<LogEvents> {
   }
 }
 
-/** A read-only handle reads the catalog when there is one; a damaged one is ignored (the files are the truth). */
-async function openCatalogForReading(dir: string): Promise<SegmentCatalog | undefined> {
-  try {
-    const catalog = await SegmentCatalog.open(dir, true);
-    catalog?.all();
-    return catalog;
-  } catch {
-    return undefined;
-  }
-}
-
-async function startFirstSegment(opts: NormalizedOptions, dir: string, segments: LoadedSegment[]): Promise<FileHandle> {
-  const last = segments[segments.length - 1];
-  const base = last?.nextSeq ?? 0;
-  const created = await createSegment(opts.fs, dir, base, Math.max(opts.clock(), last?.lastTimestamp ?? 0), opts.fileMode);
-  segments.push(created.segment);
-  return created.handle;
-}
-
-/** Iterates `source`, turning raw system errors into `AOF_IO`; an `AbortError` and our own errors pass unchanged. */
-async function* wrapErrors<T>(source: AsyncGenerator<T>, message: string): AsyncGenerator<T> {
-  try {
-    yield* source;
-  } catch (err) {
-    throw (err as Error | undefined)?.name === 'AbortError' ? err : toAofError(err, message);
-  }
-}
-
-function emptyMetrics(): LogMetrics {
-  return {
-    records: 0, appends: 0, writes: 0, bytesWritten: 0, fsyncs: 0, fsyncLatencyMs: { p50: 0, p99: 0, max: 0 },
-    recordsPerFsync: 0, bytesPerFsync: 0, appendsPerWrite: 0, pendingBytes: 0, pendingBytesMax: 0, appendsWaited: 0,
-    writeErrors: 0, rolls: 0, failed: false,
-  };
-}

@@ -91,3 +91,12 @@ export class WriterMetrics {
     };
   }
 }
+
+/** The metrics of a handle that does not write (read-only). */
+export function emptyMetrics(): LogMetrics {
+  return {
+    records: 0, appends: 0, writes: 0, bytesWritten: 0, fsyncs: 0, fsyncLatencyMs: { p50: 0, p99: 0, max: 0 },
+    recordsPerFsync: 0, bytesPerFsync: 0, appendsPerWrite: 0, pendingBytes: 0, pendingBytesMax: 0, appendsWaited: 0,
+    writeErrors: 0, rolls: 0, failed: false,
+  };
+}
