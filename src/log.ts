@@ -127,7 +127,11 @@ export class Log extends EventEmitter<LogEvents> {
       const settings = { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes };
       const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, settings);
       const report: OpenReport = { recovery: loaded.recovery, unbornMovedTo: loaded.unbornMovedTo, catalog: undefined };
-      if (opts.readOnly) return new Log(dir, opts, loaded.segments, undefined, undefined, await openCatalogForReading(dir), report);
+      if (opts.readOnly) {
+        const reader = new Log(dir, opts, loaded.segments, undefined, undefined, await openCatalogForReading(dir), report);
+        await reader.follower!.catchUp();
+        return reader;
+      }
       const handle = loaded.activeHandle ?? (await startFirstSegment(opts, dir, loaded.segments));
       const { catalog, report: catalogReport } = await openReconciledCatalog(dir, loaded.segments, { dropMissing: false, fileMode: opts.fileMode, dirMode: opts.dirMode }).catch(async (err: unknown) => {
         await handle.close();

@@ -6,7 +6,7 @@ import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { parseSegmentFileName, SEGMENTS_DIR, segmentPath } from '../segment/names.js';
 import type { FileHandle } from '../fs/types.js';
 import { moveToRecovery, type RecoveryTarget } from './preserve.js';
-import { inspectActiveSegment, recoverActiveSegment, type ScanSettings, type TailRecovery } from './recover-active.js';
+import { recoverActiveSegment, unscannedActiveSegment, type ScanSettings, type TailRecovery } from './recover-active.js';
 
 /** The result of opening a log directory's segments. */
 export interface LoadedLog {
@@ -59,7 +59,7 @@ export async function loadSegments(fs: FileSystem, dir: string, readOnly: boolea
       } else if (envelope.kind === 'unborn') {
         if (!readOnly) result.unbornMovedTo = await moveToRecovery(target, file, 'unborn');
       } else if (readOnly) {
-        result.segments.push(await inspectActiveSegment(handle, envelope.header, settings));
+        result.segments.push(unscannedActiveSegment(file, envelope.header));
       } else {
         const recovered = await recoverActiveSegment(handle, envelope.header, envelope.size, target, settings);
         result.segments.push(recovered.segment);

@@ -1,7 +1,7 @@
 import { CorruptionError } from '../errors.js';
 import { frameCrcSeed } from '../record/frame.js';
 import type { FileHandle } from '../fs/types.js';
-import type { SegmentHeader } from '../segment/header.js';
+import { SEGMENT_HEADER_BYTES, type SegmentHeader } from '../segment/header.js';
 import { isRangeZero } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { findFrameAfter } from '../segment/resync.js';
@@ -60,26 +60,17 @@ export async function recoverActiveSegment(handle: FileHandle, header: SegmentHe
 }
 
 /**
- * Reads the unsealed last segment without changing it (read-only opens): the
- * readable part ends at the first bad frame; if valid frames follow it, that
- * is damage, and reads past it reject with `AOF_CORRUPT`.
+ * The unsealed last segment as a read-only handle first sees it: no frames
+ * yet. The handle's follower then accepts frames up to the writer's published
+ * watermark, never past it, so in-flight writes are never mistaken for
+ * damage and unacknowledged records are never read.
  */
-export async function inspectActiveSegment(handle: FileHandle, header: SegmentHeader, settings: ScanSettings): Promise<LoadedSegment> {
-  // A live writer in another process may be mid-write: a frame that looks
-  // damaged may be whole a moment later, so one rescan settles it.
-  for (let attempt = 0; ; attempt++) {
-    const size = await handle.size();
-    const crcSeed = frameCrcSeed(header.salt);
-    const scan = await scanSegment(handle, header.baseSeq, crcSeed, size, settings.indexIntervalBytes, settings.readAheadBytes);
-    const segment = toLoadedSegment(handle.path, header, scan, false);
-    if (scan.stop === undefined) return segment;
-    const hit = await findFrameAfter(handle, scan.stop.offset + 1, size, scan.nextSeq, crcSeed);
-    if (hit === undefined) return segment;
-    if (attempt >= 1) {
-      segment.damage = { offset: scan.stop.offset, reason: scan.stop.reason };
-      return segment;
-    }
-  }
+export function unscannedActiveSegment(file: string, header: SegmentHeader): LoadedSegment {
+  return {
+    baseSeq: header.baseSeq, file, salt: header.salt, createdMs: header.createdMs, sealed: false,
+    nextSeq: header.baseSeq, recordCount: 0, dataEnd: SEGMENT_HEADER_BYTES, firstTimestamp: 0, lastTimestamp: 0,
+    index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0,
+  };
 }
 
 /** The in-memory state of a segment from a scan of its frames. */

@@ -7,6 +7,7 @@ import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentPath } from '../segment/names.js';
 import { SparseIndexBuilder } from '../segment/sparse-index.js';
 import { readWatermark } from './watermark.js';
+import { findFrameAfter } from '../segment/resync.js';
 
 /** Most steps (segments crossed) one catch-up takes; the next wake-up continues. */
 const CATCH_UP_SEGMENTS_MAX = 1024;
@@ -65,7 +66,8 @@ export class Follower {
     try {
       const cursor = new FrameCursor(handle, seg.dataEnd, await handle.size(), this.settings.readAheadBytes, frameCrcSeed(seg.salt));
       const index = new SparseIndexBuilder(this.settings.indexIntervalBytes, seg.index);
-      for (let step = await cursor.next(); step.kind === 'frame'; step = await cursor.next()) {
+      let step = await cursor.next();
+      for (; step.kind === 'frame'; step = await cursor.next()) {
         const h = step.header;
         // A close marker is removed by the next writer and written over: never step past it.
         if (h.firstSeq !== seg.nextSeq || h.firstSeq + h.count > bound || (h.flags & FLAG_CLOSE_MARKER) !== 0) break;
@@ -79,9 +81,15 @@ export class Follower {
         seg.dataEnd = step.offset + h.frameBytes;
       }
       seg.index = index.entries;
+      // Bytes that are not a frame before the watermark: damage if valid frames follow them (a torn tail otherwise).
+      if (step.kind === 'bad' && seg.nextSeq < bound && seg.damage === undefined) await this.checkDamage(handle, seg, step.offset, step.reason);
     } finally {
       await handle.close();
     }
+  }
+
+  private async checkDamage(handle: FileHandle, seg: LoadedSegment, offset: number, reason: string): Promise<void> {
+    if ((await findFrameAfter(handle, offset + 1, await handle.size(), seg.nextSeq, frameCrcSeed(seg.salt))) !== undefined) seg.damage = { offset, reason };
   }
 
   /** True (and the segment updated from its footer) when the writer has sealed it. */
