@@ -26,6 +26,7 @@ import type { LoadedSegment } from './segment/loaded-segment.js';
 import { emptyMetrics, type LogMetrics } from './write/metrics.js';
 import { openCatalogForReading, startFirstSegment } from './log/open-helpers.js';
 import { wrapErrors } from './log/wrap-errors.js';
+import { Pins } from './log/pins.js';
 import { Writer } from './write/writer.js';
 
 /** Events a {@link Log} emits. */
@@ -75,6 +76,8 @@ export interface ReadOptions {
 export class Log extends EventEmitter<LogEvents> {
   /** What recovery did at open. */
   readonly openReport: OpenReport;
+  /** Pins that keep retention from deleting records a backup, snapshot or consumer still needs. */
+  private readonly pins = new Pins();
   /** Catalog writes that failed (never fatal: the next open reconciles the catalog with the files). */
   readonly catalogErrors: Error[] = [];
   private state: 'open' | 'closing' | 'closed' = 'open';
@@ -304,6 +307,16 @@ export class Log extends EventEmitter<LogEvents> {
     } catch (err) {
       throw toAofError(err, 'cannot search the log by time');
     }
+  }
+
+  /**
+   * Keeps every record from `fromSeq` on out of retention's reach until the
+   * returned function is called (a backup in progress, a snapshot that needs
+   * the log after it, a slow consumer). Pins last as long as this handle.
+   */
+  pin(fromSeq: number, reason = 'pinned'): () => void {
+    this.checkOpen();
+    return this.pins.pin(checkSeq('fromSeq', fromSeq), reason);
   }
 
   /** Seals the active segment and starts a new one (no-op on an empty segment). */
