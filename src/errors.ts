@@ -34,6 +34,12 @@ export const ErrorCode = {
   BEHIND_RETENTION: 'AOF_BEHIND_RETENTION',
   /** Optimistic concurrency: the stream is not at the expected version. */
   WRONG_EXPECTED_VERSION: 'AOF_WRONG_EXPECTED_VERSION',
+  /** An archive tier is unreachable or failed transiently (5xx, timeout, throttling): retried with backoff. */
+  ARCHIVE_UNAVAILABLE: 'AOF_ARCHIVE_UNAVAILABLE',
+  /** An archive tier refused the request for good (credentials, missing bucket, permissions). */
+  ARCHIVE_REJECTED: 'AOF_ARCHIVE_REJECTED',
+  /** An archived object does not match what was stored (size or checksum). */
+  ARCHIVE_CORRUPT: 'AOF_ARCHIVE_CORRUPT',
   /** An internal invariant does not hold: a bug, never a user error. */
   INVARIANT: 'AOF_INVARIANT',
 } as const;
@@ -189,6 +195,16 @@ export class BehindRetentionError extends AofError {
     super(ErrorCode.BEHIND_RETENTION, `record ${wanted} is no longer in the log; the first available is ${firstAvailable}`);
     this.wanted = wanted;
     this.firstAvailable = firstAvailable;
+  }
+}
+
+/** An archive tier failed; `retryable` says whether the archiver retries it. Never carries credentials. */
+export class ArchiveError extends AofError {
+  /** True for transient failures (the archiver retries with backoff). */
+  readonly retryable: boolean;
+  constructor(code: typeof ErrorCode.ARCHIVE_UNAVAILABLE | typeof ErrorCode.ARCHIVE_REJECTED | typeof ErrorCode.ARCHIVE_CORRUPT, message: string, where: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super(code, message, where, options);
+    this.retryable = code === ErrorCode.ARCHIVE_UNAVAILABLE;
   }
 }
 
