@@ -19,6 +19,11 @@ export type { VerifyReport, VerifyProblem, VerifyOptions } from './recovery/veri
 export type { RepairReport, RepairAction, RepairOptions } from './recovery/repair.js';
 export type { FileSystem, FileHandle, FileStat, OpenMode } from './fs/types.js';
 export { NodeFs } from './fs/node-fs.js';
+export { FsArchive, type FsArchiveOptions } from './archive/fs-archive.js';
+export type { SegmentArchive, ArchivedObject, ArchiveCompression, SegmentSource, ArchiveCallOptions } from './archive/archive.js';
+export type { RetentionOptions } from './archive/retention.js';
+export type { BackoffOptions } from './archive/backoff.js';
+export type { ArchiveMetrics } from './archive/archiver.js';
 export {
   AofError,
   ErrorCode,
@@ -37,5 +42,6 @@ export {
   GapError,
   BehindRetentionError,
   InvariantError,
+  ArchiveError,
 } from './errors.js';
 export { FORMAT_VERSION } from './segment/header.js';

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ClosedError, InvalidArgumentError, LogFailedError, ReadOnlyError, toAofError } from './errors.js';
+import { ArchiveError, ClosedError, ErrorCode, InvalidArgumentError, LogFailedError, ReadOnlyError, toAofError, type AofError } from './errors.js';
 import { acquireWriterLock, type WriterLock } from './lock/writer-lock.js';
 import { prepareLogDir } from './log/prepare-dir.js';
 import { infoFromEntry, toSegmentInfo, type SegmentInfo } from './log/segment-info.js';
@@ -27,6 +27,8 @@ import { emptyMetrics, type LogMetrics } from './write/metrics.js';
 import { openCatalogForReading, startFirstSegment } from './log/open-helpers.js';
 import { wrapErrors } from './log/wrap-errors.js';
 import { Pins } from './log/pins.js';
+import { evictedPlaceholders, Tiering } from './archive/tiering.js';
+import { SegmentCache } from './archive/segment-cache.js';
 import { Writer } from './write/writer.js';
 
 /** Events a {@link Log} emits. */
@@ -41,6 +43,8 @@ export interface LogEvents {
   seal: [segment: SegmentInfo];
   /** The log entered the failed state (an fsync failed); emitted only when someone listens. */
   error: [err: Error];
+  /** A segment's archived copy was verified, or an upload failed and will be retried. */
+  archive: [event: { status: 'archived'; segment: SegmentInfo } | { status: 'failed'; baseSeq: number; error: AofError; retryInMs: number | undefined }];
 }
 
 /** What `Log.open` found and did. */
@@ -89,6 +93,10 @@ export class Log extends EventEmitter<LogEvents> {
   private readonly follower: Follower | undefined;
   /** Writers: publishes the watermark for readers in other processes. */
   private watermark: WatermarkPublisher | undefined;
+  /** Archive tier, retention and uploads (writers). */
+  private tiering: Tiering | undefined;
+  /** Segments fetched back from the archive (handles opened with an archive). */
+  private fetched: SegmentCache | undefined;
 
   private constructor(
     /** The log directory. */
@@ -103,7 +111,8 @@ export class Log extends EventEmitter<LogEvents> {
     super();
     this.openReport = openReport;
     this.files = new FileCache(opts.fs, opts.maxOpenFiles);
-    this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes);
+    this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes, (seg) => this.prepareSegment(seg));
+    if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes);
     if (writer === undefined) {
       this.wakeup = new FileWakeup(path.join(dir, WATERMARK_FILE), opts.tailPollIntervalMs);
       this.follower = new Follower(opts.fs, dir, segmentList, { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes });
@@ -131,7 +140,9 @@ export class Log extends EventEmitter<LogEvents> {
       const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, settings);
       const report: OpenReport = { recovery: loaded.recovery, unbornMovedTo: loaded.unbornMovedTo, catalog: undefined };
       if (opts.readOnly) {
-        const reader = new Log(dir, opts, loaded.segments, undefined, undefined, await openCatalogForReading(dir), report);
+        const readCatalog = await openCatalogForReading(dir);
+        if (opts.archive !== undefined && readCatalog !== undefined) loaded.segments.unshift(...evictedPlaceholders(dir, readCatalog.all()));
+        const reader = new Log(dir, opts, loaded.segments, undefined, undefined, readCatalog, report);
         await reader.follower!.catchUp();
         return reader;
       }
@@ -141,6 +152,7 @@ export class Log extends EventEmitter<LogEvents> {
         throw err;
       });
       report.catalog = catalogReport;
+      loaded.segments.unshift(...evictedPlaceholders(dir, catalog.all()));
       let log: Log | undefined;
       writer = new Writer(opts.fs, dir, opts, loaded.segments, handle, {
         appended: (from, to) => log?.acknowledged(from, to),
@@ -148,6 +160,7 @@ export class Log extends EventEmitter<LogEvents> {
         sealed: async (s) => {
           await log?.recordInCatalog(() => catalog.transition(s.baseSeq, 'sealed', entryFromSegment(s, s.dataEnd + s.footerBytes)));
           log?.emit('seal', log.segmentInfo(s));
+          log?.tiering?.sealed();
         },
         rolled: async (s) => {
           await log?.recordInCatalog(() => catalog.add(entryFromSegment(s, s.dataEnd)));
@@ -157,6 +170,7 @@ export class Log extends EventEmitter<LogEvents> {
       });
       log = new Log(dir, opts, loaded.segments, writer, lock, catalog, report);
       log.watermark = await WatermarkPublisher.open(opts.fs, dir, log.nextSeq, opts.fileMode);
+      log.startTiering(catalog);
       return log;
     } catch (err) {
       await lock?.release();
@@ -287,6 +301,43 @@ export class Log extends EventEmitter<LogEvents> {
     yield* tailRecords(source, from ?? this.nextSeq, signal);
   }
 
+  /** Starts uploads and retention in the background (writers with an archive or retention configured). */
+  private startTiering(catalog: SegmentCatalog): void {
+    if (this.opts.archive === undefined && this.opts.retention === undefined) return;
+    this.tiering = new Tiering(
+      {
+        dir: this.dir, archive: this.opts.archive, retention: this.opts.retention, cacheDir: this.opts.archiveCacheDir ?? path.join(this.dir, 'cache'),
+        cacheMaxBytes: this.opts.archiveCacheMaxBytes, backoff: this.opts.archiveRetry, lowestPinnedSeq: () => this.pins.lowestPinnedSeq(), clock: this.opts.clock,
+      },
+      catalog,
+      this.segmentList,
+      {
+        archived: (entry) => this.emit('archive', { status: 'archived', segment: infoFromEntry(entry, this.dir) }),
+        failed: (error, baseSeq, retryInMs) => this.emit('archive', { status: 'failed', baseSeq, error, retryInMs }),
+        removedLocal: (file) => this.files.forget(file),
+      },
+    );
+    this.tiering.start();
+  }
+
+  /** An evicted segment is fetched back from the archive into the bounded cache before it is read. */
+  private async prepareSegment(seg: LoadedSegment): Promise<void> {
+    if (seg.location === 'local') return;
+    const cache = this.tiering?.cache ?? this.fetched;
+    if (cache === undefined) throw new ArchiveError(ErrorCode.ARCHIVE_UNAVAILABLE, `segment ${seg.baseSeq} was evicted to the archive: open the log with its archive to read it`, { file: seg.file });
+    await cache.ensure(seg);
+  }
+
+  /**
+   * Uploads every sealed segment waiting for the archive now (retrying as
+   * configured), then applies retention. Rejects with the archive's error if
+   * the queue could not be emptied. `aof archive --now` runs this.
+   */
+  async archiveNow(): Promise<void> {
+    this.checkOpen();
+    await this.tiering?.archiveNow();
+  }
+
   /** Records `[from, to)` were acknowledged: publish the watermark, wake tail readers, tell listeners. */
   private acknowledged(from: number, to: number): void {
     this.watermark?.publish(to);
@@ -303,7 +354,7 @@ export class Log extends EventEmitter<LogEvents> {
     this.checkOpen();
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError(`seekTime takes a time in ms since the epoch (a finite non-negative number), got ${String(ms)}`);
     try {
-      return await seekTime(this.segmentList, this.files, ms, this.opts.readAheadBytes);
+      return await seekTime(this.segmentList, this.files, ms, this.opts.readAheadBytes, (seg) => this.prepareSegment(seg));
     } catch (err) {
       throw toAofError(err, 'cannot search the log by time');
     }
@@ -385,6 +436,7 @@ export class Log extends EventEmitter<LogEvents> {
     if (this.state !== 'open') return;
     this.state = 'closing';
     try {
+      await this.tiering?.close();
       await this.writer?.close();
       await this.refreshActiveEntry();
       await this.watermark?.close();

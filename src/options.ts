@@ -3,6 +3,10 @@ import type { FileSystem } from './fs/types.js';
 import { nodeFs } from './fs/node-fs.js';
 import type { FlushOptions } from './flush/strategy.js';
 import { positiveInt } from './validate.js';
+import type { SegmentArchive } from './archive/archive.js';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './archive/backoff.js';
+import { normalizeRetention, type RetentionOptions } from './archive/retention.js';
+import { ARCHIVE_CACHE_MAX_BYTES_DEFAULT } from './archive/segment-cache.js';
 import { normalizeFlushOptions, type NormalizedFlush } from './flush/strategy.js';
 
 /** When the active segment is sealed and a new one started. */
@@ -65,6 +69,20 @@ export interface LogOptions {
   fs?: FileSystem;
   /** Clock in ms since the epoch (default `Date.now`); the log never lets timestamps go backwards. */
   clock?: () => number;
+  /** Archive tier for sealed segments: `new FsArchive(dir)` or `new S3Archive({...})`. */
+  archive?: SegmentArchive;
+  /**
+   * Local retention. With an archive, local copies of archived segments are
+   * evicted (and fetched back on demand); without one, configuring retention
+   * is asking for deletion. Pinned records are never removed.
+   */
+  retention?: RetentionOptions;
+  /** Where segments fetched back from the archive are kept (default `<dir>/cache`). */
+  archiveCacheDir?: string;
+  /** Bound of that cache in bytes (default 256 MiB). */
+  archiveCacheMaxBytes?: number;
+  /** Retry delays of failed uploads: exponential from `baseMs` to `maxMs`, with jitter (default 100 ms to 30 s). */
+  archiveRetry?: Partial<BackoffOptions>;
 }
 
 /** Options with every default applied. */
@@ -84,6 +102,11 @@ export interface NormalizedOptions {
   dirMode: number;
   fs: FileSystem;
   clock: () => number;
+  archive: SegmentArchive | undefined;
+  retention: RetentionOptions | undefined;
+  archiveCacheDir: string | undefined;
+  archiveCacheMaxBytes: number;
+  archiveRetry: BackoffOptions;
 }
 
 /** Default bounds, each named with its unit. */
@@ -136,6 +159,14 @@ export function normalizeOptions(options: LogOptions | undefined): NormalizedOpt
     dirMode: mode('dirMode', o.dirMode, DEFAULTS.dirMode),
     fs: fileSystem(o.fs),
     clock: clock(o.clock),
+    archive: archiveTier(o.archive),
+    retention: normalizeRetention(o.retention),
+    archiveCacheDir: o.archiveCacheDir === undefined ? undefined : nonEmptyString('archiveCacheDir', o.archiveCacheDir),
+    archiveCacheMaxBytes: positiveInt('archiveCacheMaxBytes', o.archiveCacheMaxBytes, ARCHIVE_CACHE_MAX_BYTES_DEFAULT, Number.MAX_SAFE_INTEGER),
+    archiveRetry: {
+      baseMs: positiveInt('archiveRetry.baseMs', o.archiveRetry?.baseMs, DEFAULT_BACKOFF.baseMs, 3_600_000),
+      maxMs: positiveInt('archiveRetry.maxMs', o.archiveRetry?.maxMs, DEFAULT_BACKOFF.maxMs, 86_400_000),
+    },
   };
   return n;
 }
@@ -160,6 +191,21 @@ function fileSystem(value: unknown): FileSystem {
     throw new InvalidArgumentError(`option fs must implement ${needed.join(', ')}`);
   }
   return value as FileSystem;
+}
+
+function archiveTier(value: unknown): SegmentArchive | undefined {
+  if (value === undefined) return undefined;
+  const a = value as Partial<SegmentArchive>;
+  const needed = ['put', 'verify', 'fetch', 'delete', 'list'] as const;
+  if (typeof value !== 'object' || value === null || needed.some((k) => typeof a[k] !== 'function')) {
+    throw new InvalidArgumentError(`option archive must be an archive tier (FsArchive, S3Archive) implementing ${needed.join(', ')}`);
+  }
+  return value as SegmentArchive;
+}
+
+function nonEmptyString(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidArgumentError(`option ${name} must be a non-empty path`);
+  return value;
 }
 
 function clock(value: unknown): () => number {

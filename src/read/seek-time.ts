@@ -12,10 +12,11 @@ import type { FileCache } from './file-cache.js';
  * bisects segments by their last timestamp, then the segment's sparse index
  * by time, then scans at most one index interval of frames.
  */
-export async function seekTime(segments: readonly LoadedSegment[], files: FileCache, ms: number, readAheadBytes: number): Promise<number | undefined> {
+export async function seekTime(segments: readonly LoadedSegment[], files: FileCache, ms: number, readAheadBytes: number, prepare: (seg: LoadedSegment) => Promise<void> = async () => undefined): Promise<number | undefined> {
   // Segments without records (an empty active tail, a gap left by repair) have no time to compare.
   const seg = firstSegmentEndingAtOrAfter(segments.filter((s) => s.recordCount > 0), ms);
   if (seg === undefined) return undefined;
+  await prepare(seg);
   const start = floorBeforeTime(seg.index, ms)?.offset ?? SEGMENT_HEADER_BYTES;
   const { handle, release } = await files.acquire(seg.file);
   try {

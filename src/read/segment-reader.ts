@@ -22,6 +22,8 @@ export class SegmentReader {
     private readonly segments: SegmentList,
     private readonly files: FileCache,
     private readonly readAheadBytes: number,
+    /** Makes a segment readable first (fetches an evicted one back from the archive). */
+    private readonly prepare: (seg: LoadedSegment) => Promise<void> = async () => undefined,
   ) {}
 
   /** The segment whose range starts at or before `seq` (the one that holds it, if any does). */
@@ -49,6 +51,7 @@ export class SegmentReader {
       throwIfDamaged(seg);
       return undefined;
     }
+    await this.prepare(seg);
     const { handle, release } = await this.files.acquire(seg.file);
     try {
       const cursor = new FrameCursor(handle, startOffset(seg, seq), seg.dataEnd, this.readAheadBytes, frameCrcSeed(seg.salt));
@@ -95,6 +98,7 @@ export class SegmentReader {
   }
 
   private async *readSegment(seg: LoadedSegment, from: number, to: number): AsyncGenerator<LogRecord> {
+    await this.prepare(seg);
     const { handle, release } = await this.files.acquire(seg.file);
     let seq = from;
     let offset = startOffset(seg, from);

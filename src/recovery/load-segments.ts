@@ -85,6 +85,6 @@ function sealedSegment(file: string, envelope: Extract<SegmentEnvelope, { kind: 
   return {
     baseSeq: envelope.header.baseSeq, file, salt: envelope.header.salt, createdMs: envelope.header.createdMs, sealed: true,
     nextSeq: s.nextSeq, recordCount: s.recordCount, dataEnd: s.dataEnd, firstTimestamp: s.firstTimestamp, lastTimestamp: s.lastTimestamp,
-    index: s.index, gaps: [], damage: undefined, footerCrc: envelope.footerCrc, footerBytes: envelope.size - s.dataEnd,
+    index: s.index, gaps: [], damage: undefined, footerCrc: envelope.footerCrc, footerBytes: envelope.size - s.dataEnd, location: 'local', needsFetch: false,
   };
 }

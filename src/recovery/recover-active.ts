@@ -69,7 +69,7 @@ export function unscannedActiveSegment(file: string, header: SegmentHeader): Loa
   return {
     baseSeq: header.baseSeq, file, salt: header.salt, createdMs: header.createdMs, sealed: false,
     nextSeq: header.baseSeq, recordCount: 0, dataEnd: SEGMENT_HEADER_BYTES, firstTimestamp: 0, lastTimestamp: 0,
-    index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0,
+    index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
   };
 }
 
@@ -79,6 +79,6 @@ export function toLoadedSegment(file: string, header: SegmentHeader, scan: ScanR
     baseSeq: header.baseSeq, file, salt: header.salt, createdMs: header.createdMs, sealed,
     nextSeq: scan.nextSeq, recordCount: scan.recordCount, dataEnd: scan.dataEnd,
     firstTimestamp: scan.firstTimestamp, lastTimestamp: scan.lastTimestamp,
-    index: scan.index, gaps: scan.gaps, damage: undefined, footerCrc: undefined, footerBytes: 0,
+    index: scan.index, gaps: scan.gaps, damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
   };
 }

@@ -25,7 +25,7 @@ export async function createSegment(fs: FileSystem, dir: string, baseSeq: number
   const segment: LoadedSegment = {
     baseSeq, file, salt: Buffer.from(header.subarray(32, 40)), createdMs, sealed: false,
     nextSeq: baseSeq, recordCount: 0, dataEnd: SEGMENT_HEADER_BYTES, firstTimestamp: 0, lastTimestamp: 0,
-    index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0,
+    index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
   };
   return { handle, segment };
 }

@@ -40,6 +40,14 @@ export interface LoadedSegment {
   footerCrc: number | undefined;
   /** Bytes of the footer once sealed, 0 while active: the file holds `dataEnd + footerBytes` bytes. */
   footerBytes: number;
+  /**
+   * `local` while the segment file is in `segments/`; `archive` once
+   * retention evicted it: reads fetch it into the bounded local cache first,
+   * and until then only the catalog's figures are known.
+   */
+  location: 'local' | 'archive';
+  /** True while an evicted segment's figures (salt, index) are not yet known from a fetched copy. */
+  needsFetch: boolean;
   /** Damage found after `dataEnd` that is not a torn tail: reads past `dataEnd` reject with it. */
   damage: { offset: number; reason: string } | undefined;
 }

@@ -101,7 +101,7 @@ export class Follower {
       const s = envelope.summary;
       Object.assign(seg, {
         sealed: true, nextSeq: s.nextSeq, recordCount: s.recordCount, dataEnd: s.dataEnd, firstTimestamp: s.firstTimestamp,
-        lastTimestamp: s.lastTimestamp, index: s.index, footerCrc: envelope.footerCrc, footerBytes: envelope.size - s.dataEnd,
+        lastTimestamp: s.lastTimestamp, index: s.index, footerCrc: envelope.footerCrc, footerBytes: envelope.size - s.dataEnd, location: 'local', needsFetch: false,
       });
       return true;
     } finally {
@@ -125,7 +125,7 @@ export class Follower {
       const h = envelope.header;
       const seg: LoadedSegment = {
         baseSeq, file, salt: h.salt, createdMs: h.createdMs, sealed: false, nextSeq: baseSeq, recordCount: 0, dataEnd: 64,
-        firstTimestamp: 0, lastTimestamp: 0, index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0,
+        firstTimestamp: 0, lastTimestamp: 0, index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
       };
       this.segments.push(seg);
       if (envelope.kind === 'sealed') await this.sealedNow(seg);

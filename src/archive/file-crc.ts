@@ -1,0 +1,34 @@
+import * as fs from 'node:fs';
+import { crc32 } from '../record/crc.js';
+
+/** Window used when checksumming a file. */
+const CRC_WINDOW_BYTES = 1 << 20;
+
+/** CRC-32 and size of a whole file, read in bounded windows (each read is asynchronous). */
+export async function fileCrc(path: string): Promise<{ crc: number; bytes: number }> {
+  const handle = await fs.promises.open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CRC_WINDOW_BYTES);
+    let crc = 0;
+    let bytes = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, 0, buf.length, bytes);
+      if (bytesRead === 0) break;
+      crc = crc32(buf.subarray(0, bytesRead), crc);
+      bytes += bytesRead;
+    }
+    return { crc, bytes };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A transform-free way to checksum a stream of chunks as they pass. */
+export class RunningCrc {
+  crc = 0;
+  bytes = 0;
+  update(chunk: Uint8Array): void {
+    this.crc = crc32(chunk, this.crc);
+    this.bytes += chunk.byteLength;
+  }
+}

@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { assert } from '../assert.js';
+import { CorruptionError } from '../errors.js';
+import { nodeFs } from '../fs/node-fs.js';
+import { readSegmentEnvelope } from '../segment/load.js';
+import type { LoadedSegment } from '../segment/loaded-segment.js';
+import { segmentFileName } from '../segment/names.js';
+import { segmentKey, type SegmentArchive } from './archive.js';
+
+/** Default bound of the local cache of segments fetched back from the archive. */
+export const ARCHIVE_CACHE_MAX_BYTES_DEFAULT = 256 * 1024 * 1024;
+
+/**
+ * A bounded local cache (LRU by bytes) of segments fetched back from the
+ * archive, so that reads of evicted segments work transparently. Each fetch
+ * is verified (the tier checks our CRC-32; the footer and salt are checked
+ * here) before any reader sees it. One fetch per segment at a time.
+ */
+export class SegmentCache {
+  private readonly cached = new Map<number, { file: string; bytes: number; seg: LoadedSegment }>();
+  private readonly fetching = new Map<number, Promise<void>>();
+  private bytes = 0;
+  /** Segments fetched from the archive since open. */
+  fetches = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly archive: SegmentArchive,
+    /** Bound of the cache in bytes (the segment being read is kept even if it alone exceeds it). */
+    readonly maxBytes: number,
+  ) {
+    assert(maxBytes > 0, 'archive cache bound is positive');
+  }
+
+  /** Bytes held now. */
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+
+  /** Makes an archived segment readable locally: fetches it if it is not cached, fills in what only its file says. */
+  async ensure(seg: LoadedSegment): Promise<void> {
+    if (seg.location !== 'archive') return;
+    const hit = this.cached.get(seg.baseSeq);
+    if (hit !== undefined && fs.existsSync(hit.file)) {
+      this.cached.delete(seg.baseSeq); // re-insert: LRU order
+      this.cached.set(seg.baseSeq, hit);
+      return;
+    }
+    let pending = this.fetching.get(seg.baseSeq);
+    if (pending === undefined) {
+      pending = this.fetch(seg).finally(() => this.fetching.delete(seg.baseSeq));
+      this.fetching.set(seg.baseSeq, pending);
+    }
+    await pending;
+  }
+
+  /** Removes every cached file. */
+  async clear(): Promise<void> {
+    for (const [base, entry] of this.cached) this.drop(base, entry);
+  }
+
+  private async fetch(seg: LoadedSegment): Promise<void> {
+    await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const file = path.join(this.dir, segmentFileName(seg.baseSeq));
+    const tmp = `${file}.fetch-${randomBytes(4).toString('hex')}`;
+    try {
+      await this.archive.fetch(segmentKey(seg.baseSeq), tmp);
+      await this.adopt(seg, tmp);
+      await fs.promises.rename(tmp, file);
+    } finally {
+      await fs.promises.rm(tmp, { force: true });
+    }
+    this.fetches++;
+    const bytes = (await fs.promises.stat(file)).size;
+    seg.file = file;
+    this.cached.set(seg.baseSeq, { file, bytes, seg });
+    this.bytes += bytes;
+    this.evictBeyondBound(seg.baseSeq);
+  }
+
+  /** Checks the fetched file is the sealed segment expected and takes its salt, index and figures. */
+  private async adopt(seg: LoadedSegment, tmp: string): Promise<void> {
+    const handle = await nodeFs.open(tmp, 'read');
+    try {
+      const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
+      if (envelope.kind !== 'sealed') throw new CorruptionError('a segment fetched from the archive has no valid footer', { file: tmp });
+      const s = envelope.summary;
+      if (!seg.needsFetch && s.nextSeq !== seg.nextSeq) throw new CorruptionError(`archived segment ends before ${s.nextSeq}, the catalog says ${seg.nextSeq}`, { file: tmp });
+      Object.assign(seg, {
+        salt: envelope.header.salt, createdMs: envelope.header.createdMs, nextSeq: s.nextSeq, recordCount: s.recordCount, dataEnd: s.dataEnd,
+        firstTimestamp: s.firstTimestamp, lastTimestamp: s.lastTimestamp, index: s.index, footerCrc: envelope.footerCrc,
+        footerBytes: envelope.size - s.dataEnd, needsFetch: false, sealed: true,
+      });
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private evictBeyondBound(keep: number): void {
+    for (const [base, entry] of this.cached) {
+      if (this.bytes <= this.maxBytes) return;
+      if (base !== keep) this.drop(base, entry);
+    }
+  }
+
+  private drop(base: number, entry: { file: string; bytes: number }): void {
+    // A reader holding the file open keeps reading it: POSIX unlink leaves open files intact.
+    fs.rmSync(entry.file, { force: true });
+    this.cached.delete(base);
+    this.bytes -= entry.bytes;
+  }
+}

@@ -1,0 +1,138 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { SegmentCatalog } from '../catalog/catalog.js';
+import type { CatalogEntry } from '../catalog/entry.js';
+import type { AofError } from '../errors.js';
+import { nodeFs } from '../fs/node-fs.js';
+import type { LoadedSegment } from '../segment/loaded-segment.js';
+import { segmentPath } from '../segment/names.js';
+import type { SegmentArchive } from './archive.js';
+import { Archiver, type ArchiveMetrics } from './archiver.js';
+import type { BackoffOptions } from './backoff.js';
+import { planRetention, type RetentionOptions } from './retention.js';
+import { SegmentCache } from './segment-cache.js';
+
+/** What tiering tells the log. */
+export interface TieringEvents {
+  archived(entry: CatalogEntry): void;
+  failed(err: AofError, baseSeq: number, retryInMs: number | undefined): void;
+  /** A local file was removed (evicted or deleted): readers must drop cached handles of it. */
+  removedLocal(file: string): Promise<void>;
+}
+
+/** Settings of the tiers. */
+export interface TieringSettings {
+  dir: string;
+  archive: SegmentArchive | undefined;
+  retention: RetentionOptions | undefined;
+  cacheDir: string;
+  cacheMaxBytes: number;
+  backoff: BackoffOptions;
+  lowestPinnedSeq: () => number | undefined;
+  clock: () => number;
+}
+
+/**
+ * Wires the archive tier, local retention and the cache of fetched segments
+ * to a writer's log. Retention runs after every seal and upload, one pass at
+ * a time, and removes nothing that is active, pinned, or (with an archive)
+ * not yet archived and verified.
+ */
+export class Tiering {
+  readonly archiver: Archiver | undefined;
+  readonly cache: SegmentCache | undefined;
+  private retentionPass: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly settings: TieringSettings,
+    private readonly catalog: SegmentCatalog,
+    private readonly segments: LoadedSegment[],
+    private readonly events: TieringEvents,
+  ) {
+    const { archive } = settings;
+    if (archive !== undefined) {
+      this.cache = new SegmentCache(settings.cacheDir, archive, settings.cacheMaxBytes);
+      this.archiver = new Archiver(settings.dir, catalog, archive, settings.backoff, {
+        archived: (entry) => {
+          events.archived(entry);
+          this.retain();
+        },
+        failed: events.failed,
+      });
+    }
+  }
+
+  /** Starts the archiver (settling interrupted uploads) and a first retention pass; never blocks the open. */
+  start(): void {
+    void this.archiver?.start().catch((err: AofError) => this.events.failed(err, -1, undefined));
+    this.retain();
+  }
+
+  /** A segment was sealed: queue it for upload, and see whether retention has work. */
+  sealed(): void {
+    this.archiver?.trigger();
+    this.retain();
+  }
+
+  /** Makes a segment readable (fetching an evicted one back). */
+  async prepare(seg: LoadedSegment): Promise<void> {
+    if (seg.location === 'archive') await this.cache!.ensure(seg);
+  }
+
+  /** Uploads everything queued now, then applies retention. */
+  async archiveNow(): Promise<void> {
+    await this.archiver?.drainNow();
+    this.retain();
+    await this.retentionPass;
+  }
+
+  /** Resolves when no upload or retention pass is running or scheduled. */
+  async idle(): Promise<void> {
+    await this.archiver?.whenIdle();
+    await this.retentionPass;
+  }
+
+  /** Archiver counters, zero without an archive. */
+  metrics(): ArchiveMetrics {
+    return this.archiver?.metrics ?? { queuedSegments: 0, queuedBytes: 0, archived: 0, failures: 0, bytesArchived: 0 };
+  }
+
+  async close(): Promise<void> {
+    await this.archiver?.close();
+    await this.retentionPass.catch(() => undefined);
+  }
+
+  /** Schedules one retention pass after the current one. */
+  private retain(): void {
+    if (this.settings.retention === undefined) return;
+    this.retentionPass = this.retentionPass.then(() => this.applyRetention()).catch((err: AofError) => this.events.failed(err, -1, undefined));
+  }
+
+  private async applyRetention(): Promise<void> {
+    const steps = planRetention(this.catalog.all(), this.settings.retention!, this.settings.lowestPinnedSeq(), this.settings.archive !== undefined, this.settings.clock());
+    for (const step of steps) {
+      const file = segmentPath(this.settings.dir, step.baseSeq);
+      // Catalog first: a crash before the unlink leaves a file the catalog calls gone, which is harmless;
+      // the other order would leave an entry whose file is missing.
+      await this.catalog.transition(step.baseSeq, step.action === 'evict' ? 'evicted' : 'deleted');
+      await this.events.removedLocal(file);
+      fs.rmSync(file, { force: true });
+      await nodeFs.syncDir(path.dirname(file));
+      const index = this.segments.findIndex((s) => s.baseSeq === step.baseSeq);
+      if (index < 0) continue;
+      if (step.action === 'delete') this.segments.splice(index, 1);
+      else this.segments[index]!.location = 'archive';
+    }
+  }
+}
+
+/** Placeholders for segments the catalog says were evicted: readable through the archive once fetched. */
+export function evictedPlaceholders(dir: string, entries: readonly CatalogEntry[]): LoadedSegment[] {
+  return entries
+    .filter((e) => e.status === 'evicted')
+    .map((e) => ({
+      baseSeq: e.baseSeq, file: segmentPath(dir, e.baseSeq), salt: Buffer.alloc(8), createdMs: e.createdMs, sealed: true,
+      nextSeq: e.nextSeq, recordCount: e.recordCount, dataEnd: 0, firstTimestamp: e.firstTimestamp, lastTimestamp: e.lastTimestamp,
+      index: [], gaps: [], damage: undefined, footerCrc: e.footerCrc ?? undefined, footerBytes: 0, location: 'archive' as const, needsFetch: true,
+    }));
+}

@@ -1,0 +1,191 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ArchiveError, FsArchive, Log, type LogOptions, type SegmentArchive } from '../../src/index.js';
+import { SegmentCatalog } from '../../src/catalog/catalog.js';
+import { segmentKey } from '../../src/archive/archive.js';
+import { tempDir } from '../helpers/tmp.js';
+
+function dirs(): { dir: string; archiveDir: string } {
+  const root = tempDir();
+  return { dir: path.join(root, 'log'), archiveDir: path.join(root, 'archive') };
+}
+
+async function fill(log: Log, from: number, n: number): Promise<void> {
+  for (let i = from; i < from + n; i++) await log.append(`record-${i}-${'x'.repeat(i % 50)}`);
+}
+
+/** A real FsArchive whose `put` fails while `failing` is set: fault injection on top of a real tier. */
+function flaky(inner: SegmentArchive, failing: boolean): SegmentArchive & { attempts: number; failing: boolean } {
+  const wrapper = {
+    attempts: 0,
+    failing,
+    description: inner.description,
+    put: async (...args: Parameters<SegmentArchive['put']>) => {
+      wrapper.attempts++;
+      if (wrapper.failing) throw new ArchiveError('AOF_ARCHIVE_UNAVAILABLE', 'injected: server unavailable');
+      return inner.put(...args);
+    },
+    verify: inner.verify.bind(inner),
+    fetch: inner.fetch.bind(inner),
+    delete: inner.delete.bind(inner),
+    list: inner.list.bind(inner),
+  };
+  return wrapper;
+}
+
+const SMALL: LogOptions = { segment: { maxRecords: 20 }, archiveRetry: { baseMs: 1, maxMs: 5 } };
+
+describe('FsArchive tier', () => {
+  it.each(['none', 'gzip', 'brotli'] as const)('archives sealed segments in the background, verified, and records where (%s)', async (compress) => {
+    const { dir, archiveDir } = dirs();
+    const archive = new FsArchive(archiveDir, { compress });
+    const log = await Log.open(dir, { ...SMALL, archive });
+    const events: string[] = [];
+    log.on('archive', (e) => events.push(e.status === 'archived' ? `archived ${e.segment.baseSeq}` : `failed ${e.baseSeq}`));
+    await fill(log, 0, 65);
+    await log.archiveNow();
+    const segs = log.segments();
+    expect(segs.map((s) => s.status)).toEqual(['archived', 'archived', 'archived', 'active']);
+    expect(events).toEqual(['archived 0', 'archived 20', 'archived 40']);
+    for (const s of segs.slice(0, 3)) {
+      expect(s.archive?.location).toBe(`fs:${path.resolve(archiveDir)}/${segmentKey(s.baseSeq)}`);
+      const out = path.join(tempDir(), 'fetched.seg');
+      await archive.fetch(segmentKey(s.baseSeq), out);
+      expect(fs.readFileSync(out).equals(fs.readFileSync(s.file))).toBe(true);
+    }
+    await log.close();
+  });
+
+  it('a failed upload goes back to sealed and is retried with backoff until verified', async () => {
+    const { dir, archiveDir } = dirs();
+    const archive = flaky(new FsArchive(archiveDir), true);
+    const log = await Log.open(dir, { ...SMALL, archive });
+    const failures: number[] = [];
+    log.on('archive', (e) => {
+      if (e.status === 'failed') failures.push(e.retryInMs ?? -1);
+    });
+    await fill(log, 0, 25);
+    await expect(log.archiveNow()).rejects.toMatchObject({ code: 'AOF_ARCHIVE_UNAVAILABLE' });
+    expect(log.segments()[0]!.status).toBe('sealed');
+    await fill(log, 25, 1); // the writer never waits for the archive
+    archive.failing = false;
+    await log.archiveNow();
+    expect(archive.attempts).toBeGreaterThanOrEqual(2);
+    expect(failures.length).toBeGreaterThanOrEqual(1);
+    expect(failures.every((ms) => ms >= 1 && ms <= 5)).toBe(true);
+    expect(log.segments()[0]!.status).toBe('archived');
+    await log.close();
+  });
+
+  it('the upload queue lives in the catalog and survives a restart', async () => {
+    const { dir, archiveDir } = dirs();
+    let log = await Log.open(dir, SMALL);
+    await fill(log, 0, 45);
+    await log.close();
+    log = await Log.open(dir, { ...SMALL, archive: new FsArchive(archiveDir) });
+    await log.archiveNow();
+    expect(log.segments().map((s) => s.status)).toEqual(['archived', 'archived', 'active']);
+    await log.close();
+  });
+
+  it('a crash between upload and catalog update is reconciled at open', async () => {
+    const { dir, archiveDir } = dirs();
+    const archive = new FsArchive(archiveDir);
+    let log = await Log.open(dir, { ...SMALL, archive });
+    await fill(log, 0, 45);
+    await log.archiveNow();
+    await log.close();
+    // Segment 0: uploaded and verified, but the catalog still says archiving. Segment 20: archiving, object never stored.
+    const catalog = (await SegmentCatalog.open(dir, false))!;
+    await catalog.replace({ ...catalog.get(0)!, status: 'archiving', archive: null });
+    await catalog.replace({ ...catalog.get(20)!, status: 'archiving', archive: null });
+    await catalog.close();
+    await archive.delete(segmentKey(20));
+    log = await Log.open(dir, { ...SMALL, archive });
+    await log.archiveNow();
+    const [s0, s20] = log.segments();
+    expect(s0).toMatchObject({ status: 'archived', archive: { location: expect.stringContaining(segmentKey(0)) } });
+    expect(s20).toMatchObject({ status: 'archived' });
+    await log.close();
+  });
+
+  it('retention evicts archived local copies; reads fetch them back transparently into a bounded cache', async () => {
+    const { dir, archiveDir } = dirs();
+    const archive = new FsArchive(archiveDir, { compress: 'gzip' });
+    const options: LogOptions = { ...SMALL, archive, retention: { maxSegments: 2 }, archiveCacheMaxBytes: 1 };
+    const log = await Log.open(dir, options);
+    await fill(log, 0, 100);
+    await log.archiveNow();
+    const statuses = log.segments().map((s) => s.status);
+    expect(statuses).toEqual(['evicted', 'evicted', 'evicted', 'archived', 'active']);
+    expect(fs.existsSync(log.segments()[0]!.file)).toBe(false);
+    expect((await log.get(5))?.payload.toString()).toBe(`record-5-${'x'.repeat(5)}`);
+    const all: number[] = [];
+    for await (const r of log.read()) all.push(r.seq);
+    expect(all).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(await log.seekTime(0)).toBe(0);
+    const tailed: number[] = [];
+    for await (const r of log.tail({ from: 10 })) {
+      tailed.push(r.seq);
+      if (r.seq === 99) break;
+    }
+    expect(tailed).toHaveLength(90);
+    await log.close();
+    // After a restart the evicted segments are still readable through the archive.
+    const again = await Log.open(dir, options);
+    expect((await again.get(15))?.payload.toString()).toBe(`record-15-${'x'.repeat(15)}`);
+    expect(again.firstSeq).toBe(0);
+    await again.close();
+  });
+
+  it('nothing is evicted before it is archived, and nothing pinned is removed', async () => {
+    const { dir, archiveDir } = dirs();
+    const archive = flaky(new FsArchive(archiveDir), true);
+    const log = await Log.open(dir, { ...SMALL, archive, retention: { maxSegments: 1 } });
+    await fill(log, 0, 70);
+    await log.archiveNow().catch(() => undefined);
+    expect(log.segments().map((s) => s.status)).toEqual(['sealed', 'sealed', 'sealed', 'active']);
+    await log.close();
+    const pinnedLog = await Log.open(dir, { ...SMALL, archive: new FsArchive(archiveDir), retention: { maxSegments: 1 } });
+    const release = pinnedLog.pin(25, 'test backup');
+    await pinnedLog.archiveNow();
+    expect(pinnedLog.segments().map((s) => s.status)).toEqual(['evicted', 'archived', 'archived', 'active']);
+    release();
+    await fill(pinnedLog, 70, 1);
+    await pinnedLog.archiveNow();
+    expect(pinnedLog.segments().map((s) => s.status)).toEqual(['evicted', 'evicted', 'evicted', 'active']);
+    await pinnedLog.close();
+  });
+
+  it('without an archive, retention deletes (the user asked for it), and a reader behind it is told where the log now starts', async () => {
+    const { dir } = dirs();
+    const log = await Log.open(dir, { ...SMALL, retention: { maxSegments: 2 } });
+    await fill(log, 0, 65);
+    await log.archiveNow();
+    expect(log.segments().map((s) => [s.baseSeq, s.status])).toEqual([[0, 'deleted'], [20, 'deleted'], [40, 'sealed'], [60, 'active']]);
+    expect(log.firstSeq).toBe(40);
+    expect(await log.get(3)).toBeUndefined();
+    const reader = log.tail({ from: 3 })[Symbol.asyncIterator]();
+    await expect(reader.next()).rejects.toMatchObject({ code: 'AOF_BEHIND_RETENTION', firstAvailable: 40 });
+    await log.close();
+    const reopened = await Log.open(dir, SMALL);
+    expect(reopened.firstSeq).toBe(40);
+    await reopened.close();
+  });
+
+  it('an archived object changed behind our back is detected when fetched back', async () => {
+    const { dir, archiveDir } = dirs();
+    const archive = new FsArchive(archiveDir);
+    const log = await Log.open(dir, { ...SMALL, archive, retention: { maxSegments: 1 } });
+    await fill(log, 0, 45);
+    await log.archiveNow();
+    const stored = path.join(archiveDir, segmentKey(0));
+    const bytes = fs.readFileSync(stored);
+    bytes[200] = (bytes[200] ?? 0) ^ 0x01;
+    fs.writeFileSync(stored, bytes);
+    await expect(log.get(1)).rejects.toMatchObject({ code: 'AOF_ARCHIVE_CORRUPT' });
+    expect((await log.get(21))?.seq).toBe(21);
+    await log.close();
+  });
+});
