@@ -40,6 +40,12 @@ export const ErrorCode = {
   ARCHIVE_REJECTED: 'AOF_ARCHIVE_REJECTED',
   /** An archived object does not match what was stored (size or checksum). */
   ARCHIVE_CORRUPT: 'AOF_ARCHIVE_CORRUPT',
+  /** A snapshot was requested while one is in flight and the scheduler rejects (or its bounded queue is full). */
+  SNAPSHOT_BUSY: 'AOF_SNAPSHOT_BUSY',
+  /** A snapshot file is damaged or truncated (bad magic, header, trailer, length or checksum). */
+  SNAPSHOT_CORRUPT: 'AOF_SNAPSHOT_CORRUPT',
+  /** A snapshot could not be taken or restored: the state function threw, the worker thread crashed, or the snapshot does not fit the log. */
+  SNAPSHOT_FAILED: 'AOF_SNAPSHOT_FAILED',
   /** An internal invariant does not hold: a bug, never a user error. */
   INVARIANT: 'AOF_INVARIANT',
 } as const;
@@ -205,6 +211,62 @@ export class ArchiveError extends AofError {
   constructor(code: typeof ErrorCode.ARCHIVE_UNAVAILABLE | typeof ErrorCode.ARCHIVE_REJECTED | typeof ErrorCode.ARCHIVE_CORRUPT, message: string, where: ErrorLocation = {}, options?: { cause?: unknown }) {
     super(code, message, where, options);
     this.retryable = code === ErrorCode.ARCHIVE_UNAVAILABLE;
+  }
+}
+
+/** A snapshot request met a snapshot in flight: the scheduler rejects, or its bounded queue is full. */
+export class SnapshotBusyError extends AofError {
+  /** Requests waiting when this one was refused. */
+  readonly queued: number;
+  constructor(message: string, queued: number) {
+    super(ErrorCode.SNAPSHOT_BUSY, message);
+    this.queued = queued;
+  }
+}
+
+/** A damaged or truncated snapshot file: `file` and `offset` say where, `reason` what. */
+export class SnapshotCorruptError extends AofError {
+  /** The snapshot's name. */
+  readonly snapshot: string;
+  /** What is wrong, without the location. */
+  readonly reason: string;
+  /** Where `latest()` moved the file (under the store's `recovery/`), once moved. */
+  movedTo: string | undefined;
+  constructor(snapshot: string, reason: string, where: ErrorLocation) {
+    super(ErrorCode.SNAPSHOT_CORRUPT, `snapshot ${snapshot} is damaged: ${reason}`, where);
+    this.snapshot = snapshot;
+    this.reason = reason;
+    this.movedTo = undefined;
+  }
+}
+
+/** A snapshot failed for a reason other than I/O (which is `AOF_IO`): `stage` says where. */
+export class SnapshotFailedError extends AofError {
+  /** `produce`: the application's state function threw; `apply`/`replay`: restoring threw; `worker`: the worker thread crashed; `restore`: the snapshot does not fit the log. */
+  readonly stage: 'produce' | 'apply' | 'replay' | 'worker' | 'restore';
+  constructor(stage: SnapshotFailedError['stage'], message: string, options?: { cause?: unknown; file?: string }) {
+    super(ErrorCode.SNAPSHOT_FAILED, message, { file: options?.file }, { cause: options?.cause });
+    this.stage = stage;
+  }
+}
+
+/**
+ * Optimistic concurrency: `appendToStream` was told to expect the stream at a
+ * version it is no longer (or not yet) at. Nothing was written.
+ */
+export class WrongExpectedVersionError extends AofError {
+  /** The stream appended to. */
+  readonly stream: string;
+  /** What the caller expected: the version of the stream's last event, `'no_stream'` or `'stream_exists'`. */
+  readonly expected: number | 'no_stream' | 'stream_exists' | 'any';
+  /** The version of the stream's last event when the append was decided, or `'no_stream'` when it had none. */
+  readonly actual: number | 'no_stream';
+  constructor(stream: string, expected: number | 'no_stream' | 'stream_exists' | 'any', actual: number | 'no_stream', detail?: string) {
+    const shown = stream.length > 80 ? `${stream.slice(0, 80)}...` : stream;
+    super(ErrorCode.WRONG_EXPECTED_VERSION, `stream ${JSON.stringify(shown)} was expected at ${String(expected)} but is at ${String(actual)}${detail === undefined ? '' : ` (${detail})`}`);
+    this.stream = stream;
+    this.expected = expected;
+    this.actual = actual;
   }
 }
 

@@ -45,3 +45,31 @@ export {
   ArchiveError,
 } from './errors.js';
 export { FORMAT_VERSION } from './segment/header.js';
+export {
+  SnapshotStore,
+  type SnapshotStoreOptions,
+  type SnapshotStoreEvents,
+  type SnapshotInfo,
+  type Snapshot,
+  type SnapshotData,
+  type SaveOptions,
+  type BackupInfo,
+  type PruneReport,
+} from './snapshot/store.js';
+export {
+  SnapshotScheduler,
+  type SnapshotSchedulerOptions,
+  type SnapshotSchedulerEvents,
+  type SnapshotState,
+  type SnapshotReason,
+  type SnapshotRequestOptions,
+  type ProduceContext,
+  type RestoreReport,
+  type SchedulerStats,
+} from './snapshot/scheduler.js';
+export type { BackupOptions, BackupReport, BackupSegment } from './snapshot/backup.js';
+export { SnapshotBusyError, SnapshotCorruptError, SnapshotFailedError } from './errors.js';
+export { EventStore, EVENT_STORE_DEFAULTS } from './stream/event-store.js';
+export { EVENT_LIMITS } from './stream/codec.js';
+export type { EventInput, RecordedEvent, ExpectedVersion, AppendOptions, AppendResult, ReadStreamOptions, ReadAllOptions, SubscribeOptions, EventStoreOptions, StreamIndexReport } from './stream/types.js';
+export { WrongExpectedVersionError } from './errors.js';

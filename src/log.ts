@@ -27,9 +27,11 @@ import { emptyMetrics, type LogMetrics } from './write/metrics.js';
 import { openCatalogForReading, startFirstSegment } from './log/open-helpers.js';
 import { wrapErrors } from './log/wrap-errors.js';
 import { Pins } from './log/pins.js';
-import { evictedPlaceholders, Tiering } from './archive/tiering.js';
+import { archivedSegments, evictedPlaceholders, Tiering, type ArchiveReadOptions } from './archive/tiering.js';
+import type { SegmentArchive } from './archive/archive.js';
 import { SegmentCache } from './archive/segment-cache.js';
 import { Writer } from './write/writer.js';
+import { backupLog, type BackupOptions, type BackupReport } from './snapshot/backup.js';
 
 /** Events a {@link Log} emits. */
 export interface LogEvents {
@@ -90,7 +92,7 @@ export class Log extends EventEmitter<LogEvents> {
   /** Wakes tail readers: on acknowledgement for the writer, on the watermark file for read-only handles. */
   private readonly wakeup: Wakeup;
   /** Read-only handles: follows the writer's files up to its published watermark. */
-  private readonly follower: Follower | undefined;
+  private follower: Follower | undefined;
   /** Writers: publishes the watermark for readers in other processes. */
   private watermark: WatermarkPublisher | undefined;
   /** Archive tier, retention and uploads (writers). */
@@ -175,6 +177,27 @@ export class Log extends EventEmitter<LogEvents> {
     } catch (err) {
       await lock?.release();
       throw toAofError(err, 'cannot open the log', dir);
+    }
+  }
+
+  /**
+   * Opens the history stored in an archive, read-only, from any host: every
+   * archived segment is readable with `get`, `read`, `tail` (up to the end of
+   * the archive) and `seekTime`, fetched on demand into a bounded cache in
+   * `cacheDir`. Never writes to the archive.
+   */
+  static async openArchive(archive: SegmentArchive, options: ArchiveReadOptions): Promise<Log> {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('openArchive needs options with a cacheDir');
+    const opts = normalizeOptions({ readOnly: true, archive, archiveCacheDir: options.cacheDir, archiveCacheMaxBytes: options.cacheMaxBytes, readAheadBytes: options.readAheadBytes, maxOpenFiles: options.maxOpenFiles });
+    try {
+      const segments = await archivedSegments(archive, options.cacheDir);
+      const log = new Log(options.cacheDir, opts, segments, undefined, undefined, undefined, { recovery: undefined, unbornMovedTo: undefined, catalog: undefined });
+      log.follower = undefined; // nothing to follow: the archive holds sealed segments only
+      const last = segments[segments.length - 1];
+      if (last !== undefined) await log.prepareSegment(last);
+      return log;
+    } catch (err) {
+      throw toAofError(err, 'cannot open the archive', options.cacheDir);
     }
   }
 
@@ -304,9 +327,10 @@ export class Log extends EventEmitter<LogEvents> {
   /** Starts uploads and retention in the background (writers with an archive or retention configured). */
   private startTiering(catalog: SegmentCatalog): void {
     if (this.opts.archive === undefined && this.opts.retention === undefined) return;
+    // Archive retention alone also needs the tiering machinery; it is checked inside.
     this.tiering = new Tiering(
       {
-        dir: this.dir, archive: this.opts.archive, retention: this.opts.retention, cacheDir: this.opts.archiveCacheDir ?? path.join(this.dir, 'cache'),
+        dir: this.dir, archive: this.opts.archive, retention: this.opts.retention, archiveRetention: this.opts.archiveRetention, cacheDir: this.opts.archiveCacheDir ?? path.join(this.dir, 'cache'),
         cacheMaxBytes: this.opts.archiveCacheMaxBytes, backoff: this.opts.archiveRetry, lowestPinnedSeq: () => this.pins.lowestPinnedSeq(), clock: this.opts.clock,
       },
       catalog,
@@ -370,6 +394,27 @@ export class Log extends EventEmitter<LogEvents> {
     return this.pins.pin(checkSeq('fromSeq', fromSeq), reason);
   }
 
+  /**
+   * Copies the log as it is at this call into the new directory `dest`,
+   * while appends go on: exactly the records acknowledged before the call
+   * (`[firstSeq, nextSeq)` in the report). Sealed segments are hard-linked
+   * where the file system allows, the active one is copied up to its
+   * acknowledged end and given a clean-close marker; the catalog is rebuilt
+   * by the copy's first open. `dest` appears whole or not at all. The
+   * records are pinned while it runs. See docs/SNAPSHOTS.md.
+   */
+  backup(dest: string, options?: BackupOptions): Promise<BackupReport> {
+    try {
+      this.checkOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const source = { dir: this.dir, fs: this.opts.fs, fileMode: this.opts.fileMode, dirMode: this.opts.dirMode, segments: this.segmentList, pin: (fromSeq: number, reason: string) => this.pin(fromSeq, reason) };
+    // A writer's view is current now: taking it in this same turn keeps later appends out of the copy.
+    if (this.follower === undefined) return backupLog(source, dest, options);
+    return this.follower.catchUp().then(() => backupLog(source, dest, options));
+  }
+
   /** Seals the active segment and starts a new one (no-op on an empty segment). */
   roll(): Promise<void> {
     try {
@@ -423,8 +468,11 @@ export class Log extends EventEmitter<LogEvents> {
 
   /** Counters: records, writes, fsyncs and their latency, group-commit sizes, back-pressure, failed state. */
   metrics(): LogMetrics {
-    if (this.writer === undefined) return emptyMetrics();
-    return this.writer.metrics.snapshot(this.writer.failedWith !== undefined, this.writer.pendingBytes);
+    const base = this.writer === undefined ? emptyMetrics() : this.writer.metrics.snapshot(this.writer.failedWith !== undefined, this.writer.pendingBytes);
+    const cache = this.tiering?.cache ?? this.fetched;
+    if (this.tiering === undefined && cache === undefined) return base;
+    const archived = this.tiering?.metrics() ?? { queuedSegments: 0, queuedBytes: 0, archived: 0, failures: 0, bytesArchived: 0 };
+    return { ...base, archive: { ...archived, cacheBytes: cache?.sizeBytes ?? 0, fetches: cache?.fetches ?? 0 } };
   }
 
   /**

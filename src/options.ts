@@ -77,6 +77,8 @@ export interface LogOptions {
    * is asking for deletion. Pinned records are never removed.
    */
   retention?: RetentionOptions;
+  /** Retention of the archive itself: the oldest archived segments beyond these bounds are deleted for good (never pinned ones). */
+  archiveRetention?: RetentionOptions;
   /** Where segments fetched back from the archive are kept (default `<dir>/cache`). */
   archiveCacheDir?: string;
   /** Bound of that cache in bytes (default 256 MiB). */
@@ -104,6 +106,7 @@ export interface NormalizedOptions {
   clock: () => number;
   archive: SegmentArchive | undefined;
   retention: RetentionOptions | undefined;
+  archiveRetention: RetentionOptions | undefined;
   archiveCacheDir: string | undefined;
   archiveCacheMaxBytes: number;
   archiveRetry: BackoffOptions;
@@ -161,6 +164,7 @@ export function normalizeOptions(options: LogOptions | undefined): NormalizedOpt
     clock: clock(o.clock),
     archive: archiveTier(o.archive),
     retention: normalizeRetention(o.retention),
+    archiveRetention: normalizeRetention(o.archiveRetention, 'archiveRetention'),
     archiveCacheDir: o.archiveCacheDir === undefined ? undefined : nonEmptyString('archiveCacheDir', o.archiveCacheDir),
     archiveCacheMaxBytes: positiveInt('archiveCacheMaxBytes', o.archiveCacheMaxBytes, ARCHIVE_CACHE_MAX_BYTES_DEFAULT, Number.MAX_SAFE_INTEGER),
     archiveRetry: {

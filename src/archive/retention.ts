@@ -12,6 +12,29 @@ export interface RetentionOptions {
   maxSegments?: number;
 }
 
+/**
+ * Archive retention: which archived segments to delete from the archive (and
+ * the local disk), oldest first, so the archive fits the bounds. Never a
+ * pinned one. Their records are then gone for good (status `deleted`).
+ */
+export function planArchiveRetention(entries: readonly CatalogEntry[], options: RetentionOptions, lowestPinnedSeq: number | undefined, nowMs: number): number[] {
+  const stored = entries.filter((e) => e.status === 'archived' || e.status === 'evicted');
+  let bytes = stored.reduce((n, e) => n + e.bytes, 0);
+  let count = stored.length;
+  const doomed: number[] = [];
+  for (const e of stored) {
+    const due =
+      (options.maxBytes !== undefined && bytes > options.maxBytes) ||
+      (options.maxSegments !== undefined && count > options.maxSegments) ||
+      (options.maxAgeMs !== undefined && e.lastTimestamp > 0 && nowMs - e.lastTimestamp > options.maxAgeMs);
+    if (!due || (lowestPinnedSeq !== undefined && e.nextSeq > lowestPinnedSeq)) break;
+    doomed.push(e.baseSeq);
+    bytes -= e.bytes;
+    count--;
+  }
+  return doomed;
+}
+
 /** What retention does to a segment: evict (archived: delete the local copy) or delete (no archive: gone). */
 export interface RetentionStep {
   baseSeq: number;
@@ -19,15 +42,15 @@ export interface RetentionStep {
 }
 
 /** Validates retention options, naming what is wrong. */
-export function normalizeRetention(value: unknown): RetentionOptions | undefined {
+export function normalizeRetention(value: unknown, name = 'retention'): RetentionOptions | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError('option retention must be an object like { maxBytes }');
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`option ${name} must be an object like { maxBytes }`);
   const o = value as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['maxBytes', 'maxAgeMs', 'maxSegments'].includes(k)) throw new InvalidArgumentError(`unknown option retention.${k}`);
+  for (const k of Object.keys(o)) if (!['maxBytes', 'maxAgeMs', 'maxSegments'].includes(k)) throw new InvalidArgumentError(`unknown option ${name}.${k}`);
   return {
-    maxBytes: o.maxBytes === undefined ? undefined : positiveInt('retention.maxBytes', o.maxBytes, 0, Number.MAX_SAFE_INTEGER),
-    maxAgeMs: o.maxAgeMs === undefined ? undefined : positiveInt('retention.maxAgeMs', o.maxAgeMs, 0, Number.MAX_SAFE_INTEGER),
-    maxSegments: o.maxSegments === undefined ? undefined : positiveInt('retention.maxSegments', o.maxSegments, 0, Number.MAX_SAFE_INTEGER),
+    maxBytes: o.maxBytes === undefined ? undefined : positiveInt(`${name}.maxBytes`, o.maxBytes, 0, Number.MAX_SAFE_INTEGER, true),
+    maxAgeMs: o.maxAgeMs === undefined ? undefined : positiveInt(`${name}.maxAgeMs`, o.maxAgeMs, 0, Number.MAX_SAFE_INTEGER, true),
+    maxSegments: o.maxSegments === undefined ? undefined : positiveInt(`${name}.maxSegments`, o.maxSegments, 0, Number.MAX_SAFE_INTEGER, true),
   };
 }
 

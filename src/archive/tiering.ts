@@ -5,11 +5,11 @@ import type { CatalogEntry } from '../catalog/entry.js';
 import type { AofError } from '../errors.js';
 import { nodeFs } from '../fs/node-fs.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
-import { segmentPath } from '../segment/names.js';
-import type { SegmentArchive } from './archive.js';
+import { segmentFileName, segmentPath } from '../segment/names.js';
+import { parseSegmentKey, segmentKey, type SegmentArchive } from './archive.js';
 import { Archiver, type ArchiveMetrics } from './archiver.js';
 import type { BackoffOptions } from './backoff.js';
-import { planRetention, type RetentionOptions } from './retention.js';
+import { planArchiveRetention, planRetention, type RetentionOptions } from './retention.js';
 import { SegmentCache } from './segment-cache.js';
 
 /** What tiering tells the log. */
@@ -25,6 +25,7 @@ export interface TieringSettings {
   dir: string;
   archive: SegmentArchive | undefined;
   retention: RetentionOptions | undefined;
+  archiveRetention: RetentionOptions | undefined;
   cacheDir: string;
   cacheMaxBytes: number;
   backoff: BackoffOptions;
@@ -104,12 +105,29 @@ export class Tiering {
 
   /** Schedules one retention pass after the current one. */
   private retain(): void {
-    if (this.settings.retention === undefined) return;
+    if (this.settings.retention === undefined && this.settings.archiveRetention === undefined) return;
     this.retentionPass = this.retentionPass.then(() => this.applyRetention()).catch((err: AofError) => this.events.failed(err, -1, undefined));
   }
 
   private async applyRetention(): Promise<void> {
-    const steps = planRetention(this.catalog.all(), this.settings.retention!, this.settings.lowestPinnedSeq(), this.settings.archive !== undefined, this.settings.clock());
+    if (this.settings.retention !== undefined) await this.applyLocalRetention(this.settings.retention);
+    if (this.settings.archiveRetention !== undefined && this.settings.archive !== undefined) await this.applyArchiveRetention(this.settings.archiveRetention, this.settings.archive);
+  }
+
+  private async applyArchiveRetention(options: RetentionOptions, archive: SegmentArchive): Promise<void> {
+    for (const baseSeq of planArchiveRetention(this.catalog.all(), options, this.settings.lowestPinnedSeq(), this.settings.clock())) {
+      await archive.delete(segmentKey(baseSeq));
+      const file = segmentPath(this.settings.dir, baseSeq);
+      await this.catalog.transition(baseSeq, 'deleted');
+      await this.events.removedLocal(file);
+      fs.rmSync(file, { force: true });
+      const index = this.segments.findIndex((s) => s.baseSeq === baseSeq);
+      if (index >= 0) this.segments.splice(index, 1);
+    }
+  }
+
+  private async applyLocalRetention(options: RetentionOptions): Promise<void> {
+    const steps = planRetention(this.catalog.all(), options, this.settings.lowestPinnedSeq(), this.settings.archive !== undefined, this.settings.clock());
     for (const step of steps) {
       const file = segmentPath(this.settings.dir, step.baseSeq);
       // Catalog first: a crash before the unlink leaves a file the catalog calls gone, which is harmless;
@@ -124,6 +142,38 @@ export class Tiering {
       else this.segments[index]!.location = 'archive';
     }
   }
+}
+
+/** Options of `Log.openArchive`. */
+export interface ArchiveReadOptions {
+  /** Local directory for segments fetched from the archive (created if needed). */
+  cacheDir: string;
+  /** Bound of that cache in bytes (default 256 MiB). */
+  cacheMaxBytes?: number;
+  readAheadBytes?: number;
+  maxOpenFiles?: number;
+}
+
+/**
+ * The segments an archive holds, known by key alone until fetched: each ends
+ * where the next begins; the last one is fetched at open to learn its end.
+ * The archive must hold a contiguous run of segments.
+ */
+export async function archivedSegments(archive: SegmentArchive, cacheDir: string): Promise<LoadedSegment[]> {
+  const bases: number[] = [];
+  for await (const key of archive.list()) {
+    const base = parseSegmentKey(key);
+    if (base !== undefined) bases.push(base);
+  }
+  bases.sort((a, b) => a - b);
+  return bases.map((base, i) => {
+    const next = bases[i + 1] ?? base;
+    return {
+      baseSeq: base, file: path.join(cacheDir, segmentFileName(base)), salt: Buffer.alloc(8), createdMs: 0, sealed: true,
+      nextSeq: next, recordCount: next - base, dataEnd: 0, firstTimestamp: 0, lastTimestamp: 0, index: [], gaps: [], damage: undefined,
+      footerCrc: undefined, footerBytes: 0, location: 'archive' as const, needsFetch: true,
+    };
+  });
 }
 
 /** Placeholders for segments the catalog says were evicted: readable through the archive once fetched. */

@@ -1,65 +1,96 @@
 #!/usr/bin/env node
-import { AofError } from '../errors.js';
-import { parseArgs, UsageError } from './args.js';
-import { demoCommand, demoHelp } from './commands/demo.js';
-import { dumpCommand, dumpHelp } from './commands/dump.js';
-import { repairCommand, repairHelp } from './commands/repair.js';
-import { statCommand, statHelp } from './commands/stat.js';
-import { verifyCommand, verifyHelp } from './commands/verify.js';
-import { ExitCode } from './exit-codes.js';
+import * as fs from 'node:fs';
+import { AofError, LockedError } from '../errors.js';
+import { UsageError } from './args.js';
+import type { Command } from './command.js';
+import { benchCommand } from './commands/bench.js';
+import { demoCommand } from './commands/demo.js';
+import { dumpCommand } from './commands/dump.js';
+import { repairCommand } from './commands/repair.js';
+import { statCommand } from './commands/stat.js';
+import { tailCommand } from './commands/tail.js';
+import { verifyCommand } from './commands/verify.js';
+import { EXIT_STATUS_HELP, ExitCode } from './exit-codes.js';
 import { processIo, type Io } from './io.js';
 
-interface Command {
-  summary: string;
-  help: string;
-  valued: string[];
-  run(args: ReturnType<typeof parseArgs>, io: Io): Promise<number>;
-}
-
-const COMMANDS: Record<string, Command> = {
-  stat: { summary: 'segments, ranges, sizes and the commit watermark', help: statHelp, valued: [], run: statCommand },
-  verify: { summary: 'check every frame and footer; exit 1 on damage', help: verifyHelp, valued: [], run: verifyCommand },
-  repair: { summary: 'cut or skip damage, keeping every byte under recovery/', help: repairHelp, valued: ['mode'], run: repairCommand },
-  dump: { summary: 'print records as JSON, hex or UTF-8', help: dumpHelp, valued: ['from', 'to', 'format'], run: dumpCommand },
-  demo: { summary: 'show the engine at work in a temporary directory', help: demoHelp, valued: [], run: demoCommand },
-};
+const COMMANDS: readonly Command[] = [statCommand, verifyCommand, repairCommand, dumpCommand, tailCommand, benchCommand, demoCommand];
 
 const USAGE = `usage: aof <command> [options]
 
 commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`).join('\n')}
+${COMMANDS.map((c) => `  ${c.name.padEnd(7)} ${c.summary}`).join('\n')}
 
 aof <command> --help shows a command's options and exit status.
-exit status: 0 ok, 1 problems found, 2 bad usage, 3 could not run.`;
+aof --version prints the version.
+${EXIT_STATUS_HELP}`;
 
-async function main(argv: string[], io: Io): Promise<number> {
+/** Runs one command line; resolves the exit status. */
+async function main(argv: readonly string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    io.out(USAGE);
-    return name === undefined ? ExitCode.USAGE : ExitCode.OK;
+  if (name === undefined) {
+    io.err(USAGE);
+    return ExitCode.USAGE;
   }
-  const command = COMMANDS[name];
+  if (name === '--help' || name === '-h' || name === 'help') {
+    const topic = rest[0] === undefined ? undefined : COMMANDS.find((c) => c.name === rest[0]);
+    if (rest[0] !== undefined && topic === undefined) {
+      io.err(`aof: unknown command '${rest[0]}'\n\n${USAGE}`);
+      return ExitCode.USAGE;
+    }
+    io.out(topic?.help ?? USAGE);
+    return ExitCode.OK;
+  }
+  if (name === '--version' || name === '-V') {
+    io.out(version());
+    return ExitCode.OK;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
   if (command === undefined) {
     io.err(`aof: unknown command '${name}'\n\n${USAGE}`);
     return ExitCode.USAGE;
   }
   try {
-    const args = parseArgs(rest, new Set(command.valued));
-    if (args.flags.has('help')) {
+    const prepared = command.prepare(rest);
+    if (prepared.help) {
       io.out(command.help);
       return ExitCode.OK;
     }
-    return await command.run(args, io);
+    return await prepared.run(io);
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.err(`aof ${name}: ${err.message}\n\n${command.help}`);
-      return ExitCode.USAGE;
-    }
-    if (err instanceof AofError) {
-      io.err(`aof ${name}: ${err.code}: ${err.message}`);
-      return ExitCode.FAILED;
-    }
-    throw err;
+    return reportFailure(command, err, io);
+  }
+}
+
+/** Turns what a command threw into a message on stderr and an exit status. */
+function reportFailure(command: Command, err: unknown, io: Io): number {
+  const prefix = `aof ${command.name}`;
+  if (err instanceof UsageError) {
+    io.err(`${prefix}: ${err.message}\n\n${command.help}`);
+    return ExitCode.USAGE;
+  }
+  if (err instanceof LockedError) {
+    const holder = err.holderPid === undefined ? 'another writer' : `the process with pid ${err.holderPid}`;
+    io.err(`${prefix}: ${err.code}: ${err.message}`);
+    io.err(`${prefix}: the log is open for writing by ${holder}; stop it (or let it close the log) and run the command again. Nothing was changed.`);
+    return ExitCode.LOCKED;
+  }
+  if (err instanceof AofError) {
+    io.err(`${prefix}: ${err.code}: ${err.message}`);
+    return ExitCode.FAILED;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  io.err(`${prefix}: ${message}`);
+  if (process.env.AOF_DEBUG !== undefined && err instanceof Error && err.stack !== undefined) io.err(err.stack);
+  return ExitCode.FAILED;
+}
+
+/** The package's version, from its package.json. */
+function version(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
   }
 }
 

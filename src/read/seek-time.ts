@@ -14,7 +14,7 @@ import type { FileCache } from './file-cache.js';
  */
 export async function seekTime(segments: readonly LoadedSegment[], files: FileCache, ms: number, readAheadBytes: number, prepare: (seg: LoadedSegment) => Promise<void> = async () => undefined): Promise<number | undefined> {
   // Segments without records (an empty active tail, a gap left by repair) have no time to compare.
-  const seg = firstSegmentEndingAtOrAfter(segments.filter((s) => s.recordCount > 0), ms);
+  const seg = await firstSegmentEndingAtOrAfter(segments.filter((s) => s.recordCount > 0), ms, prepare);
   if (seg === undefined) return undefined;
   await prepare(seg);
   const start = floorBeforeTime(seg.index, ms)?.offset ?? SEGMENT_HEADER_BYTES;
@@ -32,13 +32,15 @@ export async function seekTime(segments: readonly LoadedSegment[], files: FileCa
   return undefined;
 }
 
-function firstSegmentEndingAtOrAfter(segments: readonly LoadedSegment[], ms: number): LoadedSegment | undefined {
+/** Bisects by last timestamp; a segment known only by name (read from an archive alone) is fetched to learn it. */
+async function firstSegmentEndingAtOrAfter(segments: readonly LoadedSegment[], ms: number, prepare: (seg: LoadedSegment) => Promise<void>): Promise<LoadedSegment | undefined> {
   let lo = 0;
   let hi = segments.length - 1;
   let found: LoadedSegment | undefined;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
     const s = segments[mid]!;
+    if (s.needsFetch) await prepare(s);
     if (s.lastTimestamp >= ms) {
       found = s;
       hi = mid - 1;

@@ -33,6 +33,8 @@ export interface LogMetrics {
   rolls: number;
   /** True once an fsync failed: the log rejects work until reopened. */
   failed: boolean;
+  /** The archive tier: queue, uploads, failures, and the cache of fetched segments (zeros without an archive). */
+  archive?: { queuedSegments: number; queuedBytes: number; archived: number; failures: number; bytesArchived: number; cacheBytes: number; fetches: number };
 }
 
 /** Counters kept by the writer; cheap to update on every write. */

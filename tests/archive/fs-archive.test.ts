@@ -189,3 +189,59 @@ describe('FsArchive tier', () => {
     await log.close();
   });
 });
+
+describe('Log.openArchive', () => {
+  it('another host reads the whole archived history read-only, with get, read and seekTime, writing nothing to the archive', async () => {
+    const { dir, archiveDir } = dirs();
+    let now = 1_000;
+    const archive = new FsArchive(archiveDir, { compress: 'brotli' });
+    const log = await Log.open(dir, { ...SMALL, archive, clock: () => (now += 10) });
+    await fill(log, 0, 80);
+    await log.roll();
+    await log.archiveNow();
+    const written = new Map<number, string>();
+    for await (const r of log.read()) written.set(r.seq, r.payload.toString());
+    const times = new Map<number, number>();
+    for await (const r of log.read()) times.set(r.seq, r.timestamp);
+    await log.close();
+    const before = fs.readdirSync(path.join(archiveDir, 'segments')).map((n) => [n, fs.statSync(path.join(archiveDir, 'segments', n)).mtimeMs]);
+
+    const remote = await Log.openArchive(new FsArchive(archiveDir), { cacheDir: path.join(tempDir(), 'cache'), cacheMaxBytes: 2048 });
+    expect(remote.readOnly).toBe(true);
+    expect(remote.firstSeq).toBe(0);
+    expect(remote.nextSeq).toBe(80);
+    const read: string[] = [];
+    for await (const r of remote.read()) read.push(r.payload.toString());
+    expect(read).toEqual([...written.values()]);
+    expect((await remote.get(57))?.payload.toString()).toBe(written.get(57));
+    expect(await remote.seekTime(times.get(33)!)).toBe(33);
+    expect(await remote.seekTime(times.get(79)! + 1)).toBeUndefined();
+    await expect(remote.append('x')).rejects.toMatchObject({ code: 'AOF_READ_ONLY' });
+    await remote.close();
+    const after = fs.readdirSync(path.join(archiveDir, 'segments')).map((n) => [n, fs.statSync(path.join(archiveDir, 'segments', n)).mtimeMs]);
+    expect(after).toEqual(before);
+  });
+});
+
+describe('archive retention', () => {
+  it('deletes the oldest archived segments from the archive and the log, never a pinned one', async () => {
+    const { dir, archiveDir } = dirs();
+    const archive = new FsArchive(archiveDir);
+    const log = await Log.open(dir, { ...SMALL, archive, retention: { maxSegments: 1 }, archiveRetention: { maxSegments: 2 } });
+    const release = log.pin(10, 'slow consumer');
+    await fill(log, 0, 100);
+    await log.archiveNow();
+    // The pin holds the local copies too (a backup hard-links them) and the archived objects.
+    expect(log.segments().map((s) => s.status)).toEqual(['archived', 'archived', 'archived', 'archived', 'active']);
+    release();
+    await fill(log, 100, 1);
+    await log.archiveNow();
+    expect(log.segments().map((s) => [s.baseSeq, s.status])).toEqual([[0, 'deleted'], [20, 'deleted'], [40, 'evicted'], [60, 'evicted'], [80, 'active']]);
+    const keys: string[] = [];
+    for await (const k of archive.list()) keys.push(k);
+    expect(keys.sort()).toEqual([segmentKey(40), segmentKey(60)]);
+    expect(log.firstSeq).toBe(40);
+    expect((await log.get(45))?.seq).toBe(45);
+    await log.close();
+  });
+});

@@ -1,60 +1,108 @@
+import * as path from 'node:path';
 import { Log } from '../../log.js';
-import type { RepairReport } from '../../recovery/repair.js';
-import { checkFlags, flagString, UsageError, type ParsedArgs } from '../args.js';
-import { ExitCode } from '../exit-codes.js';
-import type { Io } from '../io.js';
+import type { RepairOptions, RepairReport } from '../../recovery/repair.js';
+import { RECOVERY_DIR } from '../../segment/names.js';
+import { choiceOption } from '../args.js';
+import { defineCommand, requireLogDir } from '../command.js';
+import { EXIT_STATUS_HELP, ExitCode } from '../exit-codes.js';
+import { formatBytes, type Io } from '../io.js';
+import { readProgress, segmentBytes } from '../read-progress.js';
 
-export const repairHelp = `aof repair DIR [--mode truncate|skip] [--dry-run] [--yes] [--json]
+export const repairCommand = defineCommand({
+  name: 'repair',
+  summary: 'cut or skip damage, keeping every byte under recovery/',
+  help: `usage: aof repair DIR [--mode truncate|skip] [--dry-run] [--yes] [--json]
 
-Repairs the log in DIR (taking its writer lock; fails if a writer has it open).
-Never deletes a byte: everything cut or replaced is kept under DIR/recovery/.
+Repairs the log in DIR. Takes the writer lock, so it refuses (exit 4) while a
+writer has the log open. Never deletes a byte: everything cut or replaced is
+first copied, durably, under DIR/${RECOVERY_DIR}/. It first shows what it will
+do and where the bytes go, then asks on a terminal; without a terminal it
+refuses unless given --yes.
 
   --mode truncate  (default) cut the log at the first damaged frame; the rest
-                   moves, untouched, to recovery/
+                   moves, untouched, to ${RECOVERY_DIR}/; later appends reuse the
+                   lost sequence numbers
   --mode skip      keep the valid frames after the damage; each lost range is
                    recorded as a gap that readers are told about (AOF_GAP)
-  --dry-run        show what would be done, change nothing
-  --yes            do not ask (for scripts); without it, repair asks on a
-                   terminal and refuses when there is none
+  --dry-run        show what would be done, change nothing (still takes the
+                   lock, to see the log as a writer would)
+  --yes            do not ask (for scripts)
+  --json           print the RepairReport as JSON on stdout
 
-Exit status: 0 when the log verifies clean afterwards (or nothing to do),
-1 when problems remain, 2 on bad usage or when not confirmed, 3 on failure.`;
-
-export async function repairCommand(args: ParsedArgs, io: Io): Promise<number> {
-  checkFlags(args, ['mode', 'dry-run', 'yes', 'json']);
-  const dir = args.positionals[0];
-  if (dir === undefined) throw new UsageError('repair needs a log directory');
-  const mode = flagString(args, 'mode') ?? 'truncate';
-  if (mode !== 'truncate' && mode !== 'skip') throw new UsageError(`--mode must be truncate or skip, got ${mode}`);
-  const json = args.flags.has('json');
-  const plan = await Log.repair(dir, { mode, dryRun: true });
-  if (args.flags.has('dry-run') || plan.actions.length === 0) {
-    if (json) io.out(JSON.stringify(plan, null, 2));
-    else printReport(plan, io, plan.actions.length === 0 ? 'nothing to repair' : 'would do (dry run)');
-    return ExitCode.OK;
-  }
-  if (!args.flags.has('yes')) {
-    printReport(plan, io, 'repair will do', io.err);
-    if (!(await io.confirm('Proceed?'))) {
-      io.err(io.interactive ? 'not confirmed; nothing changed' : 'refusing to repair without a terminal to confirm on: pass --yes');
-      return ExitCode.USAGE;
+Exit status: 0 when the log verifies clean afterwards (or there was nothing to
+do), 1 when problems remain (with --dry-run: when there is something to
+repair), 2 on bad usage or when not confirmed, 3 when it could not run (for
+example a segment of an unsupported format version, which repair never
+touches), 4 when a writer holds the log's lock (the message names its pid).
+${EXIT_STATUS_HELP}`,
+  options: { mode: { type: 'string' }, 'dry-run': { type: 'boolean' }, yes: { type: 'boolean', short: 'y' }, json: { type: 'boolean' } },
+  positionals: { required: ['DIR'] },
+  async run({ values, positionals: [dir] }, io) {
+    const mode = choiceOption('mode', values.mode, ['truncate', 'skip'], 'truncate');
+    const json = values.json === true;
+    requireLogDir(dir!);
+    const bytes = await segmentBytes(dir!);
+    const plan = await repairWithProgress(io, dir!, { mode, dryRun: true }, 'checking', bytes, json);
+    if (plan.actions.length === 0) {
+      if (json) io.out(JSON.stringify(plan, null, 2));
+      else io.out(`nothing to repair in ${plan.dir}: every segment is intact`);
+      return ExitCode.OK;
     }
+    if (values['dry-run'] === true) {
+      if (json) io.out(JSON.stringify(plan, null, 2));
+      else printRepairReport(plan, io.out, 'repair would (dry run, nothing changed)');
+      return ExitCode.PROBLEMS;
+    }
+    if (values.yes !== true) {
+      printRepairReport(plan, io.err, 'repair will');
+      if (!(await io.confirm('Proceed?'))) {
+        io.err(io.interactive ? 'not confirmed; nothing changed' : 'refusing to repair without a terminal to confirm on: pass --yes; nothing changed');
+        return ExitCode.USAGE;
+      }
+    }
+    // Analysis, then the verification that follows the repair: about two passes over the log.
+    const report = await repairWithProgress(io, dir!, { mode }, 'repairing', 2 * bytes, json);
+    if (json) io.out(JSON.stringify(report, null, 2));
+    else printRepairReport(report, io.out, 'repaired');
+    return report.after?.ok === false ? ExitCode.PROBLEMS : ExitCode.OK;
+  },
+});
+
+async function repairWithProgress(io: Io, dir: string, options: RepairOptions, label: string, total: number, json: boolean): Promise<RepairReport> {
+  const reads = readProgress(io.progress(label, total, 'bytes', { json }));
+  try {
+    return await Log.repair(dir, { ...options, fs: reads.fs });
+  } finally {
+    reads.stop();
   }
-  const report = await Log.repair(dir, { mode });
-  if (json) io.out(JSON.stringify(report, null, 2));
-  else printReport(report, io, 'repaired');
-  return report.after?.ok === false ? ExitCode.PROBLEMS : ExitCode.OK;
 }
 
-function printReport(r: RepairReport, io: Io, title: string, line: (s: string) => void = io.out): void {
-  line(`${title}: ${r.dir} (mode ${r.mode})`);
+/** The human-readable form of a repair report (or plan). */
+export function printRepairReport(r: RepairReport, line: (s: string) => void, title: string): void {
+  const recovery = path.join(r.dir, RECOVERY_DIR);
+  line(`${title} (mode ${r.mode}) in ${r.dir}:`);
+  let kept = 0;
   for (const a of r.actions) {
-    const kept = 'preservedAt' in a && a.preservedAt !== undefined ? ` -> kept at ${a.preservedAt}` : a.kind === 'fill' ? '' : r.dryRun ? ' -> to recovery/' : '';
-    if (a.kind === 'cut') line(`  cut ${a.file} from offset ${a.offset} (${a.bytes} bytes: ${a.reason})${kept}`);
-    else if (a.kind === 'move') line(`  move ${a.file}${kept}`);
-    else if (a.kind === 'rewrite') line(`  rewrite ${a.file} (${a.reason}), original${kept}`);
-    else line(`  fill missing range with a gap segment ${a.file}`);
+    const where = 'preservedAt' in a && a.preservedAt !== undefined ? a.preservedAt : `${recovery}/`;
+    if (a.kind === 'cut') {
+      kept += a.bytes;
+      line(`  cut   ${a.file} from offset ${a.offset}: ${formatBytes(a.bytes)} (${a.reason})`);
+      line(`        bytes kept at ${where}`);
+    } else if (a.kind === 'move') {
+      line(`  move  ${a.file} whole`);
+      line(`        to ${where}`);
+    } else if (a.kind === 'rewrite') {
+      line(`  rewrite ${a.file} (${a.reason})`);
+      line(`        original kept at ${where}`);
+    } else {
+      line(`  fill  the missing range with a gap segment ${a.file}`);
+    }
   }
-  for (const lost of r.lostRanges) line(`  sequence ${lost.from}..${lost.to === undefined ? 'end' : lost.to - 1} ${r.mode === 'skip' ? 'recorded as a gap' : 'moved to recovery/'}`);
-  if (r.after !== undefined) line(r.after.ok ? '  verify after repair: OK' : `  verify after repair: ${r.after.problems.length} problem(s) remain`);
+  for (const lost of r.lostRanges) {
+    const range = `sequence ${lost.from}..${lost.to === undefined ? 'end' : lost.to - 1}`;
+    line(`  ${range}: ${r.mode === 'skip' ? 'recorded as a gap (readers get AOF_GAP)' : `no longer in the log (its bytes are under ${RECOVERY_DIR}/)`}`);
+  }
+  if (r.lostRanges.length === 0 && r.actions.some((a) => a.kind === 'cut')) line('  nothing acknowledged is lost: the cut bytes are a torn tail a crash left');
+  if (kept > 0 && r.dryRun) line(`  ${formatBytes(kept)} would be cut off and kept under ${recovery}/`);
+  if (r.after !== undefined) line(r.after.ok ? '  verify after repair: OK' : `  verify after repair: ${r.after.problems.filter((p) => p.severity === 'error').length} problem(s) remain; run aof verify ${r.dir}`);
 }

@@ -1,0 +1,72 @@
+import { AofError } from '../../errors.js';
+import { Log } from '../../log.js';
+import { choiceOption, intOption, UsageError } from '../args.js';
+import { defineCommand, requireLogDir } from '../command.js';
+import { EXIT_STATUS_HELP, ExitCode } from '../exit-codes.js';
+import { formatRecord, RECORD_FORMATS } from './dump.js';
+
+/** Records `aof tail` shows before following when neither --from nor -n is given (as tail(1)). */
+const DEFAULT_LINES = 10;
+
+export const tailCommand = defineCommand({
+  name: 'tail',
+  summary: 'print the last records; -f follows a live writer',
+  help: `usage: aof tail DIR [-f] [-n N | --from N] [--format json|hex|utf8]
+
+Prints the last records of the log in DIR, one per line (formats as in
+aof dump). With -f (--follow), keeps printing each new record as soon as the
+writer (in another process) has acknowledged it, across segment rolls, until
+interrupted: Ctrl-C (SIGINT) or SIGTERM ends it cleanly with exit status 0.
+Opens the log read-only and takes no lock: it never slows the writer, and
+never shows a record whose append has not resolved.
+
+  -f, --follow    follow new records until interrupted
+  -n, --lines N   start N records before the end (default ${DEFAULT_LINES})
+  --from N        start at sequence number N instead
+  --format F      json (default), hex or utf8
+
+Exit status: 0 when done or interrupted, 1 when damage stopped it (AOF_CORRUPT,
+AOF_GAP) or it fell behind the start of the log (AOF_BEHIND_RETENTION),
+2 on bad usage, 3 when it could not run.
+${EXIT_STATUS_HELP}`,
+  options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' }, from: { type: 'string' }, format: { type: 'string' } },
+  positionals: { required: ['DIR'] },
+  async run({ values, positionals: [dir] }, io) {
+    const format = choiceOption('format', values.format, RECORD_FORMATS, 'json');
+    const from = intOption('from', values.from);
+    const lines = intOption('lines', values.lines);
+    if (from !== undefined && lines !== undefined) throw new UsageError('give either --from or -n, not both');
+    requireLogDir(dir!);
+    // Installed before anything slow, so that an interrupt at any point ends the command cleanly.
+    const interrupted = new AbortController();
+    const onSignal = (): void => interrupted.abort();
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let log: Log | undefined;
+    try {
+      log = await Log.open(dir!, { readOnly: true });
+      const start = from ?? Math.max(log.firstSeq, log.nextSeq - (lines ?? DEFAULT_LINES));
+      if (values.follow !== true) {
+        for await (const record of log.read({ from: start })) {
+          if (interrupted.signal.aborted) break;
+          await io.write(formatRecord(record, format));
+        }
+        return ExitCode.OK;
+      }
+      io.err(`aof tail: following ${dir} from sequence ${start} (Ctrl-C to stop)`);
+      for await (const record of log.tail({ from: start, signal: interrupted.signal })) await io.write(formatRecord(record, format));
+      return ExitCode.OK;
+    } catch (err) {
+      if (interrupted.signal.aborted && (err as { name?: unknown }).name === 'AbortError') return ExitCode.OK;
+      if (err instanceof AofError && (err.code === 'AOF_CORRUPT' || err.code === 'AOF_GAP' || err.code === 'AOF_BEHIND_RETENTION')) {
+        io.err(`aof tail: ${err.code}: ${err.message}`);
+        return ExitCode.PROBLEMS;
+      }
+      throw err;
+    } finally {
+      await log?.close();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
+});

@@ -1,0 +1,259 @@
+/**
+ * Streaming a snapshot's bytes between memory, the worker and the file,
+ * through a ring of a few shared slots: the main thread copies one slice
+ * (default 1 MiB) into a free slot and yields to the event loop; the worker
+ * hashes (and deflates) it; the file-system adapter writes it from the slot
+ * (or the deflated block) at its position. At most `slots` slices are in
+ * flight, so memory stays bounded whatever the snapshot's size.
+ *
+ * @module
+ */
+import { InvalidArgumentError, SnapshotCorruptError } from '../errors.js';
+import { readAt, readFully, writeFully } from '../fs/io.js';
+import type { FileHandle } from '../fs/types.js';
+import {
+  BLOCK_HEADER_BYTES,
+  decodeHeader,
+  decodeTrailer,
+  encodeHeader,
+  encodeTrailer,
+  FLAG_DEFLATE,
+  maxStoredBlockBytes,
+  SNAPSHOT_HEADER_BYTES,
+  SNAPSHOT_TRAILER_BYTES,
+  type SnapshotHeader,
+  type SnapshotTrailer,
+} from './format.js';
+import { WorkerJobError, type SnapshotWorker } from './worker-pool.js';
+import { abortError, raceAbort, throwIfAborted } from './abort.js';
+
+/** What a snapshot holds: the whole state at once, or chunks of it in order. */
+export type SnapshotData = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/** How slices move. */
+export interface PipelineSettings {
+  /** Bytes copied to the worker per slice (and per deflate block). */
+  sliceBytes: number;
+  /** Slices in flight at most. */
+  slots: number;
+  /** Deflate level (0-9), or -1 for no compression. */
+  level: number;
+}
+
+/** What was written. */
+export interface WrittenSnapshot {
+  dataBytes: number;
+  storedBytes: number;
+  digest: Buffer;
+  fileBytes: number;
+}
+
+const noop = (): void => undefined;
+
+/** Lets timers and I/O callbacks run between two slices. */
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The slices of `data`, each at most `sliceBytes`, in order; waiting on the source races `signal`. */
+async function* slicesOf(data: SnapshotData, sliceBytes: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  if (data instanceof Uint8Array) {
+    for (let off = 0; off < data.byteLength; off += sliceBytes) yield data.subarray(off, Math.min(off + sliceBytes, data.byteLength));
+    return;
+  }
+  const iterator = Symbol.asyncIterator in data ? data[Symbol.asyncIterator]() : (data as Iterable<Uint8Array>)[Symbol.iterator]();
+  let done = false;
+  try {
+    for (;;) {
+      const next = await raceAbort(Promise.resolve(iterator.next()), signal);
+      if (next.done === true) {
+        done = true;
+        return;
+      }
+      const chunk: unknown = next.value;
+      if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError(`snapshot data chunks must be Uint8Arrays, got ${chunk === null ? 'null' : typeof chunk}`);
+      for (let off = 0; off < chunk.byteLength; off += sliceBytes) yield chunk.subarray(off, Math.min(off + sliceBytes, chunk.byteLength));
+    }
+  } finally {
+    // Stopped early (abort, failure): let the source release what it holds. Not awaited: a stuck source must not block the cleanup.
+    if (!done && typeof iterator.return === 'function') void Promise.resolve(iterator.return()).catch(noop);
+  }
+}
+
+/**
+ * Writes header, body and trailer of a snapshot to `handle` (a new, empty
+ * file), then fdatasyncs it. The caller renames it into place.
+ */
+export async function writeSnapshotBody(
+  handle: FileHandle,
+  worker: SnapshotWorker,
+  head: { seq: number; createdMicros: number },
+  data: SnapshotData,
+  settings: PipelineSettings,
+  signal: AbortSignal | undefined,
+): Promise<WrittenSnapshot> {
+  const compress = settings.level >= 0;
+  const header = encodeHeader({ flags: compress ? FLAG_DEFLATE : 0, blockBytes: settings.sliceBytes, seq: head.seq, createdMicros: head.createdMicros });
+  await writeFully(handle, header, 0, header.length, 0);
+  const sab = new SharedArrayBuffer(settings.slots * settings.sliceBytes);
+  const view = new Uint8Array(sab);
+  const job = worker.job(sab, settings.level);
+  const onAbort = (): void => job.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let position = SNAPSHOT_HEADER_BYTES;
+  let dataBytes = 0;
+  // Each slice's promise settles once it is hashed and written; writes are chained, so they settle in order.
+  const inflight: Promise<void>[] = [];
+  let chain = Promise.resolve();
+  let slice = 0;
+  try {
+    for await (const piece of slicesOf(data, settings.sliceBytes, signal)) {
+      throwIfAborted(signal);
+      if (inflight.length >= settings.slots) await inflight.shift();
+      const offset = (slice++ % settings.slots) * settings.sliceBytes;
+      const length = piece.byteLength;
+      view.set(piece, offset);
+      dataBytes += length;
+      const processed = job.chunk(offset, length);
+      processed.catch(noop);
+      chain = chain.then(async () => {
+        const block = await processed;
+        const bytes = block ?? view.subarray(offset, offset + length);
+        await writeFully(handle, bytes, 0, bytes.byteLength, position);
+        position += bytes.byteLength;
+      });
+      chain.catch(noop);
+      inflight.push(chain);
+      await yieldToLoop();
+    }
+    throwIfAborted(signal);
+    await chain;
+    const digest = await job.finish();
+    const trailer = encodeTrailer({ dataBytes, storedBytes: position - SNAPSHOT_HEADER_BYTES, digest, headerCrc: header.readUInt32LE(60) });
+    await writeFully(handle, trailer, 0, trailer.length, position);
+    await handle.datasync();
+    return { dataBytes, storedBytes: position - SNAPSHOT_HEADER_BYTES, digest, fileBytes: position + trailer.length };
+  } catch (err) {
+    job.cancel();
+    // Nothing may still write to the handle once the caller closes and removes it.
+    await Promise.allSettled(inflight);
+    if (signal?.aborted === true) throw abortError(signal);
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** A snapshot file opened and its envelope checked. */
+export interface OpenedSnapshot {
+  header: SnapshotHeader;
+  trailer: SnapshotTrailer;
+  fileBytes: number;
+}
+
+/**
+ * Reads and checks the header and trailer of a snapshot file. Throws
+ * {@link SnapshotCorruptError} for anything that is not a whole snapshot.
+ */
+export async function readEnvelope(handle: FileHandle, name: string): Promise<OpenedSnapshot> {
+  const fileBytes = await handle.size();
+  const corrupt = (reason: string, offset: number): SnapshotCorruptError => new SnapshotCorruptError(name, reason, { file: handle.path, offset });
+  if (fileBytes < SNAPSHOT_HEADER_BYTES + SNAPSHOT_TRAILER_BYTES) throw corrupt(`truncated: ${fileBytes} bytes, less than a header and a trailer`, 0);
+  const header = decodeHeader(await readAt(handle, 0, SNAPSHOT_HEADER_BYTES));
+  if (typeof header === 'string') throw corrupt(header, 0);
+  const trailerAt = fileBytes - SNAPSHOT_TRAILER_BYTES;
+  const trailer = decodeTrailer(await readAt(handle, trailerAt, SNAPSHOT_TRAILER_BYTES));
+  if (typeof trailer === 'string') throw corrupt(trailer, trailerAt);
+  if (trailer.headerCrc !== header.crc) throw corrupt('trailer belongs to another header', trailerAt);
+  if (trailer.storedBytes !== trailerAt - SNAPSHOT_HEADER_BYTES) throw corrupt(`body is ${trailerAt - SNAPSHOT_HEADER_BYTES} bytes, the trailer says ${trailer.storedBytes}`, trailerAt);
+  const deflated = (header.flags & FLAG_DEFLATE) !== 0;
+  if (!deflated && trailer.dataBytes !== trailer.storedBytes) throw corrupt(`uncompressed body is ${trailer.storedBytes} bytes, the trailer says the state is ${trailer.dataBytes}`, trailerAt);
+  if (header.blockBytes <= 0 || header.blockBytes > 64 * 1024 * 1024) throw corrupt(`implausible block size ${header.blockBytes}`, 12);
+  return { header, trailer, fileBytes };
+}
+
+/**
+ * Yields the state's bytes of an opened snapshot in order, each chunk a view
+ * valid only until the next is requested, while the worker hashes them. Once
+ * every byte is delivered, checks the total and the SHA-256: a mismatch
+ * throws {@link SnapshotCorruptError} at the end, so a consumer must apply
+ * nothing before the iteration completes.
+ */
+export async function* readSnapshotBody(
+  handle: FileHandle,
+  name: string,
+  opened: OpenedSnapshot,
+  worker: SnapshotWorker,
+  settings: PipelineSettings,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Uint8Array> {
+  const { header, trailer } = opened;
+  const deflated = (header.flags & FLAG_DEFLATE) !== 0;
+  const bodyEnd = SNAPSHOT_HEADER_BYTES + trailer.storedBytes;
+  const corrupt = (reason: string, offset: number): SnapshotCorruptError => new SnapshotCorruptError(name, reason, { file: handle.path, offset });
+  const slotBytes = deflated ? maxStoredBlockBytes(header.blockBytes) : settings.sliceBytes;
+  const slots = Math.max(2, settings.slots);
+  const sab = new SharedArrayBuffer(slots * slotBytes);
+  const view = new Uint8Array(sab);
+  const job = worker.job(sab, -1);
+  const onAbort = (): void => job.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const inflight: Promise<unknown>[] = [];
+  let slice = 0;
+  let delivered = 0;
+  let finished = false;
+  try {
+    let position = SNAPSHOT_HEADER_BYTES;
+    while (position < bodyEnd) {
+      throwIfAborted(signal);
+      if (inflight.length >= slots) await inflight.shift();
+      const offset = (slice++ % slots) * slotBytes;
+      if (!deflated) {
+        const length = Math.min(settings.sliceBytes, bodyEnd - position);
+        const n = await readFully(handle, view, offset, length, position);
+        if (n !== length) throw corrupt('file ended while being read', position + n);
+        const hashed = job.chunk(offset, length);
+        hashed.catch(noop);
+        inflight.push(hashed);
+        position += length;
+        delivered += length;
+        yield view.subarray(offset, offset + length);
+      } else {
+        if (bodyEnd - position < BLOCK_HEADER_BYTES) throw corrupt('block header cut short', position);
+        const blockHead = await readAt(handle, position, BLOCK_HEADER_BYTES);
+        const rawLength = blockHead.readUInt32LE(0);
+        const storedLength = blockHead.readUInt32LE(4);
+        if (rawLength === 0 || rawLength > header.blockBytes) throw corrupt(`block of ${rawLength} bytes (blocks hold 1..${header.blockBytes})`, position);
+        if (storedLength > slotBytes || position + BLOCK_HEADER_BYTES + storedLength > bodyEnd) throw corrupt(`compressed block of ${storedLength} bytes does not fit`, position);
+        const n = await readFully(handle, view, offset, storedLength, position + BLOCK_HEADER_BYTES);
+        if (n !== storedLength) throw corrupt('file ended while being read', position + BLOCK_HEADER_BYTES + n);
+        const at = position;
+        let raw: Uint8Array;
+        try {
+          raw = await job.inflate(offset, storedLength, rawLength);
+        } catch (err) {
+          if (err instanceof WorkerJobError && !err.cancelled) throw corrupt(`block does not inflate: ${err.message}`, at);
+          throw err;
+        }
+        position += BLOCK_HEADER_BYTES + storedLength;
+        delivered += rawLength;
+        yield raw;
+      }
+    }
+    throwIfAborted(signal);
+    await Promise.all(inflight);
+    const digest = await job.finish();
+    finished = true;
+    if (delivered !== trailer.dataBytes) throw corrupt(`body holds ${delivered} bytes of state, the trailer says ${trailer.dataBytes}`, bodyEnd);
+    if (!digest.equals(trailer.digest)) throw corrupt('SHA-256 of the state does not match the trailer', bodyEnd);
+  } catch (err) {
+    job.cancel();
+    await Promise.allSettled(inflight);
+    if (signal?.aborted === true) throw abortError(signal);
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    // The consumer stopped early: the worker forgets the job.
+    if (!finished) job.cancel();
+  }
+}

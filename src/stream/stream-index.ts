@@ -1,0 +1,294 @@
+import type { Database, RootDatabase } from 'lmdb';
+import { assert } from '../assert.js';
+import { IoError } from '../errors.js';
+import { crc32 } from '../record/crc.js';
+
+/** Format of what the stream index stores; another value makes the next open rebuild it. */
+export const STREAM_INDEX_FORMAT = 1;
+/** Named databases of the stream index, beside the segment catalog in the log's LMDB environment (`<dir>/index/`). */
+export const STREAM_INDEX_DBS = { streams: 'es-streams', events: 'es-events', meta: 'es-meta' } as const;
+/** After a failed index commit, how long before it is tried again. */
+export const INDEX_RETRY_DELAY_MS = 100;
+const STATE_KEY = 'state';
+
+/**
+ * What the index covers: every event at a log position below `indexedTo` is
+ * in it, and `lastCrc` is the CRC-32 of the log record at `indexedTo - 1`
+ * (null when there is none), so that an open can tell the log it indexed
+ * from one that was cut back or replaced.
+ */
+export interface IndexState {
+  format: number;
+  indexedTo: number;
+  lastCrc: number | null;
+}
+
+/** A stream's last event: its version and log position. */
+export interface StreamHead {
+  version: number;
+  position: number;
+}
+
+/** Events of one append (or of one stream within a scan) waiting for their index commit. */
+export interface PendingRun {
+  stream: string;
+  streamBytes: Buffer;
+  firstVersion: number;
+  firstPosition: number;
+  count: number;
+}
+
+/** Events in memory not yet committed to LMDB, per stream: contiguous versions from `base`. */
+interface Overlay {
+  base: number;
+  positions: number[];
+}
+
+/**
+ * The stream index: stream → version → log position, in three named LMDB
+ * databases of the log's environment:
+ * - `es-events`: key = u16 BE name length, name (UTF-8), u64 BE version → position;
+ * - `es-streams`: key = name (UTF-8) → `[lastVersion, lastPosition]`;
+ * - `es-meta`: `state` → {@link IndexState}.
+ *
+ * Entries are written only after the events' append is durable, each batch
+ * in one LMDB transaction together with the new {@link IndexState}, so the
+ * index on disk is always exactly "every event below `indexedTo`". Until its
+ * commit, an entry is served from memory (the overlay): decisions and reads
+ * never wait for LMDB. The log is the truth; the index is rebuilt from it
+ * when it is missing, behind or inconsistent (see `reconcileIndex`).
+ */
+export class StreamIndex {
+  private readonly overlay = new Map<string, Overlay>();
+  private queue: PendingRun[] = [];
+  private queuedTo: number;
+  private queuedCrcOf: Uint8Array | undefined;
+  private pending = 0;
+  private writing: Promise<void> | undefined;
+  private scheduled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private roomWaiters: Array<{ below: number; resolve: () => void; reject: (err: Error) => void }> = [];
+  /** The last commit failure, until a commit succeeds again. */
+  failure: Error | undefined;
+  /** Index commits that failed (each was retried). */
+  readonly errors: Error[] = [];
+
+  private constructor(
+    private readonly streams: Database<[number, number], Buffer>,
+    private readonly events: Database<number, Buffer>,
+    private readonly meta: Database<IndexState, string>,
+  ) {
+    this.queuedTo = 0;
+  }
+
+  /** Opens (creating if needed) the index databases in `env`. */
+  static open(env: RootDatabase): StreamIndex {
+    const streams = env.openDB<[number, number], Buffer>(STREAM_INDEX_DBS.streams, { keyEncoding: 'binary' });
+    const events = env.openDB<number, Buffer>(STREAM_INDEX_DBS.events, { keyEncoding: 'binary' });
+    const meta = env.openDB<IndexState, string>(STREAM_INDEX_DBS.meta, {});
+    return new StreamIndex(streams, events, meta);
+  }
+
+  /** The state recorded with the last commit, or undefined when the index was never written. */
+  readState(): IndexState | undefined {
+    const s = this.meta.get(STATE_KEY);
+    if (s === undefined || typeof s !== 'object' || s === null) return undefined;
+    if (typeof s.format !== 'number' || !Number.isSafeInteger(s.indexedTo) || s.indexedTo < 0) return undefined;
+    return s;
+  }
+
+  /** Where appends continue from: `indexedTo` of the state on disk (or of a finished scan). */
+  startAt(indexedTo: number): void {
+    this.queuedTo = indexedTo;
+  }
+
+  /** The stream's last event, counting events not yet committed to LMDB. */
+  head(stream: string, streamBytes: Buffer): StreamHead | undefined {
+    const o = this.overlay.get(stream);
+    if (o !== undefined) return { version: o.base + o.positions.length - 1, position: o.positions[o.positions.length - 1]! };
+    const v = this.streams.get(streamBytes);
+    return v === undefined ? undefined : { version: v[0], position: v[1] };
+  }
+
+  /** Positions of the stream's events `[from, to]` (versions, inclusive), in order; versions the index does not hold are absent. */
+  positions(stream: string, streamBytes: Buffer, from: number, to: number): Array<{ version: number; position: number }> {
+    const out: Array<{ version: number; position: number }> = [];
+    if (to < from) return out;
+    const o = this.overlay.get(stream);
+    const stored = o === undefined ? to : Math.min(to, o.base - 1);
+    if (from <= stored) {
+      for (const { key, value } of this.events.getRange({ start: eventKey(streamBytes, from), end: eventKey(streamBytes, stored + 1) })) {
+        out.push({ version: versionOfKey(key), position: value });
+      }
+    }
+    if (o !== undefined) {
+      for (let v = Math.max(from, o.base); v <= to && v - o.base < o.positions.length; v++) out.push({ version: v, position: o.positions[v - o.base]! });
+    }
+    return out;
+  }
+
+  /**
+   * Records durable events: `count` versions from `firstVersion` of
+   * `stream` at positions from `firstPosition`, `lastPayload` being the
+   * record at the last of them. Served from memory at once; committed to
+   * LMDB with the next batch.
+   */
+  record(stream: string, streamBytes: Buffer, firstVersion: number, firstPosition: number, count: number, lastPayload: Uint8Array): void {
+    assert(firstPosition >= this.queuedTo, `index entries arrive in log order (${firstPosition} after ${this.queuedTo})`);
+    let o = this.overlay.get(stream);
+    if (o === undefined) {
+      o = { base: firstVersion, positions: [] };
+      this.overlay.set(stream, o);
+    }
+    assert(o.base + o.positions.length === firstVersion, `stream versions are contiguous in the index (${firstVersion} after ${o.base + o.positions.length - 1})`);
+    for (let i = 0; i < count; i++) o.positions.push(firstPosition + i);
+    this.queue.push({ stream, streamBytes, firstVersion, firstPosition, count });
+    this.pending += count;
+    this.queuedTo = firstPosition + count;
+    this.queuedCrcOf = lastPayload;
+    this.schedule();
+  }
+
+  /** Entries waiting for their LMDB commit. */
+  get pendingEntries(): number {
+    return this.pending;
+  }
+
+  /**
+   * Resolves once fewer than `below` entries wait for their commit; rejects
+   * with `AOF_IO` while commits fail and the bound is reached.
+   */
+  waitForRoom(below: number): Promise<void> | undefined {
+    if (this.pending < below) return undefined;
+    if (this.failure !== undefined) return Promise.reject(new IoError('the stream index cannot be written, and its in-memory bound is reached', this.failure));
+    return new Promise((resolve, reject) => this.roomWaiters.push({ below, resolve, reject }));
+  }
+
+  /** Resolves once everything recorded so far is committed; rejects with the failure if a commit fails. */
+  async drain(): Promise<void> {
+    for (;;) {
+      if (this.writing !== undefined) {
+        await this.writing;
+        if (this.failure !== undefined) throw this.failure;
+        continue;
+      }
+      if (this.queue.length === 0) return;
+      if (this.retryTimer !== undefined) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = undefined;
+        this.scheduled = false;
+      }
+      this.flush();
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.writing !== undefined) return;
+    this.scheduled = true;
+    // Everything that becomes durable in this turn of the event loop goes into one transaction.
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.writing === undefined) this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    const state: IndexState = { format: STREAM_INDEX_FORMAT, indexedTo: this.queuedTo, lastCrc: this.queuedCrcOf === undefined ? null : crc32(this.queuedCrcOf) };
+    this.writing = this.commit(batch, state).then(
+      () => {
+        this.writing = undefined;
+        this.failure = undefined;
+        this.committed(batch);
+        if (this.queue.length > 0) this.schedule();
+      },
+      (err: unknown) => {
+        this.writing = undefined;
+        const failure = err instanceof Error ? err : new Error(String(err));
+        this.failure = failure;
+        this.errors.push(failure);
+        // Nothing of the batch was written (one transaction): put it back in front, in order, and try again.
+        this.queue = batch.concat(this.queue);
+        for (const w of this.roomWaiters.splice(0)) w.reject(new IoError('the stream index cannot be written', failure));
+        this.scheduled = true;
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.scheduled = false;
+          if (this.writing === undefined) this.flush();
+        }, INDEX_RETRY_DELAY_MS);
+        this.retryTimer.unref();
+      },
+    );
+  }
+
+  /** Writes runs of events and the new state in one LMDB transaction. */
+  private commit(runs: readonly PendingRun[], state: IndexState): Promise<unknown> {
+    return this.meta.transaction(() => {
+      const heads = new Map<string, { key: Buffer; head: [number, number] }>();
+      for (const r of runs) {
+        for (let i = 0; i < r.count; i++) this.events.putSync(eventKey(r.streamBytes, r.firstVersion + i), r.firstPosition + i);
+        heads.set(r.stream, { key: r.streamBytes, head: [r.firstVersion + r.count - 1, r.firstPosition + r.count - 1] });
+      }
+      for (const { key, head } of heads.values()) this.streams.putSync(key, head);
+      this.meta.putSync(STATE_KEY, state);
+    });
+  }
+
+  /** After a commit: what LMDB now holds leaves the overlay. */
+  private committed(runs: readonly PendingRun[]): void {
+    for (const r of runs) {
+      this.pending -= r.count;
+      const o = this.overlay.get(r.stream);
+      assert(o !== undefined && o.base === r.firstVersion && o.positions.length >= r.count, 'committed index entries are the oldest in memory');
+      o.positions.splice(0, r.count);
+      o.base += r.count;
+      if (o.positions.length === 0) this.overlay.delete(r.stream);
+    }
+    this.roomWaiters = this.roomWaiters.filter((w) => {
+      if (this.pending >= w.below) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  // --- scans at open ------------------------------------------------------
+
+  /** Removes every entry (before a rebuild). The state goes first: a crash halfway leaves an index that says it is missing. */
+  async clear(): Promise<void> {
+    assert(this.pending === 0 && this.writing === undefined, 'the index is cleared only before appends start');
+    await this.meta.remove(STATE_KEY);
+    await this.events.clearAsync();
+    await this.streams.clearAsync();
+  }
+
+  /** The stream's last event as committed to LMDB (scans at open, where nothing is in memory). */
+  storedHead(streamBytes: Buffer): StreamHead | undefined {
+    const v = this.streams.get(streamBytes);
+    return v === undefined ? undefined : { version: v[0], position: v[1] };
+  }
+
+  /** Commits a chunk of a scan and the state it reaches, and waits for it. */
+  async commitScan(runs: readonly PendingRun[], state: IndexState): Promise<void> {
+    assert(this.pending === 0 && this.writing === undefined, 'scans commit before appends start');
+    await this.commit(runs, state);
+    this.queuedTo = state.indexedTo;
+  }
+}
+
+/** The `es-events` key of `version` of the stream named by `streamBytes`. */
+export function eventKey(streamBytes: Buffer, version: number): Buffer {
+  const key = Buffer.allocUnsafe(2 + streamBytes.length + 8);
+  key.writeUInt16BE(streamBytes.length, 0);
+  streamBytes.copy(key, 2);
+  key.writeUInt32BE(Math.floor(version / 0x1_0000_0000), 2 + streamBytes.length);
+  key.writeUInt32BE(version % 0x1_0000_0000, 2 + streamBytes.length + 4);
+  return key;
+}
+
+function versionOfKey(key: Buffer): number {
+  const at = key.length - 8;
+  return key.readUInt32BE(at) * 0x1_0000_0000 + key.readUInt32BE(at + 4);
+}
+
