@@ -236,12 +236,14 @@ describe('archive retention', () => {
     release();
     await fill(log, 100, 1);
     await log.archiveNow();
-    expect(log.segments().map((s) => [s.baseSeq, s.status])).toEqual([[0, 'deleted'], [20, 'deleted'], [40, 'evicted'], [60, 'evicted'], [80, 'active']]);
+    // Record 100 rolled a new segment: 80 is sealed, archived and evicted too.
+    expect(log.segments().map((s) => [s.baseSeq, s.status])).toEqual([[0, 'deleted'], [20, 'deleted'], [40, 'deleted'], [60, 'evicted'], [80, 'evicted'], [100, 'active']]);
     const keys: string[] = [];
     for await (const k of archive.list()) keys.push(k);
-    expect(keys.sort()).toEqual([segmentKey(40), segmentKey(60)]);
-    expect(log.firstSeq).toBe(40);
-    expect((await log.get(45))?.seq).toBe(45);
+    expect(keys.sort()).toEqual([segmentKey(60), segmentKey(80)]);
+    expect(log.firstSeq).toBe(60);
+    expect((await log.get(65))?.seq).toBe(65);
+    expect(await log.get(45)).toBeUndefined();
     await log.close();
   });
 });
