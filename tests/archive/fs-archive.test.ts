@@ -145,7 +145,11 @@ describe('FsArchive tier', () => {
     const log = await Log.open(dir, { ...SMALL, archive, retention: { maxSegments: 1 } });
     await fill(log, 0, 70);
     await log.archiveNow().catch(() => undefined);
-    expect(log.segments().map((s) => s.status)).toEqual(['sealed', 'sealed', 'sealed', 'active']);
+    // Uploads keep failing (a retry may be in flight): nothing was evicted, every local file is there.
+    for (const s of log.segments().slice(0, 3)) {
+      expect(['sealed', 'archiving']).toContain(s.status);
+      expect(fs.existsSync(s.file)).toBe(true);
+    }
     await log.close();
     const pinnedLog = await Log.open(dir, { ...SMALL, archive: new FsArchive(archiveDir), retention: { maxSegments: 1 } });
     const release = pinnedLog.pin(25, 'test backup');
