@@ -1,5 +1,8 @@
 import { assert } from '../assert.js';
 
+/** Taken items after which the admitted array is compacted (when they are at least half of it). */
+const COMPACT_AFTER_ITEMS = 1024;
+
 /** An append waiting to be written: whole payloads that must land in one frame. */
 export interface PendingAppend {
   kind: 'append';
@@ -28,7 +31,9 @@ export type PendingItem = PendingAppend | PendingControl;
  * changed: an append that waits holds back every append after it.
  */
 export class AppendQueue {
-  private readonly admitted: PendingItem[] = [];
+  /** Admitted items from index `head` on: taking from the front moves `head` instead of shifting the array. */
+  private admitted: PendingItem[] = [];
+  private head = 0;
   private readonly waiting: PendingItem[] = [];
   private admittedBytes = 0;
 
@@ -48,12 +53,12 @@ export class AppendQueue {
 
   /** Items admitted and not yet taken. */
   get admittedCount(): number {
-    return this.admitted.length;
+    return this.admitted.length - this.head;
   }
 
   /** True when nothing is admitted or waiting. */
   get isEmpty(): boolean {
-    return this.admitted.length === 0 && this.waiting.length === 0;
+    return this.admittedCount === 0 && this.waiting.length === 0;
   }
 
   /** Adds an item at the back. */
@@ -64,12 +69,20 @@ export class AppendQueue {
 
   /** The next admitted item, without taking it. */
   peek(): PendingItem | undefined {
-    return this.admitted[0];
+    return this.admitted[this.head];
   }
 
   /** Takes the next admitted item and lets waiting ones in as room frees up. */
   shift(): PendingItem | undefined {
-    const item = this.admitted.shift();
+    const item = this.admitted[this.head];
+    if (item !== undefined) this.admitted[this.head++] = undefined as unknown as PendingItem;
+    if (this.head === this.admitted.length) {
+      this.admitted.length = 0;
+      this.head = 0;
+    } else if (this.head >= COMPACT_AFTER_ITEMS && this.head * 2 >= this.admitted.length) {
+      this.admitted = this.admitted.slice(this.head);
+      this.head = 0;
+    }
     if (item?.kind === 'append') this.admittedBytes -= item.frameBytes;
     assert(this.admittedBytes >= 0, 'pending bytes never go negative');
     while (this.waiting.length > 0 && this.fits(this.waiting[0]!)) this.admit(this.waiting.shift()!);
@@ -78,15 +91,16 @@ export class AppendQueue {
 
   /** Removes and returns everything, admitted first. */
   drain(): PendingItem[] {
-    const all = [...this.admitted, ...this.waiting];
-    this.admitted.length = 0;
+    const all = [...this.admitted.slice(this.head), ...this.waiting];
+    this.admitted = [];
+    this.head = 0;
     this.waiting.length = 0;
     this.admittedBytes = 0;
     return all;
   }
 
   private fits(item: PendingItem): boolean {
-    if (item.kind !== 'append' || this.admitted.length === 0) return true;
+    if (item.kind !== 'append' || this.admittedCount === 0) return true;
     return this.admittedBytes + item.frameBytes <= this.maxPendingBytes;
   }
 

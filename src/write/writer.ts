@@ -269,8 +269,18 @@ export class Writer {
   private async writeNextGroup(): Promise<void> {
     const group = this.takeGroup();
     const seg = this.active;
-    const payloads = group.length === 1 ? group[0]!.payloads : group.flatMap((g) => g.payloads);
-    const frameBytes = FRAME_HEADER_BYTES + group.reduce((n, g) => n + g.frameBytes, 0);
+    let frameBytes = FRAME_HEADER_BYTES;
+    let payloads: Uint8Array[];
+    if (group.length === 1) {
+      payloads = group[0]!.payloads;
+      frameBytes += group[0]!.frameBytes;
+    } else {
+      payloads = [];
+      for (const g of group) {
+        for (const p of g.payloads) payloads.push(p);
+        frameBytes += g.frameBytes;
+      }
+    }
     const buffer = frameBytes <= this.writeBuffer.length ? this.writeBuffer : Buffer.allocUnsafe(frameBytes);
     const last = this.unacked[this.unacked.length - 1];
     // A new segment has no frames yet: its creation time (never before the previous segment's last timestamp) is the floor.
