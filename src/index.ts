@@ -20,6 +20,7 @@ export type { RepairReport, RepairAction, RepairOptions } from './recovery/repai
 export type { FileSystem, FileHandle, FileStat, OpenMode } from './fs/types.js';
 export { NodeFs } from './fs/node-fs.js';
 export { FsArchive, type FsArchiveOptions } from './archive/fs-archive.js';
+export { S3Archive, type S3ArchiveOptions } from './archive/s3-archive.js';
 export type { SegmentArchive, ArchivedObject, ArchiveCompression, SegmentSource, ArchiveCallOptions } from './archive/archive.js';
 export type { RetentionOptions } from './archive/retention.js';
 export type { BackoffOptions } from './archive/backoff.js';

@@ -66,6 +66,9 @@ export class Archiver {
   }
 
   private async settleInterrupted(): Promise<void> {
+    // Multipart uploads a crash abandoned cost storage until aborted (S3 tiers).
+    const tier = this.archive as SegmentArchive & { abortStaleMultipartUploads?: () => Promise<number> };
+    await tier.abortStaleMultipartUploads?.().catch(() => undefined);
     for (const entry of this.catalog.all().filter((e) => e.status === 'archiving')) {
       const verified = await this.archive.verify(segmentKey(entry.baseSeq), { bytes: entry.bytes, crc: await this.crcOf(entry) }).catch(() => undefined);
       if (verified === undefined) await this.catalog.transition(entry.baseSeq, 'sealed');
