@@ -36,6 +36,8 @@ const PROBE_SCRIPT = `
 const { open } = require(process.argv[1]);
 const env = open({ path: process.argv[2], maxDbs: 8, readOnly: true });
 for (const name of ['segments']) { const db = env.openDB(name, {}); let n = 0; for (const { key, value } of db.getRange()) { if (value === undefined) process.exit(3); n++; } }
+// The event store's stream index (src/stream/stream-index.ts), where it exists.
+for (const name of ['es-streams', 'es-events', 'es-meta']) { const db = env.openDB(name, name === 'es-meta' ? {} : { keyEncoding: 'binary' }); if (db === undefined) continue; for (const { value } of db.getRange()) if (value === undefined) process.exit(3); }
 env.close().then(() => process.exit(0), () => process.exit(4));
 `;
 

@@ -7,8 +7,6 @@ import type { Io } from './io.js';
 /** A command of the `aof` CLI as the dispatcher sees it. */
 export interface Command {
   name: string;
-  /** One line for the command list. */
-  summary: string;
   /** The full help text (`aof NAME --help`), starting with the usage line. */
   help: string;
   /** Parses `argv` (throwing `UsageError`) and returns either a request for help or a runnable command. */
@@ -18,7 +16,6 @@ export interface Command {
 /** What a command module declares. */
 export interface CommandDefinition<O extends OptionSpecs> {
   name: string;
-  summary: string;
   help: string;
   options: O;
   positionals: { required: readonly string[]; optional?: readonly string[] };
@@ -29,7 +26,6 @@ export interface CommandDefinition<O extends OptionSpecs> {
 export function defineCommand<O extends OptionSpecs>(def: CommandDefinition<O>): Command {
   return {
     name: def.name,
-    summary: def.summary,
     help: def.help,
     prepare(argv) {
       const args = parseCommandLine(argv, def.options, def.positionals);

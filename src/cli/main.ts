@@ -3,17 +3,19 @@ import * as fs from 'node:fs';
 import { AofError, LockedError } from '../errors.js';
 import { UsageError } from './args.js';
 import type { Command } from './command.js';
-import { benchCommand } from './commands/bench.js';
-import { demoCommand } from './commands/demo.js';
-import { dumpCommand } from './commands/dump.js';
-import { repairCommand } from './commands/repair.js';
-import { statCommand } from './commands/stat.js';
-import { tailCommand } from './commands/tail.js';
-import { verifyCommand } from './commands/verify.js';
 import { EXIT_STATUS_HELP, ExitCode } from './exit-codes.js';
 import { processIo, type Io } from './io.js';
 
-const COMMANDS: readonly Command[] = [statCommand, verifyCommand, repairCommand, dumpCommand, tailCommand, benchCommand, demoCommand];
+/** The commands, each loaded only when run (so that help and usage errors answer at once). */
+const COMMANDS: ReadonlyArray<{ name: string; summary: string; load(): Promise<Command> }> = [
+  { name: 'stat', summary: 'segments, ranges, sizes, the watermark; catalog vs files', load: async () => (await import('./commands/stat.js')).statCommand },
+  { name: 'verify', summary: 'check every frame and footer; exit 1 on damage', load: async () => (await import('./commands/verify.js')).verifyCommand },
+  { name: 'repair', summary: 'cut or skip damage, keeping every byte under recovery/', load: async () => (await import('./commands/repair.js')).repairCommand },
+  { name: 'dump', summary: 'print records; --raw decodes one file frame by frame', load: async () => (await import('./commands/dump.js')).dumpCommand },
+  { name: 'tail', summary: 'print the last records; -f follows a live writer', load: async () => (await import('./commands/tail.js')).tailCommand },
+  { name: 'bench', summary: 'quick self-benchmark of this machine: appends, reads, fsync rate', load: async () => (await import('./commands/bench.js')).benchCommand },
+  { name: 'demo', summary: 'show the engine at work in a temporary directory', load: async () => (await import('./commands/demo.js')).demoCommand },
+];
 
 const USAGE = `usage: aof <command> [options]
 
@@ -37,18 +39,19 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
       io.err(`aof: unknown command '${rest[0]}'\n\n${USAGE}`);
       return ExitCode.USAGE;
     }
-    io.out(topic?.help ?? USAGE);
+    io.out(topic === undefined ? USAGE : (await topic.load()).help);
     return ExitCode.OK;
   }
   if (name === '--version' || name === '-V') {
     io.out(version());
     return ExitCode.OK;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (command === undefined) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (entry === undefined) {
     io.err(`aof: unknown command '${name}'\n\n${USAGE}`);
     return ExitCode.USAGE;
   }
+  const command = await entry.load();
   try {
     const prepared = command.prepare(rest);
     if (prepared.help) {

@@ -180,15 +180,18 @@ class RawDecoder {
     }
     // A piece cut from a sealed segment ends with that segment's footer.
     footer = await this.footer(size, base, salt.salt, header?.baseSeq ?? nameSeq);
-    if (footer?.ok === true) end = footer.offset - base;
+    // Frames end where the footer starts, even a damaged one (whose bytes are reported as the footer, not as frames).
+    if (footer !== undefined && footer.offset - base >= start) end = footer.offset - base;
     if (salt.salt !== null && !(await this.saltVerifiesAnything(Buffer.from(salt.salt, 'hex'), start, end))) {
       salt = { kind: 'salt', salt: null, source: `${salt.source} verifies no frame of this file: frames decoded without checking checksums` };
     }
     await this.emit(salt);
-    if (salt.salt === null) await this.walkUnverified(start, end, base, footer === undefined);
-    else await this.walkVerified(frameCrcSeed(Buffer.from(salt.salt, 'hex')), start, end, base, footer === undefined);
+    // Bad bytes that end a segment (or a piece of one) with no footer are what a crash leaves; in a file of unknown origin they are just bad.
+    const tailMayBeTorn = footer === undefined && origin.segment !== null;
+    if (salt.salt === null) await this.walkUnverified(start, end, base, tailMayBeTorn);
+    else await this.walkVerified(frameCrcSeed(Buffer.from(salt.salt, 'hex')), start, end, base, tailMayBeTorn);
     if (footer !== undefined) {
-      if (footer.ok && this.summary.badFrames === 0 && this.summary.damagedBytes === 0 && footer.summary !== null) footer.mismatch = this.footerMismatch(footer.summary);
+      if (origin.hasHeader && footer.ok && this.summary.badFrames === 0 && this.summary.damagedBytes === 0 && footer.summary !== null) footer.mismatch = this.footerMismatch(footer.summary);
       if (!footer.ok || footer.mismatch !== null) this.problems.push(footer.error ?? `footer disagrees with the frames: ${footer.mismatch}`);
       await this.emit(footer);
     }

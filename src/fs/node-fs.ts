@@ -32,6 +32,10 @@ class NodeFileHandle implements FileHandle {
     return call<number>((done) => fs.write(this.fd, buffer, offset, length, position, done));
   }
 
+  writeSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
+    return fs.writeSync(this.fd, buffer, offset, length, position);
+  }
+
   datasync(): Promise<void> {
     return call<void>((done) => fs.fdatasync(this.fd, (err) => done(err, undefined)));
   }

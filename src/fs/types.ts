@@ -35,6 +35,12 @@ export interface FileHandle {
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   /** Writes up to `length` bytes of `buffer[offset..]` at `position`; resolves the count written (may be short). */
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /**
+   * Optional synchronous positional write, for tiny writes to the page cache
+   * where a thread-pool round trip costs more than the write (the published
+   * watermark). Adapters without it get the asynchronous `write`.
+   */
+  writeSync?(buffer: Uint8Array, offset: number, length: number, position: number): number;
   /** fdatasync(2): the file's data (and the size needed to read it) reach stable storage. */
   datasync(): Promise<void>;
   /** fsync(2): data and all metadata reach stable storage. */

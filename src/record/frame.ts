@@ -10,9 +10,16 @@ import { readU64, writeU64 } from './u64.js';
  * @module
  */
 
-/** The CRC-32 seed of a segment's frames: the CRC of its header's salt. */
+const crcSeeds = new WeakMap<Uint8Array, number>();
+
+/** The CRC-32 seed of a segment's frames: the CRC of its header's salt (remembered per salt buffer). */
 export function frameCrcSeed(salt: Uint8Array): number {
-  return crc32(salt);
+  let seed = crcSeeds.get(salt);
+  if (seed === undefined) {
+    seed = crc32(salt);
+    crcSeeds.set(salt, seed);
+  }
+  return seed;
 }
 
 /** Bytes of the frame header. */

@@ -11,7 +11,8 @@
  * rebuilds it from the files at its first open. Everything is written into a
  * temporary directory beside `dest`, fsynced, and renamed to `dest` at the
  * end: `dest` never holds half a backup. Records from `firstSeq` on are
- * pinned on the log while the backup runs.
+ * pinned on the log while the backup runs. Segments that retention evicted
+ * to the archive tier are not on this disk: the backup starts after them.
  *
  * @module
  */
@@ -59,6 +60,8 @@ export interface BackupReport {
   firstSeq: number;
   /** The commit watermark at the call: the backup holds `[firstSeq, nextSeq)`. */
   nextSeq: number;
+  /** Records `[from, to)` of segments that retention had evicted to the archive tier: not on this disk, so not in the backup (they are in the archive). */
+  archived: { from: number; to: number } | undefined;
   /** Segments, oldest first. */
   segments: BackupSegment[];
   /** Bytes of all segment files in the backup. */
@@ -105,14 +108,20 @@ export function backupLog(source: BackupSource, dest: string, options: BackupOpt
     return Promise.reject(err);
   }
   if (options.signal?.aborted === true) return Promise.reject(abortError(options.signal));
-  const plan: PlannedSegment[] = source.segments.map((s) => ({
+  // Segments evicted to the archive tier are not on this disk: the backup holds the local suffix of the log.
+  let firstLocal = 0;
+  source.segments.forEach((s, i) => {
+    if (s.location !== 'local') firstLocal = i + 1;
+  });
+  const archived = firstLocal === 0 ? undefined : { from: source.segments[0]!.baseSeq, to: source.segments[firstLocal - 1]!.nextSeq };
+  const plan: PlannedSegment[] = source.segments.slice(firstLocal).map((s) => ({
     baseSeq: s.baseSeq, nextSeq: s.nextSeq, file: s.file, sealed: s.sealed, length: s.dataEnd + (s.sealed ? s.footerBytes : 0),
     salt: Buffer.from(s.salt), lastTimestamp: s.lastTimestamp,
   }));
-  const firstSeq = plan[0]?.baseSeq ?? 0;
-  const nextSeq = plan[plan.length - 1]?.nextSeq ?? 0;
+  const firstSeq = plan[0]?.baseSeq ?? archived?.to ?? 0;
+  const nextSeq = plan[plan.length - 1]?.nextSeq ?? archived?.to ?? 0;
   const release = source.pin(firstSeq, `backup to ${dest}`);
-  return copyPlan(source, plan, firstSeq, nextSeq, path.resolve(dest), options).finally(release);
+  return copyPlan(source, plan, firstSeq, nextSeq, archived, path.resolve(dest), options).finally(release);
 }
 
 function checkBackupArgs(source: BackupSource, dest: string, options: BackupOptions): void {
@@ -125,17 +134,20 @@ function checkBackupArgs(source: BackupSource, dest: string, options: BackupOpti
   if (to === from || to.startsWith(from + path.sep) || from.startsWith(to + path.sep)) throw new InvalidArgumentError(`backup destination ${dest} must lie outside the log directory ${source.dir}`);
 }
 
-async function copyPlan(source: BackupSource, plan: PlannedSegment[], firstSeq: number, nextSeq: number, dest: string, options: BackupOptions): Promise<BackupReport> {
+async function copyPlan(source: BackupSource, plan: PlannedSegment[], firstSeq: number, nextSeq: number, archived: BackupReport['archived'], dest: string, options: BackupOptions): Promise<BackupReport> {
   const started = performance.now();
   const fs = source.fs;
   const signal = options.signal;
   await checkDestination(fs, dest);
   const parent = path.dirname(dest);
   const tmp = path.join(parent, `${TMP_PREFIX}${process.pid}-${path.basename(dest)}-${randomBytes(4).toString('hex')}`);
-  const report: BackupReport = { dir: dest, firstSeq, nextSeq, segments: [], bytes: 0, bytesCopied: 0, cleanClose: false, durationMs: 0 };
+  const report: BackupReport = { dir: dest, firstSeq, nextSeq, archived, segments: [], bytes: 0, bytesCopied: 0, cleanClose: false, durationMs: 0 };
   let made = false;
   try {
-    await fs.mkdir(parent, source.dirMode);
+    if (!(await exists(fs, parent))) {
+      await fs.mkdir(parent, source.dirMode);
+      await fs.syncDir(path.dirname(parent));
+    }
     await fs.mkdir(path.join(tmp, SEGMENTS_DIR), source.dirMode);
     made = true;
     for (const seg of plan) {
@@ -181,6 +193,16 @@ async function checkDestination(fs: FileSystem, dest: string): Promise<void> {
     throw toAofError(err, 'cannot inspect the backup destination', dest);
   }
   if (!isDirectory || (await fs.readdir(dest)).length > 0) throw new InvalidArgumentError(`backup destination ${dest} exists and is not an empty directory`);
+}
+
+async function exists(fs: FileSystem, p: string): Promise<boolean> {
+  try {
+    await fs.stat(p);
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return false;
+    throw err;
+  }
 }
 
 /** Hard-links `from` to `to` on the real file system; false where linking is not possible (another adapter, another device). */

@@ -169,12 +169,16 @@ export async function readEnvelope(handle: FileHandle, name: string): Promise<Op
   const deflated = (header.flags & FLAG_DEFLATE) !== 0;
   if (!deflated && trailer.dataBytes !== trailer.storedBytes) throw corrupt(`uncompressed body is ${trailer.storedBytes} bytes, the trailer says the state is ${trailer.dataBytes}`, trailerAt);
   if (header.blockBytes <= 0 || header.blockBytes > 64 * 1024 * 1024) throw corrupt(`implausible block size ${header.blockBytes}`, 12);
+  // Each deflate block takes at least its 8-byte header and inflates to at most blockBytes: a larger claim is damage.
+  if (deflated && trailer.dataBytes > Math.ceil(trailer.storedBytes / BLOCK_HEADER_BYTES) * header.blockBytes) throw corrupt(`trailer claims ${trailer.dataBytes} bytes of state, more than ${trailer.storedBytes} stored bytes can hold`, trailerAt);
   return { header, trailer, fileBytes };
 }
 
 /**
  * Yields the state's bytes of an opened snapshot in order, each chunk a view
- * valid only until the next is requested, while the worker hashes them. Once
+ * valid only until the next is requested, while the worker hashes them. With
+ * `into` (as large as the state), an uncompressed body is read straight into
+ * it and the chunks are views of it, already in place. Once
  * every byte is delivered, checks the total and the SHA-256: a mismatch
  * throws {@link SnapshotCorruptError} at the end, so a consumer must apply
  * nothing before the iteration completes.
@@ -186,6 +190,7 @@ export async function* readSnapshotBody(
   worker: SnapshotWorker,
   settings: PipelineSettings,
   signal: AbortSignal | undefined,
+  into?: Uint8Array,
 ): AsyncGenerator<Uint8Array> {
   const { header, trailer } = opened;
   const deflated = (header.flags & FLAG_DEFLATE) !== 0;
@@ -210,14 +215,26 @@ export async function* readSnapshotBody(
       const offset = (slice++ % slots) * slotBytes;
       if (!deflated) {
         const length = Math.min(settings.sliceBytes, bodyEnd - position);
-        const n = await readFully(handle, view, offset, length, position);
-        if (n !== length) throw corrupt('file ended while being read', position + n);
+        let chunk: Uint8Array;
+        if (into !== undefined) {
+          // Read straight into the destination: the I/O thread, not the event loop, first touches its fresh pages.
+          if (delivered + length > into.byteLength) throw corrupt('body longer than the trailer says', position);
+          chunk = into.subarray(delivered, delivered + length);
+          const n = await readFully(handle, chunk, 0, length, position);
+          if (n !== length) throw corrupt('file ended while being read', position + n);
+          view.set(chunk, offset);
+        } else {
+          const n = await readFully(handle, view, offset, length, position);
+          if (n !== length) throw corrupt('file ended while being read', position + n);
+          chunk = view.subarray(offset, offset + length);
+        }
         const hashed = job.chunk(offset, length);
         hashed.catch(noop);
         inflight.push(hashed);
         position += length;
         delivered += length;
-        yield view.subarray(offset, offset + length);
+        yield chunk;
+        await yieldToLoop();
       } else {
         if (bodyEnd - position < BLOCK_HEADER_BYTES) throw corrupt('block header cut short', position);
         const blockHead = await readAt(handle, position, BLOCK_HEADER_BYTES);
@@ -238,6 +255,7 @@ export async function* readSnapshotBody(
         position += BLOCK_HEADER_BYTES + storedLength;
         delivered += rawLength;
         yield raw;
+        await yieldToLoop();
       }
     }
     throwIfAborted(signal);

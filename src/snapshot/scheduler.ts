@@ -340,23 +340,28 @@ export class SnapshotScheduler extends EventEmitter<SnapshotSchedulerEvents> {
     }
     const work = this.save(request, produced, controller.signal);
     const running: Running = { request, controller, settled: Promise.resolve() };
+    // Done: no longer in flight before anyone hears of it, so that a caller resuming on the result finds the scheduler idle.
+    const finish = (): void => {
+      outer?.removeEventListener('abort', forward);
+      if (this.running === running) this.running = undefined;
+    };
     running.settled = work.then(
       (info) => {
+        finish();
         this.stats.taken++;
         this.emit('snapshot', info, request.reason);
         request.resolve(info);
+        this.next();
       },
       (err: Error) => {
+        finish();
         if (isAbortError(err)) this.stats.cancelled++;
         else this.stats.failed++;
         this.emit('failed', err, request.reason);
         request.reject(err);
+        this.next();
       },
-    ).finally(() => {
-      outer?.removeEventListener('abort', forward);
-      if (this.running === running) this.running = undefined;
-      this.next();
-    });
+    );
     this.running = running;
   }
 

@@ -44,7 +44,7 @@ export interface SnapshotStoreOptions {
   keep?: number;
   /** Backups `prune()` keeps: the newest `keepBackups`, plus every kept one (default 3, at least 1). */
   keepBackups?: number;
-  /** Prune after every successful save and backup (default true). */
+  /** Prune after every successful save, backup and unpin (default true). */
   autoPrune?: boolean;
   /** The file-system adapter (default: the real one). */
   fs?: FileSystem;
@@ -178,6 +178,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
   private readonly running = new Set<Promise<unknown>>();
   private closed = false;
   private pinSync: Promise<void> = Promise.resolve();
+  private pruning: Promise<unknown> = Promise.resolve();
 
   private constructor(
     /** The store's directory. */
@@ -290,12 +291,12 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
       if (await exists(this.fs, file)) throw new IoError(`a snapshot named ${name} already exists (another process saving to this store in the same microsecond); not overwritten`, Object.assign(new Error('EEXIST'), { code: 'EEXIST' }), { file });
       await this.fs.rename(tmp, file);
       renamed = true;
+      if (options.pinned === true) this.pinned.add(name);
       await this.fs.syncDir(this.dir);
       const info: SnapshotInfo = {
         name, file, seq, bytes: written.dataBytes, storedBytes: written.fileBytes, checksum: `sha256:${written.digest.toString('hex')}`,
         createdMicros, createdMs: Math.floor(createdMicros / 1000), compressed: this.opts.level >= 0, pinned: options.pinned === true,
       };
-      if (info.pinned) this.pinned.add(name);
       await this.syncLogPins();
       this.emit('saved', info);
       if (this.opts.autoPrune) await this.autoPrune();
@@ -361,8 +362,9 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
       if (bytes > bufferConstants.MAX_LENGTH) throw new InvalidArgumentError(`snapshot ${name} holds ${bytes} bytes, more than one buffer can: stream it with read()`);
       const data = Buffer.allocUnsafe(bytes);
       let at = 0;
-      for await (const chunk of readSnapshotBody(handle, name, opened, this.worker, this.settings, signal)) {
-        data.set(chunk, at);
+      for await (const chunk of readSnapshotBody(handle, name, opened, this.worker, this.settings, signal, data)) {
+        // Uncompressed, the chunks were read in place already; inflated ones are copied.
+        if (chunk.buffer !== data.buffer || chunk.byteOffset !== data.byteOffset + at) data.set(chunk, at);
         at += chunk.byteLength;
       }
       return { seq: opened.header.seq, data, info: this.infoOf(name, opened) };
@@ -443,7 +445,14 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
     return this.track(this.pruneNow());
   }
 
-  private async pruneNow(): Promise<PruneReport> {
+  /** One prune at a time: concurrent saves each prune after themselves. */
+  private pruneNow(): Promise<PruneReport> {
+    const run = this.pruning.then(() => this.pruneOnce());
+    this.pruning = run.catch(() => undefined);
+    return run;
+  }
+
+  private async pruneOnce(): Promise<PruneReport> {
     const report: PruneReport = { snapshots: [], backups: [] };
     const names = await this.snapshotNames();
     for (const name of names.slice(0, Math.max(0, names.length - this.opts.keep))) {
@@ -491,13 +500,14 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
     await this.syncLogPins();
   }
 
-  /** Removes the pin of `name` (no-op if not pinned). */
+  /** Removes the pin of `name` (no-op if not pinned); with `autoPrune`, then prunes. */
   async unpin(name: string): Promise<void> {
     this.checkOpen();
     this.pathOf(name);
     await this.removePinMarker(name);
     this.pinned.delete(name);
     await this.syncLogPins();
+    if (this.opts.autoPrune) await this.autoPrune();
   }
 
   /**
@@ -624,7 +634,12 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
     await this.fs.mkdir(recovery, this.opts.dirMode);
     let target = path.join(recovery, name);
     if (await exists(this.fs, target)) target = path.join(recovery, `${name}.${monotonicMicros()}`);
-    await this.fs.rename(path.join(this.dir, name), target);
+    try {
+      await this.fs.rename(path.join(this.dir, name), target);
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT') return; // moved or pruned meanwhile (another latest(), a prune)
+      throw e;
+    }
     await this.fs.syncDir(recovery);
     await this.fs.syncDir(this.dir);
     err.movedTo = target;
@@ -687,7 +702,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
     return run;
   }
 
-  /** Tests: makes the worker thread crash (an uncaught exception in it), as a bug would. */
+  /** @internal Tests: makes the worker thread crash (an uncaught exception in it), as a bug would. */
   crashWorkerForTesting(): void {
     this.worker.crash();
   }

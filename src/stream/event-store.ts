@@ -5,7 +5,7 @@ import { wrapErrors } from '../log/wrap-errors.js';
 import { DEFAULTS } from '../options.js';
 import type { LogRecord } from '../read/record.js';
 import { positiveInt } from '../validate.js';
-import { decodeEvent, decodeHead, idOf, isEventRecord, prepareAppend, setVersions, streamIs, streamNameBytes, type PreparedAppend } from './codec.js';
+import { decodeEvent, decodeHead, idGiven, idOf, isEventRecord, prepareAppend, setVersions, streamIs, streamNameBytes, type PreparedAppend } from './codec.js';
 import { reconcileIndex } from './reconcile-index.js';
 import { RecentIds } from './recent-ids.js';
 import { StreamIndex } from './stream-index.js';
@@ -45,6 +45,7 @@ export class EventStore {
   /** Every event at a position below this is in the index (in memory or LMDB). */
   private resolvedTo: number;
   private appendsInProgress = 0;
+  private submissions: Array<{ payloads: Buffer[]; resolve: (seq: number) => void; reject: (err: unknown) => void }> = [];
   private appendsSettled: (() => void) | undefined;
   private readonly unpin: (() => void) | undefined;
 
@@ -109,47 +110,89 @@ export class EventStore {
    * Appends to one stream are decided one after another in call order;
    * appends to different streams proceed together and share group commits.
    */
-  async appendToStream(stream: string, events: readonly EventInput[], options?: AppendOptions): Promise<AppendResult> {
-    this.checkOpen();
-    const streamBytes = streamNameBytes(stream);
-    const expected = expectationOf(options);
-    const prepared = prepareAppend(streamBytes, events);
-    this.appendsInProgress++;
+  appendToStream(stream: string, events: readonly EventInput[], options?: AppendOptions): Promise<AppendResult> {
+    let streamBytes: Buffer;
+    let expected: ExpectedVersion;
+    let prepared: PreparedAppend;
     try {
-      const release = await this.locks.acquire(stream);
-      try {
-        await this.index.waitForRoom(this.maxPendingIndexEntries);
-        return await this.decideAndAppend(stream, streamBytes, expected, prepared);
-      } finally {
-        release();
+      this.checkOpen();
+      streamBytes = streamNameBytes(stream);
+      expected = expectationOf(options);
+      prepared = prepareAppend(streamBytes, events);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.appendsInProgress++;
+    // The common case decides and hands the events to the log in the caller's turn, so that concurrent
+    // callers' appends land in the same group commit; otherwise it waits for the stream or the index.
+    const release = this.locks.tryAcquire(stream);
+    if (release !== undefined && this.index.hasRoom(this.maxPendingIndexEntries)) return this.appendLocked(stream, streamBytes, expected, prepared, release);
+    return this.appendWhenReady(stream, streamBytes, expected, prepared, release);
+  }
+
+  private async appendWhenReady(stream: string, streamBytes: Buffer, expected: ExpectedVersion, prepared: PreparedAppend, held: (() => void) | undefined): Promise<AppendResult> {
+    let release = held;
+    try {
+      release ??= await this.locks.acquire(stream);
+      await this.index.waitForRoom(this.maxPendingIndexEntries);
+    } catch (err) {
+      release?.();
+      this.appendSettled();
+      throw err;
+    }
+    return this.appendLocked(stream, streamBytes, expected, prepared, release);
+  }
+
+  /** Holding the stream's lock: checks the expectation against the stream's durable head, then appends. */
+  private async appendLocked(stream: string, streamBytes: Buffer, expected: ExpectedVersion, prepared: PreparedAppend, release: () => void): Promise<AppendResult> {
+    try {
+      const head = this.index.head(stream, streamBytes);
+      const actual = head === undefined ? -1 : head.version;
+      if (!matches(expected, actual)) {
+        const again = await this.alreadyAppended(stream, streamBytes, expected, actual, prepared.ids, prepared.callerIds);
+        if (again !== undefined) return again;
+        throw new WrongExpectedVersionError(stream, expected, actual < 0 ? 'no_stream' : actual);
       }
+      if (prepared.callerIds && (expected === 'any' || expected === 'stream_exists')) {
+        const again = await this.alreadyAppended(stream, streamBytes, expected, actual, prepared.ids, true);
+        if (again !== undefined) return again;
+      }
+      const firstVersion = actual + 1;
+      setVersions(prepared.payloads, firstVersion);
+      const first = await this.submit(prepared.payloads);
+      // Durable: now, and only now, the index and the in-memory state learn of it.
+      const count = prepared.payloads.length;
+      this.index.record(stream, streamBytes, firstVersion, first, count, prepared.payloads[count - 1]!);
+      if (prepared.callerIds) for (let i = 0; i < count; i++) this.recent.add(prepared.ids[i]!, { stream, version: firstVersion + i, position: first + i });
+      this.resolvedTo = first + count;
+      return { nextExpectedVersion: firstVersion + count - 1, position: first + count - 1 };
     } finally {
-      if (--this.appendsInProgress === 0) this.appendsSettled?.();
+      release();
+      this.appendSettled();
     }
   }
 
-  /** Under the stream's lock: checks the expectation against the stream's durable head, then appends. */
-  private async decideAndAppend(stream: string, streamBytes: Buffer, expected: ExpectedVersion, prepared: PreparedAppend): Promise<AppendResult> {
-    const head = this.index.head(stream, streamBytes);
-    const actual = head?.version ?? -1;
-    if (!matches(expected, actual)) {
-      const again = await this.alreadyAppended(stream, streamBytes, expected, actual, prepared.ids, prepared.callerIds);
-      if (again !== undefined) return again;
-      throw new WrongExpectedVersionError(stream, expected, actual < 0 ? 'no_stream' : actual);
-    }
-    if (prepared.callerIds && (expected === 'any' || expected === 'stream_exists')) {
-      const again = await this.alreadyAppended(stream, streamBytes, expected, actual, prepared.ids, true);
-      if (again !== undefined) return again;
-    }
-    const firstVersion = actual + 1;
-    setVersions(prepared.payloads, firstVersion);
-    const first = await this.log.appendBatch(prepared.payloads);
-    // Durable: now, and only now, the index and the in-memory state learn of it.
-    const count = prepared.payloads.length;
-    this.index.record(stream, streamBytes, firstVersion, first, count, prepared.payloads[count - 1]!);
-    for (let i = 0; i < count; i++) this.recent.add(prepared.ids[i]!, { stream, version: firstVersion + i, position: first + i });
-    this.resolvedTo = first + count;
-    return { nextExpectedVersion: firstVersion + count - 1, position: first + count - 1 };
+  /**
+   * Hands decided appends to the log together at the end of the current turn
+   * of the event loop: callers decide one by one as their continuations run,
+   * and one `setImmediate` later all of them enter the log's queue at once,
+   * so they share one frame and one fsync instead of trickling into several.
+   */
+  private submit(payloads: Buffer[]): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.submissions.push({ payloads, resolve, reject });
+      if (this.submissions.length === 1) setImmediate(this.submitAll);
+    });
+  }
+
+  private readonly submitAll = (): void => {
+    const batch = this.submissions;
+    this.submissions = [];
+    for (const s of batch) this.log.appendBatch(s.payloads).then(s.resolve, s.reject);
+  };
+
+  private appendSettled(): void {
+    if (--this.appendsInProgress === 0) this.appendsSettled?.();
   }
 
   /**
@@ -311,7 +354,7 @@ export class EventStore {
     }
   }
 
-  /** Fills the recent ids from the last records of the log, so retries stay idempotent across a restart. */
+  /** Fills the recent ids from the last records of the log (ids the callers gave), so retries stay idempotent across a restart. */
   private async rememberRecentIds(): Promise<void> {
     if (this.recent.capacity === 0) return;
     const end = this.log.nextSeq;
@@ -319,6 +362,7 @@ export class EventStore {
     for await (const r of this.log.read({ from, to: end })) {
       if (!isEventRecord(r.payload)) continue;
       const head = decodeHead(r.payload, r.seq);
+      if (!idGiven(head)) continue;
       this.recent.add(idOf(r.payload, head), { stream: r.payload.toString('utf8', head.streamStart, head.streamEnd), version: head.version, position: r.seq });
     }
   }

@@ -7,6 +7,14 @@ import { crc32 } from '../record/crc.js';
 export const STREAM_INDEX_FORMAT = 1;
 /** Named databases of the stream index, beside the segment catalog in the log's LMDB environment (`<dir>/index/`). */
 export const STREAM_INDEX_DBS = { streams: 'es-streams', events: 'es-events', meta: 'es-meta' } as const;
+/**
+ * How long durable events wait in memory before their index commit: one LMDB
+ * transaction (and one LMDB fsync) per interval rather than per group commit
+ * of the log, so the index does not compete with the log for the disk.
+ */
+export const INDEX_COMMIT_INTERVAL_MS = 50;
+/** Entries waiting that trigger a commit at once, whatever the interval. */
+export const INDEX_COMMIT_BATCH_ENTRIES = 20_000;
 /** After a failed index commit, how long before it is tried again. */
 export const INDEX_RETRY_DELAY_MS = 100;
 const STATE_KEY = 'state';
@@ -65,8 +73,9 @@ export class StreamIndex {
   private queuedCrcOf: Uint8Array | undefined;
   private pending = 0;
   private writing: Promise<void> | undefined;
-  private scheduled = false;
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** The commit (or retry) waiting to run; `timerNow` when it runs at the next turn. */
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private timerNow = false;
   private roomWaiters: Array<{ below: number; resolve: () => void; reject: (err: Error) => void }> = [];
   /** The last commit failure, until a commit succeeds again. */
   failure: Error | undefined;
@@ -134,13 +143,13 @@ export class StreamIndex {
    * LMDB with the next batch.
    */
   record(stream: string, streamBytes: Buffer, firstVersion: number, firstPosition: number, count: number, lastPayload: Uint8Array): void {
-    assert(firstPosition >= this.queuedTo, `index entries arrive in log order (${firstPosition} after ${this.queuedTo})`);
+    if (firstPosition < this.queuedTo) assert(false, `index entries arrive in log order (${firstPosition} after ${this.queuedTo})`);
     let o = this.overlay.get(stream);
     if (o === undefined) {
       o = { base: firstVersion, positions: [] };
       this.overlay.set(stream, o);
     }
-    assert(o.base + o.positions.length === firstVersion, `stream versions are contiguous in the index (${firstVersion} after ${o.base + o.positions.length - 1})`);
+    if (o.base + o.positions.length !== firstVersion) assert(false, `stream versions are contiguous in the index (${firstVersion} after ${o.base + o.positions.length - 1})`);
     for (let i = 0; i < count; i++) o.positions.push(firstPosition + i);
     this.queue.push({ stream, streamBytes, firstVersion, firstPosition, count });
     this.pending += count;
@@ -152,6 +161,11 @@ export class StreamIndex {
   /** Entries waiting for their LMDB commit. */
   get pendingEntries(): number {
     return this.pending;
+  }
+
+  /** True when fewer than `below` entries wait for their commit. */
+  hasRoom(below: number): boolean {
+    return this.pending < below;
   }
 
   /**
@@ -173,23 +187,40 @@ export class StreamIndex {
         continue;
       }
       if (this.queue.length === 0) return;
-      if (this.retryTimer !== undefined) {
-        clearTimeout(this.retryTimer);
-        this.retryTimer = undefined;
-        this.scheduled = false;
-      }
+      this.cancelTimer();
       this.flush();
     }
   }
 
+  /** Stops a waiting commit (the caller commits now, or the store is closing and the next open catches up). */
+  private cancelTimer(): void {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer as NodeJS.Timeout);
+    clearImmediate(this.timer as NodeJS.Immediate);
+    this.timer = undefined;
+    this.timerNow = false;
+  }
+
+  /** Commits after {@link INDEX_COMMIT_INTERVAL_MS}, or at the next turn once {@link INDEX_COMMIT_BATCH_ENTRIES} wait. */
   private schedule(): void {
-    if (this.scheduled || this.writing !== undefined) return;
-    this.scheduled = true;
-    // Everything that becomes durable in this turn of the event loop goes into one transaction.
-    setImmediate(() => {
-      this.scheduled = false;
-      if (this.writing === undefined) this.flush();
-    });
+    if (this.writing !== undefined) return;
+    if (this.pending >= INDEX_COMMIT_BATCH_ENTRIES) {
+      if (this.timerNow) return;
+      this.cancelTimer();
+      this.timerNow = true;
+      this.timer = setImmediate(() => this.fire());
+      return;
+    }
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => this.fire(), INDEX_COMMIT_INTERVAL_MS);
+    // A store that is never closed does not keep the process alive for its index: the next open catches up.
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.timerNow = false;
+    if (this.writing === undefined) this.flush();
   }
 
   private flush(): void {
@@ -212,13 +243,9 @@ export class StreamIndex {
         // Nothing of the batch was written (one transaction): put it back in front, in order, and try again.
         this.queue = batch.concat(this.queue);
         for (const w of this.roomWaiters.splice(0)) w.reject(new IoError('the stream index cannot be written', failure));
-        this.scheduled = true;
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = undefined;
-          this.scheduled = false;
-          if (this.writing === undefined) this.flush();
-        }, INDEX_RETRY_DELAY_MS);
-        this.retryTimer.unref();
+        this.cancelTimer();
+        this.timer = setTimeout(() => this.fire(), INDEX_RETRY_DELAY_MS);
+        this.timer.unref();
       },
     );
   }

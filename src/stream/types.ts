@@ -98,11 +98,13 @@ export interface SubscribeOptions {
 /** Options of `EventStore.open`: those of the log, plus the event store's own. */
 export interface EventStoreOptions extends LogOptions {
   /**
-   * How many of the most recent log records' event ids are remembered for
-   * idempotent retries of appends with `expectedVersion` `'any'` or
-   * `'stream_exists'` (default 10,000; refilled from the log at open).
-   * Retries with a numeric expectation or `'no_stream'` are idempotent for as
-   * long as the events are in the log, whatever this bound.
+   * How many caller-supplied event ids are remembered for idempotent retries
+   * of appends with `expectedVersion` `'any'` or `'stream_exists'` (default
+   * 10,000, the most recent first; 0 turns it off). At open the memory is
+   * refilled with the caller-supplied ids among the last this-many records of
+   * the log, so the window survives a restart. Retries with a numeric
+   * expectation or `'no_stream'` are checked against the stream itself and
+   * are idempotent for as long as the events are in the log, whatever this bound.
    */
   idempotencyWindow?: number;
   /**

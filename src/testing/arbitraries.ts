@@ -134,8 +134,11 @@ export interface FaultArbOptions {
 export function faultRuleArb(options: FaultArbOptions = {}): fc.Arbitrary<FaultRule> {
   const ops = options.ops ?? FAULT_OPERATIONS;
   const weighted = ops.map((op) => ({ weight: op === 'write' || op === 'datasync' ? 4 : 1, arbitrary: fc.constant(op) }));
+  // Most faults aim at segment files: the data path, rather than the watermark or catalog files beside it.
+  const pathArb = fc.oneof({ weight: 3, arbitrary: fc.constant<string | undefined>('.seg') }, { weight: 1, arbitrary: fc.constant<string | undefined>(undefined) });
   return fc.record({
     op: fc.oneof(...weighted),
+    path: pathArb,
     errno: fc.constantFrom(...(options.errnos ?? ['EIO', 'ENOSPC', 'EDQUOT'])),
     skip: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: Math.max(1, options.maxSkip ?? 3) }) }),
     times: fc.constant(1),

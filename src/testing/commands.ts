@@ -52,6 +52,20 @@ async function settle<T>(fn: () => Promise<T> | T): Promise<Settled<T>> {
   }
 }
 
+/** Rejects with a {@link ModelViolation} if `work` has not settled after `ms` (a hang is a bug too). */
+async function withWatchdog<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const watchdog = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ModelViolation(`${what} did not finish within ${ms} ms: the log hangs`)), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([work, watchdog]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function violation(message: string): ModelViolation {
   return new ModelViolation(message);
 }
@@ -371,7 +385,8 @@ export abstract class BaseLogCommand implements LogCommand {
   }
 
   async run(m: LogModel, r: LogUnderTest): Promise<void> {
-    await this.apply(m, r);
+    r.trace?.(this.toString());
+    await withWatchdog(this.apply(m, r), r.commandTimeoutMs, this.toString());
     checkConsistent(m, r);
   }
 
@@ -547,6 +562,8 @@ export class FaultCommand extends BaseLogCommand {
     try {
       await runAction(m, r, this.action, this.rules);
       if (!r.machine.faultsPending) r.stats.faultsFired++;
+      // A background fsync (interval strategy) may have hit the fault: the log is failed, its appends stand.
+      if (!m.failed && r.isOpen && r.log.metrics().failed) m.enterFailedState();
     } finally {
       r.machine.clearFaults();
     }

@@ -1,6 +1,7 @@
 import { Log } from '../log.js';
 import type { LogOptions } from '../options.js';
 import type { SegmentStatus } from '../log/segment-info.js';
+import { LEGAL_TRANSITIONS } from '../catalog/status.js';
 import { FaultFs, type PowerLossReport } from './fault-fs.js';
 import { ModelViolation } from './model.js';
 import { ProcessFs } from './process-fs.js';
@@ -84,6 +85,10 @@ export class LogUnderTest {
   readonly clock: ManualClock;
   /** What this harness did so far. */
   readonly stats: HarnessStats = emptyStats();
+  /** Called with each command's description before it runs (set by the runner's `trace` option). */
+  trace: ((line: string) => void) | undefined;
+  /** A command that takes longer than this fails as a hang (default 15 s). */
+  commandTimeoutMs = 15_000;
   private readonly options: LogOptions;
   private readonly survival: 'prefix' | 'none';
   private current: Log | undefined;
@@ -237,10 +242,11 @@ export class LogUnderTest {
       records += s.recordCount;
       const next = segs[i + 1];
       if (next !== undefined && s.nextSeq !== next.baseSeq) problems.push(`segment ${s.baseSeq} ends before ${s.nextSeq} but the next starts at ${next.baseSeq}`);
-      const shouldBe: SegmentStatus = i === segs.length - 1 ? 'active' : 'sealed';
+      const isLast = i === segs.length - 1;
       // A failed state entered after sealing but before the next segment existed leaves no active segment.
-      const excused = i === segs.length - 1 && s.status === 'sealed' && log.metrics().failed;
-      if (s.status !== shouldBe && !excused) problems.push(`segment ${s.baseSeq} is ${s.status}, expected ${shouldBe}`);
+      const excused = isLast && s.status === 'sealed' && log.metrics().failed;
+      if (isLast && s.status !== 'active' && !excused) problems.push(`the last segment ${s.baseSeq} is ${s.status}, expected active`);
+      if (!isLast && s.status === 'active') problems.push(`segment ${s.baseSeq} is active but is not the last one`);
       if (s.recordCount !== s.nextSeq - s.baseSeq) problems.push(`segment ${s.baseSeq} counts ${s.recordCount} records for range [${s.baseSeq}, ${s.nextSeq})`);
       if (s.recordCount > 0 && s.firstTimestamp > s.lastTimestamp) problems.push(`segment ${s.baseSeq} has first timestamp after last`);
       if (i > 0 && s.recordCount > 0 && segs[i - 1]!.recordCount > 0 && s.firstTimestamp < segs[i - 1]!.lastTimestamp) problems.push(`segment ${s.baseSeq} starts before the previous one ends (timestamps)`);
@@ -283,7 +289,8 @@ export class LogUnderTest {
       if (this.current !== log) return;
       this.stats.rolls++;
       this.sealedBelow = Math.max(this.sealedBelow, s.nextSeq);
-      if (this.statuses.get(s.baseSeq) === 'sealed') this.problems.push(`segment ${s.baseSeq} was sealed twice`);
+      const before = this.statuses.get(s.baseSeq);
+      if (before !== undefined && before !== 'active') this.problems.push(`segment ${s.baseSeq} was sealed again (it was ${before})`);
       this.statuses.set(s.baseSeq, 'sealed');
     });
     log.on('error', () => {
@@ -299,13 +306,29 @@ export class LogUnderTest {
     for (const s of segs) {
       present.add(s.baseSeq);
       const before = this.statuses.get(s.baseSeq);
-      if (before === 'sealed' && s.status !== 'sealed') problems.push(`segment ${s.baseSeq} went from sealed back to ${s.status}`);
-      this.statuses.set(s.baseSeq, before === 'sealed' ? before : s.status);
+      if (before !== undefined && !statusReachable(before, s.status)) problems.push(`segment ${s.baseSeq} went from ${before} back to ${s.status}`);
+      this.statuses.set(s.baseSeq, s.status);
     }
-    for (const [base, status] of this.statuses) {
-      if (status === 'sealed' && !present.has(base)) problems.push(`sealed segment ${base} vanished`);
+    for (const [base, status] of [...this.statuses]) {
+      if (present.has(base)) continue;
+      // Only a deleted segment may leave the list; an active one that vanished held nothing
+      // acknowledged (the model checks the contents), so it is forgotten.
+      if (status !== 'active' && status !== 'deleted') problems.push(`${status} segment ${base} vanished`);
+      this.statuses.delete(base);
     }
-    // An active segment that vanished held nothing acknowledged (the model checks contents): forget it.
-    for (const base of [...this.statuses.keys()]) if (!present.has(base) && this.statuses.get(base) !== 'sealed') this.statuses.delete(base);
   }
+}
+
+/** True when a segment may go from status `from` to `to` in zero or more legal moves (statuses only move forward). */
+export function statusReachable(from: SegmentStatus, to: SegmentStatus): boolean {
+  const seen = new Set<SegmentStatus>([from]);
+  const queue: SegmentStatus[] = [from];
+  for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
+    for (const next of LEGAL_TRANSITIONS[s]) {
+      if (seen.has(next)) continue;
+      seen.add(next);
+      queue.push(next);
+    }
+  }
+  return seen.has(to);
 }

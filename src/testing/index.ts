@@ -85,3 +85,25 @@ export {
   type LogCommandsOptions,
 } from './commands.js';
 export { runModelTest, auditLog, ModelTestFailure, type ModelTestOptions, type ModelTestReport } from './runner.js';
+export {
+  REGION_KINDS,
+  mapLogLayout,
+  segmentRegions,
+  damageArb,
+  applyDamage,
+  checkDamagedLog,
+  ReadBoundFs,
+  type RegionKind,
+  type FrameExtent,
+  type SegmentLayout,
+  type Region,
+  type LogLayout,
+  type DamageTarget,
+  type HostileField,
+  type HostileValue,
+  type Damage,
+  type AppliedDamage,
+  type DamageArbOptions,
+  type DamageCheckOptions,
+  type DamageCheckReport,
+} from './corruption.js';

@@ -31,6 +31,7 @@ export class ProcessFs implements FileSystem {
   readonly calls = new Map<string, number>();
   private dead = false;
   private crashAt: number | undefined;
+  private crashWhen: ((op: string, path: string) => boolean) | undefined;
   private onCrash: (() => void) | undefined;
   private callCount = 0;
   private inFlight = 0;
@@ -70,9 +71,27 @@ export class ProcessFs implements FileSystem {
     this.onCrash = onCrash;
   }
 
-  /** Cancels a crash armed with {@link crashAfter} that has not happened yet. */
+  /**
+   * Arms a crash right before a given call: the first call of `op` whose
+   * path contains `path` (or matches it), after `skip` such calls, fails and
+   * kills the process; so do all later calls. Crash points named this way
+   * survive changes to how many calls come before them. `onCrash` runs at
+   * that moment, as with {@link crashAfter}.
+   */
+  crashBefore(op: string, path?: string | RegExp, skip = 0, onCrash?: () => void): void {
+    let seen = 0;
+    this.crashWhen = (callOp, callPath) => {
+      if (callOp !== op) return false;
+      if (path !== undefined && !(typeof path === 'string' ? callPath.includes(path) : path.test(callPath))) return false;
+      return seen++ >= skip;
+    };
+    this.onCrash = onCrash;
+  }
+
+  /** Cancels a crash armed with {@link crashAfter} or {@link crashBefore} that has not happened yet. */
   disarm(): void {
     this.crashAt = undefined;
+    this.crashWhen = undefined;
     this.onCrash = undefined;
   }
 
@@ -116,7 +135,7 @@ export class ProcessFs implements FileSystem {
     if (this.dead) throw crashed(op, p);
     this.callCount++;
     this.calls.set(op, (this.calls.get(op) ?? 0) + 1);
-    if (this.crashAt !== undefined && this.callCount > this.crashAt) {
+    if ((this.crashAt !== undefined && this.callCount > this.crashAt) || this.crashWhen?.(op, p) === true) {
       this.die();
       throw crashed(op, p);
     }
@@ -133,6 +152,7 @@ export class ProcessFs implements FileSystem {
     if (this.dead) return;
     this.dead = true;
     this.crashAt = undefined;
+    this.crashWhen = undefined;
     const hook = this.onCrash;
     this.onCrash = undefined;
     hook?.();

@@ -46,6 +46,8 @@ export interface ModelTestOptions {
   keepFailedDirs?: boolean;
   /** Where progress lines go (default: nowhere). */
   logLine?: (line: string) => void;
+  /** Called with each run's options and each command before it runs: for finding a hang. */
+  trace?: (line: string) => void;
 }
 
 /** What {@link runModelTest} did. */
@@ -136,7 +138,9 @@ export async function runModelTest(options: ModelTestOptions = {}): Promise<Mode
     let failed = true;
     let r: LogUnderTest | undefined;
     try {
+      options.trace?.(`run ${runs}: ${JSON.stringify(logOptions)}`);
       r = await LogUnderTest.open({ dir, log: logOptions, seed: machineSeed });
+      r.trace = options.trace;
       const model = new LogModel({ flush: logOptions.flush, limits, now: r.clock.nowMs });
       const real = r;
       const counted: LogCommand[] = [];

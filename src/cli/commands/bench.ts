@@ -20,7 +20,6 @@ const SYNC_BLOCK_BYTES = 4096;
 
 export const benchCommand = defineCommand({
   name: 'bench',
-  summary: 'quick self-benchmark of this machine: appends, reads, fsync rate',
   help: `usage: aof bench [--dir PATH] [--duration MS] [--json]
 
 Measures this machine in a few seconds, in a temporary log directory that is
@@ -33,9 +32,11 @@ removed afterwards, with ${PAYLOAD_BYTES}-byte records:
   read                    a sequential read of what the first phase wrote
   raw fdatasync           the disk alone: overwrite ${SYNC_BLOCK_BYTES} bytes, fdatasync, repeat
 
-It prints records (or fdatasyncs) per second; a durable append can never be
-faster than the disk's fdatasync rate times the records each fsync covers.
-The full comparison with other engines is \`npm run bench\`.
+It prints records (or fdatasyncs) per second. One producer awaiting each
+durable append gets about one append per fdatasync; many producers share each
+fdatasync (group commit), so they go as far beyond the raw rate as the records
+per fsync shown. Figures vary from run to run on a busy machine. The full
+comparison with other engines is \`npm run bench\`.
 
   --dir PATH      where to create the temporary directory (default: the OS
                   temp dir; pass a path on the disk you care about)

@@ -29,7 +29,6 @@ const POWER_LOSS_SEED = 11;
 
 export const demoCommand = defineCommand({
   name: 'demo',
-  summary: 'show the engine at work in a temporary directory',
   help: `usage: aof demo [--keep]
 
 Shows the engine at work in a temporary directory, in a few seconds:

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { AofError } from '../../errors.js';
+import { AofError, GapError } from '../../errors.js';
 import { Log } from '../../log.js';
 import type { LogRecord } from '../../read/record.js';
 import { choiceOption, intOption, UsageError } from '../args.js';
@@ -14,7 +14,6 @@ export const RECORD_FORMATS: readonly RecordFormat[] = ['json', 'hex', 'utf8'];
 
 export const dumpCommand = defineCommand({
   name: 'dump',
-  summary: 'print records; --raw decodes one file frame by frame',
   help: `usage: aof dump DIR [--from N] [--to N] [--format json|hex|utf8]
        aof dump --raw FILE [--records] [--format json|hex|utf8] [--json]
 
@@ -41,9 +40,12 @@ frames follow it, and the footer.
   --json     one JSON object per line (kind: raw-file, header, salt, frame,
              damage, footer, summary) instead of the table
 
-Exit status: 0 on success, 1 when damage stopped the dump (AOF_CORRUPT or
-AOF_GAP, printed on stderr with file and offset) or --raw found damage or could
-not verify the checksums (a torn or zero tail is a warning), 2 on bad usage,
+A range of sequence numbers that an earlier \`aof repair --mode skip\` recorded
+as lost (a gap) is reported on stderr (AOF_GAP) and the dump goes on after it.
+
+Exit status: 0 on success, 1 when damage stopped the dump (AOF_CORRUPT,
+printed on stderr with file and offset) or --raw found damage or could not
+verify the checksums (a torn or zero tail is a warning), 2 on bad usage,
 3 when it could not run.
 ${EXIT_STATUS_HELP}`,
   options: {
@@ -68,18 +70,30 @@ ${EXIT_STATUS_HELP}`,
 async function dumpLog(dir: string, from: number | undefined, to: number | undefined, format: RecordFormat, io: Io): Promise<number> {
   requireLogDir(dir);
   const log = await Log.open(dir, { readOnly: true });
-  const first = Math.max(from ?? log.firstSeq, log.firstSeq);
-  const end = Math.min(to ?? log.nextSeq, log.nextSeq);
-  const progress = io.progress('dumping', Math.max(0, end - first), 'records', { json: false, streaming: true });
+  // Fixed once, so that a read resumed after a gap stops where the first would have.
+  const end = to ?? log.nextSeq;
+  let next = from ?? log.firstSeq;
+  const progress = io.progress('dumping', Math.max(0, end - next), 'records', { json: false, streaming: true });
+  const started = next;
   let done = 0;
   try {
-    for await (const record of log.read({ ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) })) {
-      await io.write(formatRecord(record, format));
-      if (++done % 1024 === 0) progress.update(done);
+    for (;;) {
+      try {
+        for await (const record of log.read({ from: next, to: Math.max(next, end) })) {
+          await io.write(formatRecord(record, format));
+          next = record.seq + 1;
+          if (++done % 1024 === 0) progress.update(next - started);
+        }
+        return ExitCode.OK;
+      } catch (err) {
+        // A range an earlier `repair --mode skip` recorded as lost: say so, and go on after it.
+        if (!(err instanceof GapError)) throw err;
+        io.err(`aof dump: ${err.code}: ${err.message}; continuing at ${err.to}`);
+        next = err.to;
+      }
     }
-    return ExitCode.OK;
   } catch (err) {
-    if (err instanceof AofError && (err.code === 'AOF_CORRUPT' || err.code === 'AOF_GAP')) {
+    if (err instanceof AofError && err.code === 'AOF_CORRUPT') {
       progress.stop();
       io.err(`aof dump: ${err.code}: ${err.message}`);
       io.err(`aof dump: stopped after ${done} record(s); run aof verify ${dir} for every problem`);
@@ -151,7 +165,7 @@ function textPrinter(io: Io, format: RecordFormat): (e: RawEvent) => Promise<voi
         return;
       case 'frame': {
         await table();
-        const seq = e.count === 0 ? `${e.firstSeq} (none)` : `${e.firstSeq}..${e.firstSeq + e.count - 1}`;
+        const seq = e.type === 'close' ? `(next ${e.firstSeq})` : e.type === 'gap' ? `${e.firstSeq}..${e.firstSeq + e.count - 1} lost` : `${e.firstSeq}..${e.firstSeq + e.count - 1}`;
         const crc = e.crc === 'ok' ? 'ok' : e.crc === 'bad' ? 'BAD' : 'unverified';
         await io.write(`${String(e.offset).padStart(10)} ${String(e.bytes).padStart(8)}  ${seq.padEnd(17)} ${formatTime(e.timestamp).padEnd(24)} ${e.type.padEnd(5)} ${crc}${e.note === null ? '' : `  (${e.note})`}`);
         for (const r of e.records ?? []) await io.write(`${' '.repeat(21)}${formatRecord({ seq: r.seq, timestamp: e.timestamp, payload: r.payload }, format)}`);

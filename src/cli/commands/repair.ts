@@ -10,7 +10,6 @@ import { readProgress, segmentBytes } from '../read-progress.js';
 
 export const repairCommand = defineCommand({
   name: 'repair',
-  summary: 'cut or skip damage, keeping every byte under recovery/',
   help: `usage: aof repair DIR [--mode truncate|skip] [--dry-run] [--yes] [--json]
 
 Repairs the log in DIR. Takes the writer lock, so it refuses (exit 4) while a
@@ -27,7 +26,10 @@ refuses unless given --yes.
   --dry-run        show what would be done, change nothing (still takes the
                    lock, to see the log as a writer would)
   --yes            do not ask (for scripts)
-  --json           print the RepairReport as JSON on stdout
+  --json           print the RepairReport as JSON on stdout (fields the
+                   library leaves undefined are null: after in a dry run,
+                   preservedAt of a planned action, to of a range lost to
+                   the end)
 
 Exit status: 0 when the log verifies clean afterwards (or there was nothing to
 do), 1 when problems remain (with --dry-run: when there is something to
@@ -44,12 +46,12 @@ ${EXIT_STATUS_HELP}`,
     const bytes = await segmentBytes(dir!);
     const plan = await repairWithProgress(io, dir!, { mode, dryRun: true }, 'checking', bytes, json);
     if (plan.actions.length === 0) {
-      if (json) io.out(JSON.stringify(plan, null, 2));
+      if (json) io.out(reportJson(plan));
       else io.out(`nothing to repair in ${plan.dir}: every segment is intact`);
       return ExitCode.OK;
     }
     if (values['dry-run'] === true) {
-      if (json) io.out(JSON.stringify(plan, null, 2));
+      if (json) io.out(reportJson(plan));
       else printRepairReport(plan, io.out, 'repair would (dry run, nothing changed)');
       return ExitCode.PROBLEMS;
     }
@@ -62,7 +64,7 @@ ${EXIT_STATUS_HELP}`,
     }
     // Analysis, then the verification that follows the repair: about two passes over the log.
     const report = await repairWithProgress(io, dir!, { mode }, 'repairing', 2 * bytes, json);
-    if (json) io.out(JSON.stringify(report, null, 2));
+    if (json) io.out(reportJson(report));
     else printRepairReport(report, io.out, 'repaired');
     return report.after?.ok === false ? ExitCode.PROBLEMS : ExitCode.OK;
   },
@@ -75,6 +77,15 @@ async function repairWithProgress(io: Io, dir: string, options: RepairOptions, l
   } finally {
     reads.stop();
   }
+}
+
+/**
+ * The RepairReport as JSON, with every field present: what the library leaves
+ * undefined (`after` in a dry run, `preservedAt` of a planned action, the open
+ * end `to` of a lost range) is null.
+ */
+function reportJson(r: RepairReport): string {
+  return JSON.stringify(r, (_key, value: unknown) => (value === undefined ? null : value), 2);
 }
 
 /** The human-readable form of a repair report (or plan). */
@@ -103,6 +114,6 @@ export function printRepairReport(r: RepairReport, line: (s: string) => void, ti
     line(`  ${range}: ${r.mode === 'skip' ? 'recorded as a gap (readers get AOF_GAP)' : `no longer in the log (its bytes are under ${RECOVERY_DIR}/)`}`);
   }
   if (r.lostRanges.length === 0 && r.actions.some((a) => a.kind === 'cut')) line('  nothing acknowledged is lost: the cut bytes are a torn tail a crash left');
-  if (kept > 0 && r.dryRun) line(`  ${formatBytes(kept)} would be cut off and kept under ${recovery}/`);
+  if (kept > 0) line(`  in all ${formatBytes(kept)} cut off, every byte kept under ${recovery}/`);
   if (r.after !== undefined) line(r.after.ok ? '  verify after repair: OK' : `  verify after repair: ${r.after.problems.filter((p) => p.severity === 'error').length} problem(s) remain; run aof verify ${r.dir}`);
 }

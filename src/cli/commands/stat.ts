@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SegmentCatalog } from '../../catalog/catalog.js';
 import { fileMayBeAbsent } from '../../catalog/status.js';
-import { AofError } from '../../errors.js';
+import { AofError, GapError } from '../../errors.js';
+import type { LogRecord } from '../../read/record.js';
 import { nodeFs } from '../../fs/node-fs.js';
 import { processAlive, LOCK_NAME } from '../../lock/writer-lock.js';
 import { Log } from '../../log.js';
@@ -20,7 +21,6 @@ import { formatBytes, formatTime, type Io } from '../io.js';
 
 export const statCommand = defineCommand({
   name: 'stat',
-  summary: 'segments, ranges, sizes, the watermark; catalog vs files',
   help: `usage: aof stat DIR [--json]
 
 Shows the log in DIR without reading its data: each segment with its status
@@ -113,55 +113,70 @@ export interface StatReport {
 
 /** Gathers everything `aof stat` shows. */
 export async function statLog(dir: string): Promise<StatReport> {
-  const files = await readFiles(dir);
+  const writer = readWriter(dir);
+  const live = writer?.running === true;
   const report: StatReport = {
-    dir, ok: true, firstSeq: 0, nextSeq: 0, publishedWatermark: (await readWatermark(nodeFs, dir)) ?? null, records: 0,
-    bytes: files.reduce((n, f) => n + f.size, 0), writer: readWriter(dir), catalog: { state: 'absent', agrees: null },
-    segments: [], active: null, activeEnd: { state: 'not-checked', offset: null, bytes: null, message: null }, openError: null, fileErrors: files.flatMap((f) => (f.error === undefined ? [] : [f.error])),
+    dir, ok: true, firstSeq: 0, nextSeq: 0, publishedWatermark: null, records: 0, bytes: 0, writer, catalog: { state: 'absent', agrees: null },
+    segments: [], active: null, activeEnd: { state: 'not-checked', offset: null, bytes: null, message: null }, openError: null, fileErrors: [],
   };
-  const last = files[files.length - 1];
-  const activeRow = last !== undefined && last.facts === undefined && last.error === undefined ? last : undefined;
-  if (activeRow !== undefined && report.writer?.running !== true) report.activeEnd = await checkActiveEnd(activeRow);
-  if (report.activeEnd.state === 'corrupt') report.ok = false;
-  let log: Log;
+  let log: Log | undefined;
   try {
     log = await Log.open(dir, { readOnly: true });
   } catch (err) {
     if (!(err instanceof AofError) || (err.code !== 'AOF_CORRUPT' && err.code !== 'AOF_UNSUPPORTED_FORMAT')) throw err;
     report.ok = false;
     report.openError = { code: err.code, message: err.message, file: err.file ?? null, offset: err.offset ?? null };
-    report.segments = files.map((f) => fileOnlySegment(f));
-    report.records = files.reduce((n, f) => n + (f.facts?.recordCount ?? 0), 0);
-    report.firstSeq = files[0]?.baseSeq ?? 0;
-    return report;
   }
   try {
-    report.catalog.state = await catalogState(dir);
-    report.firstSeq = log.firstSeq;
-    report.nextSeq = log.nextSeq;
-    const catalogView = log.segments();
+    // The catalog first, then the files: a live writer changes a file before its catalog entry, so read in this order the files are never behind the catalog.
+    const catalogView = log?.segments() ?? [];
+    if (log !== undefined) {
+      report.catalog.state = await catalogState(dir);
+      report.firstSeq = log.firstSeq;
+      report.nextSeq = log.nextSeq;
+    }
+    report.publishedWatermark = (await readWatermark(nodeFs, dir)) ?? null;
+    const files = await readFiles(dir);
+    report.bytes = files.reduce((n, f) => n + f.size, 0);
+    report.fileErrors = files.flatMap((f) => (f.error === undefined ? [] : [f.error]));
+    const last = files[files.length - 1];
+    const activeRow = last !== undefined && last.facts === undefined && last.error === undefined ? last : undefined;
+    // A live writer's in-flight frames would look like a torn tail: the end is checked only when no writer runs.
+    if (activeRow !== undefined && !live) report.activeEnd = await checkActiveEnd(activeRow);
+    if (report.activeEnd.state === 'corrupt') report.ok = false;
+    if (log === undefined) {
+      report.segments = files.map((f) => fileOnlySegment(f));
+      report.records = files.reduce((n, f) => n + (f.facts?.recordCount ?? 0), 0);
+      report.firstSeq = files[0]?.baseSeq ?? 0;
+      return report;
+    }
     const byBase = new Map(files.map((f) => [f.baseSeq, f]));
     if (activeRow !== undefined) {
       // The active segment: the reader's view, up to the watermark.
-      activeRow.facts = await liveFacts(log, activeRow.baseSeq, activeRow.size);
+      activeRow.facts = await liveFacts(log, activeRow);
       report.active = { baseSeq: activeRow.baseSeq, nextSeq: activeRow.facts.nextSeq, records: activeRow.facts.recordCount, bytes: activeRow.size, file: activeRow.file };
     }
+    const inCatalog = report.catalog.state === 'ok';
     const seen = new Set<number>();
     for (const info of catalogView) {
       seen.add(info.baseSeq);
       const file = byBase.get(info.baseSeq);
-      const onDisk = file?.facts ?? null;
-      const inCatalog = report.catalog.state === 'ok';
-      report.segments.push({ ...info, inCatalog, onDisk, disagreement: inCatalog ? disagreement(info, file) : null });
+      report.segments.push({ ...info, inCatalog, onDisk: file?.facts ?? null, disagreement: inCatalog ? disagreement(info, file, live) : null });
     }
-    for (const f of files) if (!seen.has(f.baseSeq)) report.segments.push({ ...fileOnlySegment(f), disagreement: report.catalog.state === 'ok' ? 'the segment file is not in the catalog' : null });
+    const newestInCatalog = catalogView[catalogView.length - 1]?.baseSeq ?? -1;
+    for (const f of files) {
+      if (seen.has(f.baseSeq)) continue;
+      // A live writer adds a segment to the catalog just after creating its file.
+      const lagging = live && f.baseSeq > newestInCatalog;
+      report.segments.push({ ...fileOnlySegment(f), disagreement: inCatalog && !lagging ? 'the segment file is not in the catalog' : null });
+    }
     report.segments.sort((a, b) => a.baseSeq - b.baseSeq);
     report.records = report.segments.reduce((n, s) => n + (s.onDisk?.recordCount ?? 0), 0);
-    if (report.catalog.state === 'ok') report.catalog.agrees = report.segments.every((s) => s.disagreement === null);
+    if (inCatalog) report.catalog.agrees = report.segments.every((s) => s.disagreement === null);
     if (report.catalog.agrees === false) report.ok = false;
     return report;
   } finally {
-    await log.close();
+    await log?.close();
   }
 }
 
@@ -170,6 +185,7 @@ async function checkActiveEnd(row: FileRow): Promise<StatReport['activeEnd']> {
   const handle = await nodeFs.open(row.file, 'read');
   try {
     const a = await analyzeSegment(handle, row.baseSeq, { readAheadBytes: DEFAULTS.readAheadBytes, indexIntervalBytes: DEFAULTS.indexIntervalBytes });
+    row.gaps = a.gaps;
     if (row.facts === undefined) row.facts = { bytes: a.size, sealed: false, nextSeq: a.nextSeq, recordCount: a.recordCount, firstTimestamp: 0, lastTimestamp: 0 };
     const corrupt = a.damage.find((d) => d.resumeAt !== undefined);
     if (corrupt !== undefined) {
@@ -195,6 +211,8 @@ interface FileRow {
   size: number;
   facts: FileFacts | undefined;
   error: StatReport['fileErrors'][number] | undefined;
+  /** Ranges recorded as lost by an earlier repair (known once the active segment was scanned). */
+  gaps: Array<{ from: number; to: number }>;
 }
 
 /** Each segment file's size, header and footer (never its data). */
@@ -203,7 +221,7 @@ async function readFiles(dir: string): Promise<FileRow[]> {
   for (const base of await listSegmentBases(nodeFs, dir)) {
     const file = segmentPath(dir, base);
     const handle = await nodeFs.open(file, 'read');
-    const row: FileRow = { baseSeq: base, file, size: 0, facts: undefined, error: undefined };
+    const row: FileRow = { baseSeq: base, file, size: 0, facts: undefined, error: undefined, gaps: [] };
     try {
       row.size = await handle.size();
       const envelope = await readSegmentEnvelope(handle, base);
@@ -224,15 +242,30 @@ async function readFiles(dir: string): Promise<FileRow[]> {
   return rows;
 }
 
-/** The active segment's figures as a reader sees them: up to the commit watermark. */
-async function liveFacts(log: Log, baseSeq: number, size: number): Promise<FileFacts> {
+/** The active segment's figures as a reader sees them: up to the commit watermark (less the gaps a repair recorded, when its scan found them). */
+async function liveFacts(log: Log, row: FileRow): Promise<FileFacts> {
+  const baseSeq = row.baseSeq;
   const nextSeq = Math.max(log.nextSeq, baseSeq);
-  const facts: FileFacts = { bytes: size, sealed: false, nextSeq, recordCount: nextSeq - baseSeq, firstTimestamp: 0, lastTimestamp: 0 };
+  const lost = row.gaps.reduce((n, g) => n + Math.max(0, Math.min(g.to, nextSeq) - g.from), 0);
+  const facts: FileFacts = { bytes: row.size, sealed: false, nextSeq, recordCount: nextSeq - baseSeq - lost, firstTimestamp: 0, lastTimestamp: 0 };
   if (nextSeq > baseSeq) {
-    facts.firstTimestamp = (await log.get(baseSeq).catch(() => undefined))?.timestamp ?? 0;
+    facts.firstTimestamp = (await firstRecordAt(log, baseSeq, nextSeq))?.timestamp ?? 0;
     facts.lastTimestamp = (await log.get(nextSeq - 1).catch(() => undefined))?.timestamp ?? 0;
   }
   return facts;
+}
+
+/** The first record in `[from, to)`, stepping over gaps. */
+async function firstRecordAt(log: Log, from: number, to: number): Promise<LogRecord | undefined> {
+  for (let seq = from; seq < to; ) {
+    try {
+      return await log.get(seq);
+    } catch (err) {
+      if (!(err instanceof GapError)) return undefined;
+      seq = err.to;
+    }
+  }
+  return undefined;
 }
 
 function fileOnlySegment(f: FileRow): StatSegment {
@@ -245,14 +278,18 @@ function fileOnlySegment(f: FileRow): StatSegment {
   };
 }
 
-/** How a catalog entry and its file disagree, or null. The active segment's entry lags its file by design (updated at roll and close). */
-function disagreement(info: SegmentInfo, file: FileRow | undefined): string | null {
+/**
+ * How a catalog entry and its file disagree, or null. The active segment's
+ * entry lags its file by design (updated at roll and close), and a live
+ * writer seals a file just before it updates the entry.
+ */
+function disagreement(info: SegmentInfo, file: FileRow | undefined, live: boolean): string | null {
   if (file === undefined) return fileMayBeAbsent(info.status) ? null : `the catalog lists it as ${info.status}, but its file is missing`;
   if (file.error !== undefined) return `its file is damaged: ${file.error.message}`;
   const facts = file.facts;
   if (facts === undefined) return null;
   if (!facts.sealed) return info.status === 'active' ? null : `the catalog says ${info.status}, but the file has no footer (it is the active segment)`;
-  if (info.status === 'active') return 'the catalog still says active, but the file is sealed (a crash between sealing and the catalog write)';
+  if (info.status === 'active') return live ? null : 'the catalog still says active, but the file is sealed (a crash between sealing and the catalog write)';
   const fields = (['nextSeq', 'recordCount', 'firstTimestamp', 'lastTimestamp', 'bytes'] as const).filter((k) => info[k] !== facts[k]);
   return fields.length === 0 ? null : `the catalog disagrees with the footer on ${fields.map((k) => `${k} (${info[k]} vs ${facts[k]})`).join(', ')}`;
 }
@@ -292,7 +329,7 @@ function printStat(r: StatReport, io: Io): void {
   io.out(`log ${r.dir}`);
   const range = r.nextSeq > r.firstSeq ? `sequence ${r.firstSeq}..${r.nextSeq - 1}` : `no records yet, next sequence ${r.nextSeq}`;
   if (r.openError === null) io.out(`  records    ${r.records} (${range}), ${formatBytes(r.bytes)} in ${r.segments.length} segment(s)`);
-  else io.out(`  records    ${r.records} in sealed segments, ${formatBytes(r.bytes)} in ${r.segments.length} segment file(s)`);
+  else io.out(`  records    ${r.records} in the segments whose headers and footers could be read; ${formatBytes(r.bytes)} in ${r.segments.length} segment file(s)`);
   if (r.openError === null) io.out(`  watermark  ${r.nextSeq} (readers see records below it)${r.publishedWatermark === null ? '; none published by a writer' : `; last published by the writer: ${r.publishedWatermark}`}`);
   const w = r.writer;
   io.out(`  writer     ${w === null ? 'none (the lock is free)' : `pid ${w.pid ?? '?'}${w.host === null ? '' : ` on ${w.host}`}${w.running === null ? '' : w.running ? ', running' : ', not running (a stale lock: the next writer takes it over)'}`}`);

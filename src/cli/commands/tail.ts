@@ -1,4 +1,4 @@
-import { AofError } from '../../errors.js';
+import { AofError, GapError } from '../../errors.js';
 import { Log } from '../../log.js';
 import { choiceOption, intOption, UsageError } from '../args.js';
 import { defineCommand, requireLogDir } from '../command.js';
@@ -10,7 +10,6 @@ const DEFAULT_LINES = 10;
 
 export const tailCommand = defineCommand({
   name: 'tail',
-  summary: 'print the last records; -f follows a live writer',
   help: `usage: aof tail DIR [-f] [-n N | --from N] [--format json|hex|utf8]
 
 Prints the last records of the log in DIR, one per line (formats as in
@@ -25,8 +24,11 @@ never shows a record whose append has not resolved.
   --from N        start at sequence number N instead
   --format F      json (default), hex or utf8
 
-Exit status: 0 when done or interrupted, 1 when damage stopped it (AOF_CORRUPT,
-AOF_GAP) or it fell behind the start of the log (AOF_BEHIND_RETENTION),
+A range an earlier \`aof repair --mode skip\` recorded as lost is reported on
+stderr (AOF_GAP) and skipped.
+
+Exit status: 0 when done or interrupted, 1 when damage stopped it (AOF_CORRUPT)
+or it fell behind the start of the log (AOF_BEHIND_RETENTION),
 2 on bad usage, 3 when it could not run.
 ${EXIT_STATUS_HELP}`,
   options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' }, from: { type: 'string' }, format: { type: 'string' } },
@@ -39,7 +41,12 @@ ${EXIT_STATUS_HELP}`,
     requireLogDir(dir!);
     // Installed before anything slow, so that an interrupt at any point ends the command cleanly.
     const interrupted = new AbortController();
-    const onSignal = (): void => interrupted.abort();
+    const onSignal = (): void => {
+      // A second interrupt while the first waits (on a reader of stdout that stopped reading) ends at once:
+      // a read-only handle leaves nothing to clean up.
+      if (interrupted.signal.aborted) process.exit(ExitCode.OK);
+      interrupted.abort();
+    };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     let log: Log | undefined;
@@ -47,18 +54,43 @@ ${EXIT_STATUS_HELP}`,
       log = await Log.open(dir!, { readOnly: true });
       const start = from ?? Math.max(log.firstSeq, log.nextSeq - (lines ?? DEFAULT_LINES));
       if (values.follow !== true) {
-        for await (const record of log.read({ from: start })) {
-          if (interrupted.signal.aborted) break;
-          await io.write(formatRecord(record, format));
+        const end = log.nextSeq;
+        let next = start;
+        while (next < end && !interrupted.signal.aborted) {
+          try {
+            for await (const record of log.read({ from: next, to: end })) {
+              if (interrupted.signal.aborted) break;
+              await io.write(formatRecord(record, format));
+              next = record.seq + 1;
+            }
+            break;
+          } catch (err) {
+            if (!(err instanceof GapError)) throw err;
+            io.err(`aof tail: ${err.code}: ${err.message}; continuing at ${err.to}`);
+            next = err.to;
+          }
         }
         return ExitCode.OK;
       }
       io.err(`aof tail: following ${dir} from sequence ${start} (Ctrl-C to stop)`);
-      for await (const record of log.tail({ from: start, signal: interrupted.signal })) await io.write(formatRecord(record, format));
-      return ExitCode.OK;
+      let next = start;
+      for (;;) {
+        try {
+          for await (const record of log.tail({ from: next, signal: interrupted.signal })) {
+            await io.write(formatRecord(record, format));
+            next = record.seq + 1;
+          }
+          return ExitCode.OK;
+        } catch (err) {
+          // A range an earlier `repair --mode skip` recorded as lost: say so, and follow on after it.
+          if (!(err instanceof GapError)) throw err;
+          io.err(`aof tail: ${err.code}: ${err.message}; continuing at ${err.to}`);
+          next = err.to;
+        }
+      }
     } catch (err) {
       if (interrupted.signal.aborted && (err as { name?: unknown }).name === 'AbortError') return ExitCode.OK;
-      if (err instanceof AofError && (err.code === 'AOF_CORRUPT' || err.code === 'AOF_GAP' || err.code === 'AOF_BEHIND_RETENTION')) {
+      if (err instanceof AofError && (err.code === 'AOF_CORRUPT' || err.code === 'AOF_BEHIND_RETENTION')) {
         io.err(`aof tail: ${err.code}: ${err.message}`);
         return ExitCode.PROBLEMS;
       }

@@ -7,7 +7,6 @@ import { readProgress, segmentBytes } from '../read-progress.js';
 
 export const verifyCommand = defineCommand({
   name: 'verify',
-  summary: 'check every frame and footer; exit 1 on damage',
   help: `usage: aof verify DIR [--json]
 
 Reads every frame and footer of the log in DIR and reports each problem with
