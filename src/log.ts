@@ -285,13 +285,21 @@ export class Log extends EventEmitter<LogEvents> {
     const from = options.from === undefined ? undefined : checkSeq('from', options.from);
     // The writer's watermark is known now; a read-only handle learns it when it catches up, at the first pull.
     const to = options.to === undefined ? (this.follower === undefined ? this.nextSeq : undefined) : checkSeq('to', options.to);
-    return wrapErrors(this.readLatest(from, to), 'cannot read the log');
+    return this.readLatest(from, to);
   }
 
-  /** Read-only handles first catch up with the writer, so a read sees what was acknowledged before it began. */
+  /**
+   * Read-only handles first catch up with the writer, so a read sees what was
+   * acknowledged before it began. Raw system errors become `AOF_IO` here, in
+   * the one generator between the caller and the segment reader.
+   */
   private async *readLatest(from: number | undefined, to: number | undefined): AsyncGenerator<LogRecord> {
-    await this.follower?.catchUp();
-    yield* this.reader.read(from ?? this.firstSeq, to ?? this.nextSeq);
+    try {
+      await this.follower?.catchUp();
+      yield* this.reader.read(from ?? this.firstSeq, to ?? this.nextSeq);
+    } catch (err) {
+      throw toAofError(err, 'cannot read the log');
+    }
   }
 
   /**

@@ -8,6 +8,9 @@ import { floorBySeq } from '../segment/sparse-index.js';
 import type { FileCache } from './file-cache.js';
 import type { LogRecord } from './record.js';
 
+/** Read window of a single-record lookup (frames larger than it are read whole). */
+export const GET_WINDOW_BYTES = 16 * 1024;
+
 /** The segments a reader sees: a function, because the writer adds segments as it rolls. */
 export type SegmentList = () => readonly LoadedSegment[];
 
@@ -54,7 +57,8 @@ export class SegmentReader {
     await this.prepare(seg);
     const { handle, release } = await this.files.acquire(seg.file);
     try {
-      const cursor = new FrameCursor(handle, startOffset(seg, seq), seg.dataEnd, this.readAheadBytes, frameCrcSeed(seg.salt));
+      // A lookup scans at most one index interval: a small window, not the sequential read-ahead.
+      const cursor = new FrameCursor(handle, startOffset(seg, seq), seg.dataEnd, Math.min(this.readAheadBytes, GET_WINDOW_BYTES), frameCrcSeed(seg.salt));
       for (;;) {
         const step = await cursor.next();
         if (step.kind === 'end') throw new CorruptionError(`record ${seq} is missing from its segment`, { file: seg.file, offset: step.offset });
@@ -82,9 +86,10 @@ export class SegmentReader {
       if (seg === undefined) return;
       const before = seq;
       const publishedBefore = seg.nextSeq;
-      for await (const record of this.readSegment(seg, seq, to)) {
-        yield record;
-        seq = record.seq + 1;
+      // One resumption of the inner generator per frame, not per record.
+      for await (const records of this.readSegment(seg, seq, to)) {
+        for (const record of records) yield record;
+        seq = records[records.length - 1]!.seq + 1;
       }
       if (seq >= to) return;
       if (seq < seg.nextSeq) {
@@ -97,7 +102,8 @@ export class SegmentReader {
     }
   }
 
-  private async *readSegment(seg: LoadedSegment, from: number, to: number): AsyncGenerator<LogRecord> {
+  /** The records of each frame of `seg` in `[from, to)`, a frame at a time (never an empty batch). */
+  private async *readSegment(seg: LoadedSegment, from: number, to: number): AsyncGenerator<LogRecord[]> {
     await this.prepare(seg);
     const { handle, release } = await this.files.acquire(seg.file);
     let seq = from;
@@ -112,7 +118,8 @@ export class SegmentReader {
           offset = step.offset + step.header.frameBytes;
           const h = step.header;
           if (h.firstSeq + h.count <= seq) continue;
-          for (const record of frameRecords(step.buf, step.at, h, seq, to, seg.file, step.offset)) yield record;
+          const records = frameRecords(step.buf, step.at, h, seq, to, seg.file, step.offset);
+          if (records.length > 0) yield records;
           seq = h.firstSeq + h.count;
           if (seq >= to) return;
         }
