@@ -14,6 +14,13 @@ import { AppendQueue, type PendingAppend, type PendingItem } from './append-queu
 import { WriterMetrics } from './metrics.js';
 import type { WrittenFrame } from './written-frame.js';
 
+/**
+ * Appends written together are split into frames of at most this many bytes
+ * (an append is never split): one write(2), one fsync, but a lookup reads and
+ * checksums only a small frame.
+ */
+export const FRAME_COALESCE_BYTES = 16 * 1024;
+
 /** What the writer tells the log about. */
 export interface WriterEvents {
   /** Records `[from, to)` were acknowledged. */
@@ -245,64 +252,79 @@ export class Writer {
   }
 
   /** Takes the appends at the head of the queue that fit one frame. */
-  private takeGroup(): PendingAppend[] {
+  /**
+   * Takes the appends at the head of the queue that fit one write, split into
+   * frames of at most `FRAME_COALESCE_BYTES` (an append is never split; a
+   * larger one is a frame of its own). Small frames keep a lookup cheap: a
+   * `get` reads and checksums one frame, not a whole write.
+   */
+  private takeFrames(): PendingAppend[][] {
     const seg = this.active;
     const { maxRecords } = this.opts.segment;
     const dataLimit = this.dataLimit();
-    const group: PendingAppend[] = [];
-    let bytes = FRAME_HEADER_BYTES;
+    const frames: PendingAppend[][] = [];
+    let frame: PendingAppend[] = [];
+    let frameBytes = 0;
+    let bytes = 0;
     let records = 0;
     for (let item = this.queue.peek(); item?.kind === 'append'; item = this.queue.peek()) {
-      if (group.length > 0) {
-        if (bytes + item.frameBytes > this.writeBuffer.length) break;
-        if (this.writeOffset + bytes + item.frameBytes > dataLimit) break;
+      const startsFrame = frame.length === 0 || frameBytes + item.frameBytes > FRAME_COALESCE_BYTES;
+      const added = item.frameBytes + (startsFrame ? FRAME_HEADER_BYTES : 0);
+      if (bytes > 0) {
+        if (bytes + added > this.writeBuffer.length) break;
+        if (this.writeOffset + bytes + added > dataLimit) break;
         if (this.writeSeq - seg.baseSeq + records + item.payloads.length > maxRecords) break;
       }
-      group.push(this.queue.shift() as PendingAppend);
-      bytes += item.frameBytes;
+      if (startsFrame) {
+        frame = [];
+        frames.push(frame);
+        frameBytes = 0;
+      }
+      frame.push(this.queue.shift() as PendingAppend);
+      frameBytes += item.frameBytes;
+      bytes += added;
       records += item.payloads.length;
     }
-    return group;
+    return frames;
   }
 
-  /** Encodes the next group as one frame and writes it; a failed write rejects the group and is cut back off. */
+  /** Encodes the next appends as frames and writes them with one write(2); a failed write rejects them all and is cut back off. */
   private async writeNextGroup(): Promise<void> {
-    const group = this.takeGroup();
+    const frames = this.takeFrames();
     const seg = this.active;
-    let frameBytes = FRAME_HEADER_BYTES;
-    let payloads: Uint8Array[];
-    if (group.length === 1) {
-      payloads = group[0]!.payloads;
-      frameBytes += group[0]!.frameBytes;
-    } else {
-      payloads = [];
-      for (const g of group) {
-        for (const p of g.payloads) payloads.push(p);
-        frameBytes += g.frameBytes;
-      }
-    }
-    const buffer = frameBytes <= this.writeBuffer.length ? this.writeBuffer : Buffer.allocUnsafe(frameBytes);
+    let total = 0;
+    for (const f of frames) total += FRAME_HEADER_BYTES + f.reduce((n, g) => n + g.frameBytes, 0);
+    const buffer = total <= this.writeBuffer.length ? this.writeBuffer : Buffer.allocUnsafe(total);
     const last = this.unacked[this.unacked.length - 1];
     // A new segment has no frames yet: its creation time (never before the previous segment's last timestamp) is the floor.
     const timestamp = Math.max(this.opts.clock(), last?.timestamp ?? seg.lastTimestamp, seg.createdMs);
-    const firstSeq = this.writeSeq;
     const offset = this.writeOffset;
-    assert(encodeFrame(buffer, 0, frameCrcSeed(seg.salt), firstSeq, timestamp, payloads) === frameBytes, 'frame length matches its plan');
+    const written: WrittenFrame[] = [];
+    let at = 0;
+    let seq = this.writeSeq;
+    for (const group of frames) {
+      const payloads = group.length === 1 ? group[0]!.payloads : group.flatMap((g) => g.payloads);
+      const frameBytes = encodeFrame(buffer, at, frameCrcSeed(seg.salt), seq, timestamp, payloads);
+      written.push({ group, firstSeq: seq, count: payloads.length, offset: offset + at, frameBytes, timestamp });
+      at += frameBytes;
+      seq += payloads.length;
+    }
+    assert(at === total, 'frames fill exactly the planned write');
     try {
-      await this.preallocate(offset + frameBytes);
-      await writeFully(this.handle, buffer, 0, frameBytes, offset);
+      await this.preallocate(offset + total);
+      await writeFully(this.handle, buffer, 0, total, offset);
     } catch (err) {
       await this.cutBack(offset, err);
       const io = new IoError('append failed; nothing of it was kept', err, { file: seg.file, offset });
-      for (const g of group) g.reject(io);
+      for (const f of frames) for (const g of f) g.reject(io);
       return;
     }
-    this.writeOffset = offset + frameBytes;
-    this.writeSeq = firstSeq + payloads.length;
-    this.unsyncedRecords += payloads.length;
-    this.unsyncedBytes += frameBytes;
-    this.unacked.push({ group, firstSeq, count: payloads.length, offset, frameBytes, timestamp });
-    this.metrics.observeWrite(payloads.length, frameBytes, group.length);
+    this.writeOffset = offset + total;
+    this.unsyncedRecords += seq - this.writeSeq;
+    this.unsyncedBytes += total;
+    this.metrics.observeWrite(seq - this.writeSeq, total, frames.reduce((n, f) => n + f.length, 0));
+    this.writeSeq = seq;
+    for (const f of written) this.unacked.push(f);
   }
 
   /**
