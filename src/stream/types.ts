@@ -11,7 +11,7 @@ export type ExpectedVersion = number | 'no_stream' | 'stream_exists' | 'any';
 
 /** An event to append. */
 export interface EventInput<Data = unknown, Metadata = unknown> {
-  /** What happened, e.g. `'Deposited'`: a non-empty string of at most {@link EVENT_LIMITS}.maxEventTypeBytes UTF-8 bytes. */
+  /** What happened, e.g. `'Deposited'`: a non-empty string of at most `EVENT_LIMITS.maxEventTypeBytes` (256) UTF-8 bytes. */
   type: string;
   /**
    * The event's data: any value `JSON.stringify` can represent (the default),
@@ -21,7 +21,7 @@ export interface EventInput<Data = unknown, Metadata = unknown> {
   /** Optional JSON metadata (correlation ids, user, ...), read back as stored. */
   metadata?: Metadata;
   /**
-   * Optional unique id (at most {@link EVENT_LIMITS}.maxEventIdBytes UTF-8
+   * Optional unique id (at most `EVENT_LIMITS.maxEventIdBytes` (128) UTF-8
    * bytes). Appends that carry ids are idempotent: retrying one that was
    * already written resolves with the original result (see
    * docs/EVENT_SOURCING.md). Without one the store generates a random UUID.
