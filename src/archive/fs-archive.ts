@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import fse from 'fs-extra';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -57,7 +58,7 @@ export class FsArchive implements SegmentArchive {
   async put(key: string, source: SegmentSource, options: ArchiveCallOptions = {}): Promise<ArchivedObject> {
     const dest = this.pathOf(key);
     await this.guard(key, async () => {
-      await fs.promises.mkdir(path.dirname(dest), { recursive: true, mode: this.dirMode });
+      await fse.ensureDir(path.dirname(dest), this.dirMode);
       const tmp = `${dest}.tmp-${randomBytes(4).toString('hex')}`;
       try {
         const stages = [fs.createReadStream(source.path), compressor(this.compression), fs.createWriteStream(tmp, { mode: this.fileMode, flags: 'wx' })].filter((s) => s !== undefined);

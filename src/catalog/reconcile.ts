@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import fse from 'fs-extra';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CorruptionError } from '../errors.js';
@@ -94,9 +95,10 @@ async function reconcile(dir: string, catalog: SegmentCatalog, entries: CatalogE
 /** Moves the LMDB environment of `dir` under `recovery/` (durably), so it can be rebuilt. */
 function moveCatalogAside(dir: string): string {
   const recovery = path.join(dir, RECOVERY_DIR);
-  fs.mkdirSync(recovery, { recursive: true, mode: 0o700 });
+  fse.ensureDirSync(recovery, 0o700);
   const dest = path.join(recovery, `index.damaged.${Date.now()}-${randomBytes(3).toString('hex')}`);
-  fs.renameSync(SegmentCatalog.pathOf(dir), dest);
+  // fs-extra's move falls back to copy-then-remove when recovery/ is on another device (a mount point).
+  fse.moveSync(SegmentCatalog.pathOf(dir), dest, { overwrite: false });
   for (const d of [recovery, dir]) {
     const fd = fs.openSync(d, 'r');
     try {
