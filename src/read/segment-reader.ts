@@ -5,6 +5,7 @@ import { FrameCursor } from '../segment/frame-cursor.js';
 import { SEGMENT_HEADER_BYTES } from '../segment/header.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { floorBySeq } from '../segment/sparse-index.js';
+import { lastWhere } from '../segment/bisect.js';
 import type { FileCache } from './file-cache.js';
 import type { LogRecord } from './record.js';
 
@@ -31,19 +32,7 @@ export class SegmentReader {
 
   /** The segment whose range starts at or before `seq` (the one that holds it, if any does). */
   findSegment(seq: number): LoadedSegment | undefined {
-    const list = this.segments();
-    let lo = 0;
-    let hi = list.length - 1;
-    let found: LoadedSegment | undefined;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const s = list[mid]!;
-      if (s.baseSeq <= seq) {
-        found = s;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return found;
+    return lastWhere(this.segments(), (s) => s.baseSeq <= seq);
   }
 
   /** The record `seq`, or undefined when the log does not hold it. */

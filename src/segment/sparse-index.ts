@@ -1,4 +1,5 @@
 import { assert } from '../assert.js';
+import { lastWhere } from './bisect.js';
 import type { IndexEntry } from './footer.js';
 
 /**
@@ -32,32 +33,10 @@ export class SparseIndexBuilder {
 
 /** The last entry whose seq is at most `seq`, or undefined if `seq` precedes them all. */
 export function floorBySeq(entries: readonly IndexEntry[], seq: number): IndexEntry | undefined {
-  let lo = 0;
-  let hi = entries.length - 1;
-  let found: IndexEntry | undefined;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const e = entries[mid]!;
-    if (e.seq <= seq) {
-      found = e;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  return found;
+  return lastWhere(entries, (e) => e.seq <= seq);
 }
 
 /** The last entry whose timestamp is below `ms`, or undefined: the frame to start a time search from. */
 export function floorBeforeTime(entries: readonly IndexEntry[], ms: number): IndexEntry | undefined {
-  let lo = 0;
-  let hi = entries.length - 1;
-  let found: IndexEntry | undefined;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const e = entries[mid]!;
-    if (e.timestamp < ms) {
-      found = e;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  return found;
+  return lastWhere(entries, (e) => e.timestamp < ms);
 }
