@@ -88,10 +88,23 @@ export function processIo(): Io {
     async confirm(question) {
       if (!interactive) return false;
       const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+      const cancel = new AbortController();
       try {
-        const answer = await rl.question(`${question} [y/N] `);
-        return /^y(es)?$/i.test(answer.trim());
+        // Ctrl-C or Ctrl-D at the prompt is a no, never a hang.
+        const refused = new Promise<false>((resolve) => {
+          rl.once('SIGINT', () => {
+            process.stderr.write('\n');
+            resolve(false);
+          });
+          rl.once('close', () => resolve(false));
+        });
+        const answered = rl.question(`${question} [y/N] `, { signal: cancel.signal }).then(
+          (answer) => /^y(es)?$/i.test(answer.trim()),
+          () => false,
+        );
+        return await Promise.race([answered, refused]);
       } finally {
+        cancel.abort();
         rl.close();
       }
     },

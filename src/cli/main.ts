@@ -13,6 +13,8 @@ const COMMANDS: ReadonlyArray<{ name: string; summary: string; load(): Promise<C
   { name: 'repair', summary: 'cut or skip damage, keeping every byte under recovery/', load: async () => (await import('./commands/repair.js')).repairCommand },
   { name: 'dump', summary: 'print records; --raw decodes one file frame by frame', load: async () => (await import('./commands/dump.js')).dumpCommand },
   { name: 'tail', summary: 'print the last records; -f follows a live writer', load: async () => (await import('./commands/tail.js')).tailCommand },
+  { name: 'archive', summary: 'the archive queue; --now uploads it to --fs PATH or --s3-bucket', load: async () => (await import('./commands/archive.js')).archiveCommand },
+  { name: 'backup', summary: 'point-in-time copy of a live log (hard links where possible)', load: async () => (await import('./commands/backup.js')).backupCommand },
   { name: 'bench', summary: 'quick self-benchmark of this machine: appends, reads, fsync rate', load: async () => (await import('./commands/bench.js')).benchCommand },
   { name: 'demo', summary: 'show the engine at work in a temporary directory', load: async () => (await import('./commands/demo.js')).demoCommand },
 ];
