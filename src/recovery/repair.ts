@@ -8,6 +8,7 @@ import { DEFAULTS } from '../options.js';
 import { segmentPath } from '../segment/names.js';
 import { analyzeSegment, type SegmentAnalysis } from './analyze.js';
 import { listSegmentBases, loadSegments } from './load-segments.js';
+import { isRangeZero } from '../segment/load.js';
 import { openReconciledCatalog } from '../catalog/reconcile.js';
 import { moveToRecovery, preserveRange, type RecoveryTarget } from './preserve.js';
 import { planSkipRebuild, type RepairStep } from './repair-plan.js';
@@ -65,7 +66,8 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
   if (mode !== 'truncate' && mode !== 'skip') throw new InvalidArgumentError(`option mode must be 'truncate' or 'skip', got ${String(mode)}`);
   const fs = options.fs ?? nodeFs;
   const dryRun = options.dryRun ?? false;
-  const lock = await acquireWriterLock(dir, () => undefined, options.dirMode ?? DEFAULTS.dirMode);
+  // A dry run changes nothing, so it needs no lock and works beside a live writer.
+  const lock = dryRun ? undefined : await acquireWriterLock(dir, () => undefined, options.dirMode ?? DEFAULTS.dirMode);
   try {
     const target: RecoveryTarget = { fs, dir, fileMode: options.fileMode ?? DEFAULTS.fileMode, dirMode: options.dirMode ?? DEFAULTS.dirMode };
     const report: RepairReport = { dir, mode, dryRun, actions: [], lostRanges: [], after: undefined };
@@ -76,7 +78,7 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
     if (!dryRun) report.after = await verifyLog(dir, { fs });
     return report;
   } finally {
-    await lock.release();
+    await lock?.release();
   }
 }
 
@@ -154,7 +156,8 @@ async function cut(ctx: RepairContext, a: SegmentAnalysis, offset: number, reaso
   if (!ctx.dryRun) {
     const handle = await ctx.fs.open(a.file, 'readWrite');
     try {
-      preservedAt = await preserveRange(ctx.target, handle, offset, a.size, 'cut');
+      // Zeros (unwritten or preallocated space) hold nothing: cut without a copy, as open does.
+      preservedAt = (await isRangeZero(handle, offset, a.size)) ? undefined : await preserveRange(ctx.target, handle, offset, a.size, 'cut');
       await handle.truncate(offset);
       await handle.sync();
     } finally {

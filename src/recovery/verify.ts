@@ -58,6 +58,8 @@ export interface VerifyOptions {
  */
 export async function verifyLog(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const fs = options.fs ?? nodeFs;
+  // A path that is not there is not a clean log: the stat throws ENOENT, reported as AOF_IO.
+  if (!(await fs.stat(dir)).isDirectory) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR', path: dir });
   const settings = { readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes, indexIntervalBytes: DEFAULTS.indexIntervalBytes };
   const bases = await listSegmentBases(fs, dir);
   const report: VerifyReport = { ok: true, dir, segments: [], records: 0, nextSeq: bases[0] ?? 0, cleanClose: false, problems: [], gaps: [] };
