@@ -140,7 +140,7 @@ export function faultRuleArb(options: FaultArbOptions = {}): fc.Arbitrary<FaultR
     op: fc.oneof(...weighted),
     path: pathArb,
     errno: fc.constantFrom(...(options.errnos ?? ['EIO', 'ENOSPC', 'EDQUOT'])),
-    skip: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: Math.max(1, options.maxSkip ?? 3) }) }),
+    skip: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: Math.max(1, options.maxSkip ?? 3) }) }),
     times: fc.constant(1),
   });
 }

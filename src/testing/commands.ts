@@ -4,7 +4,7 @@ import { Log } from '../log.js';
 import type { LogRecord } from '../read/record.js';
 import type { Payload } from '../record/payload.js';
 import { batchArb, faultScheduleArb, oversizedPayloadArb, payloadArb, TEST_LIMITS, type ArbitraryLimits, type FaultArbOptions } from './arbitraries.js';
-import type { FaultRule } from './fault-fs.js';
+import type { FaultRule, FsOperation } from './fault-fs.js';
 import type { LogUnderTest, RestartOutcome } from './harness.js';
 import { ModelViolation, sameBytes, type InputVerdict, type LogModel, type ModelRecord, type RestartKind } from './model.js';
 
@@ -21,19 +21,29 @@ export type LogCommand = fc.AsyncCommand<LogModel, LogUnderTest>;
 
 /** One append as commands describe it: `append(payloads[0])`, or `appendBatch(payloads)`. */
 export interface AppendSpec {
+  /** True for `appendBatch(payloads)`, false for `append(payloads[0])`. */
   batch: boolean;
+  /** The payloads. */
   payloads: Payload[];
 }
 
 /** An operation that a fault can be injected into (see {@link FaultCommand}). */
 export type FaultableAction =
+  /** One append (or batch). */
   | { kind: 'append'; spec: AppendSpec }
+  /** Appends issued together. */
   | { kind: 'concurrent'; specs: AppendSpec[] }
+  /** `roll()`. */
   | { kind: 'roll' }
+  /** `flush()`. */
   | { kind: 'flush' }
+  /** `get(seq)`, `seq` picked by `pick` (modulo the records held, plus a few past the end). */
   | { kind: 'get'; pick: number }
+  /** `read({ from, to })`, picked by `fromPick` and `toPick` (undefined: the default `to`). */
   | { kind: 'read'; fromPick: number; toPick: number | undefined }
+  /** `close()`, then `Log.open` with the faults armed. */
   | { kind: 'reopen' }
+  /** `Log.verify` beside the writer. */
   | { kind: 'verify' };
 
 /** Inputs the log must refuse without changing anything. */
@@ -165,7 +175,7 @@ async function restartAndCheck(m: LogModel, r: LogUnderTest, kind: RestartKind, 
 // --- actions ------------------------------------------------------------------
 
 /** Applies one append's outcome to the model, checking it. `concurrent`: issued before an earlier failure could be seen. */
-function applyAppendOutcome(m: LogModel, r: LogUnderTest, spec: AppendSpec, verdict: InputVerdict, res: Settled<number>, faulty: boolean, concurrent: boolean): void {
+function applyAppendOutcome(m: LogModel, spec: AppendSpec, verdict: InputVerdict, res: Settled<number>, faulty: boolean, concurrent: boolean): void {
   const what = describeSpec(spec);
   if (m.failed && !concurrent) {
     if (res.ok) throw violation(`${what} was acknowledged (seq ${res.value}) while the log is in the failed state`);
@@ -194,7 +204,7 @@ function applyAppendOutcome(m: LogModel, r: LogUnderTest, spec: AppendSpec, verd
 async function runAppend(m: LogModel, r: LogUnderTest, spec: AppendSpec, faulty: boolean): Promise<void> {
   const verdict = m.judgeInput(spec.payloads, spec.batch);
   const res = await settle(() => (spec.batch ? r.log.appendBatch(spec.payloads) : r.log.append(spec.payloads[0]!)));
-  applyAppendOutcome(m, r, spec, verdict, res, faulty, false);
+  applyAppendOutcome(m, spec, verdict, res, faulty, false);
   // A failed write whose cut-back failed too leaves the log failed (and rejects with AOF_IO).
   if (!res.ok && !m.failed && r.log.metrics().failed) m.enterFailedState();
 }
@@ -220,7 +230,7 @@ async function runConcurrent(m: LogModel, r: LogUnderTest, specs: AppendSpec[], 
   const results = await Promise.all(specs.map((s) => settle(() => (s.batch ? r.log.appendBatch(s.payloads) : r.log.append(s.payloads[0]!)))));
   r.process.disarm();
   const crashed = r.process.crashed;
-  specs.forEach((s, i) => applyAppendOutcome(m, r, s, verdicts[i]!, results[i]!, faulty || crashed, !failedBefore));
+  specs.forEach((s, i) => applyAppendOutcome(m, s, verdicts[i]!, results[i]!, faulty || crashed, !failedBefore));
   if (crashed) {
     const kind = crash!.kind;
     await restartAndCheck(m, r, kind, () => (kind === 'crash' ? r.crash() : r.powerLoss(crash!.seed, undefined, powerLoss)));
@@ -246,7 +256,9 @@ async function runGet(m: LogModel, r: LogUnderTest, pick: number, faulty: boolea
 
 async function runRead(m: LogModel, r: LogUnderTest, fromPick: number, toPick: number | undefined, faulty: boolean): Promise<void> {
   const from = pickSeq(m, fromPick, 2);
-  const to = toPick === undefined ? undefined : pickSeq(m, toPick);
+  let to = toPick === undefined ? undefined : pickSeq(m, toPick);
+  const segs = r.log.segments();
+  if (to !== undefined && r.knownIssues.has('read-past-sealed-end') && segs[segs.length - 1]?.status !== 'active') to = Math.min(to, r.log.nextSeq);
   const what = `read({ from: ${from}${to === undefined ? '' : `, to: ${to}`} })`;
   const records: LogRecord[] = [];
   const res = await settle(() => collect(r.log, to === undefined ? { from } : { from, to }, records));
@@ -304,8 +316,10 @@ async function runVerify(m: LogModel, r: LogUnderTest, faulty: boolean): Promise
     return;
   }
   const report = res.value;
-  const errors = report.problems.filter((p) => p.severity === 'error');
-  if (!report.ok || errors.length > 0) {
+  const lastFile = report.segments[report.segments.length - 1]?.file;
+  const unbornExcused = (p: { file: string; message: string }): boolean => r.knownIssues.has('unborn-verify') && p.file === lastFile && p.message.includes('holds no header');
+  const errors = report.problems.filter((p) => p.severity === 'error' && !unbornExcused(p));
+  if (errors.length > 0) {
     // A read fault can make verify see a short file; without a fault, the live log must verify clean.
     if (faulty) return;
     throw violation(`Log.verify of the live log found problems: ${errors.map((p) => `${p.file}@${p.offset}: ${p.message}`).join('; ')}`);
@@ -323,6 +337,7 @@ async function runReopen(m: LogModel, r: LogUnderTest, rules: readonly FaultRule
   if (rules !== undefined) for (const rule of rules) r.machine.failNext(rule.op, rule.errno, rule);
   let opened = await settle(() => r.reopen());
   r.machine.clearFaults();
+  await r.afterFaults();
   if (!opened.ok) {
     if (rules === undefined) throw violation(`reopening after close() failed: ${describeError(opened.error)}`);
     expectCode(opened.error, ['AOF_IO', 'AOF_CORRUPT', 'AOF_LOG_FAILED'], 'Log.open with a fault injected');
@@ -398,7 +413,10 @@ export abstract class BaseLogCommand implements LogCommand {
 
 /** `append(payload)` (or `appendBatch`), expected to succeed unless its input is invalid or the log is failed. */
 export class AppendCommand extends BaseLogCommand {
-  constructor(readonly spec: AppendSpec) {
+  constructor(
+    /** The append. */
+    readonly spec: AppendSpec,
+  ) {
     super();
   }
   protected apply(m: LogModel, r: LogUnderTest): Promise<void> {
@@ -416,7 +434,9 @@ export class AppendCommand extends BaseLogCommand {
  */
 export class ConcurrentAppendsCommand extends BaseLogCommand {
   constructor(
+    /** The appends, issued together. */
     readonly specs: AppendSpec[],
+    /** A crash or power loss in the middle of them. */
     readonly crash?: BurstCrash,
   ) {
     super();
@@ -432,7 +452,10 @@ export class ConcurrentAppendsCommand extends BaseLogCommand {
 
 /** `get(seq)` for a sequence number picked among the held ones and a few past the end. */
 export class GetCommand extends BaseLogCommand {
-  constructor(readonly pick: number) {
+  constructor(
+    /** Picks the sequence number: modulo the records held plus three past the end. */
+    readonly pick: number,
+  ) {
     super();
   }
   protected apply(m: LogModel, r: LogUnderTest): Promise<void> {
@@ -446,7 +469,9 @@ export class GetCommand extends BaseLogCommand {
 /** `read({ from, to })` over a picked range (empty, reversed and past-the-end ranges included). */
 export class ReadCommand extends BaseLogCommand {
   constructor(
+    /** Picks `from`. */
     readonly fromPick: number,
+    /** Picks `to` (undefined: the default, the watermark). */
     readonly toPick: number | undefined,
   ) {
     super();
@@ -481,7 +506,10 @@ export class FlushCommand extends BaseLogCommand {
 
 /** Moves the test clock forward (timestamps, `segment.maxAgeMs`). */
 export class TickCommand extends BaseLogCommand {
-  constructor(readonly ms: number) {
+  constructor(
+    /** How far the clock moves, in ms. */
+    readonly ms: number,
+  ) {
     super();
   }
   protected async apply(m: LogModel, r: LogUnderTest): Promise<void> {
@@ -510,7 +538,10 @@ export class ReopenCommand extends BaseLogCommand {
  * too during its recovery, and a third one opens the log.
  */
 export class CrashCommand extends BaseLogCommand {
-  constructor(readonly recoveryCrashAfter?: number) {
+  constructor(
+    /** When set, the recovering process crashes too, after this many calls. */
+    readonly recoveryCrashAfter?: number,
+  ) {
     super();
   }
   protected apply(m: LogModel, r: LogUnderTest): Promise<void> {
@@ -529,7 +560,9 @@ export class CrashCommand extends BaseLogCommand {
  */
 export class PowerLossCommand extends BaseLogCommand {
   constructor(
+    /** Seed of what survives and of the next machine. */
     readonly seed: number,
+    /** When set, the recovering process crashes too, after this many calls. */
     readonly recoveryCrashAfter?: number,
   ) {
     super();
@@ -551,7 +584,9 @@ export class PowerLossCommand extends BaseLogCommand {
  */
 export class FaultCommand extends BaseLogCommand {
   constructor(
+    /** The faults armed. */
     readonly rules: FaultRule[],
+    /** The operation run while they are. */
     readonly action: FaultableAction,
   ) {
     super();
@@ -562,14 +597,17 @@ export class FaultCommand extends BaseLogCommand {
     try {
       await runAction(m, r, this.action, this.rules);
       if (!r.machine.faultsPending) r.stats.faultsFired++;
-      // A background fsync (interval strategy) may have hit the fault: the log is failed, its appends stand.
-      if (!m.failed && r.isOpen && r.log.metrics().failed) m.enterFailedState();
     } finally {
       r.machine.clearFaults();
     }
+    // A background fsync (interval strategy) may have hit the fault: its rejection is handled within a
+    // turn of the event loop. The log is then failed; the appends it acknowledged stand.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (!m.failed && r.isOpen && r.log.metrics().failed) m.enterFailedState();
+    await r.afterFaults();
   }
   toString(): string {
-    const rules = this.rules.map((f) => `${f.op}:${f.errno}${f.skip ? ` after ${f.skip}` : ''}`).join(' + ');
+    const rules = this.rules.map((f) => `${f.op}${typeof f.path === 'string' ? `[${f.path}]` : ''}:${f.errno}${f.skip ? ` after ${f.skip}` : ''}`).join(' + ');
     return `fault(${rules} → ${describeAction(this.action)})`;
   }
 }
@@ -592,7 +630,8 @@ export class ReadOnlyViewCommand extends BaseLogCommand {
     const ro = opened.value;
     try {
       const max = m.nextSeq + m.inDoubtRecords;
-      if (ro.nextSeq < m.nextSeq || ro.nextSeq > max) throw violation(`a read-only handle sees up to ${ro.nextSeq}; acknowledged up to ${m.nextSeq}, written at most up to ${max}`);
+      const lagExcused = r.knownIssues.has('watermark-lag');
+      if ((ro.nextSeq < m.nextSeq && !lagExcused) || ro.nextSeq > max) throw violation(`a read-only handle sees up to ${ro.nextSeq}; acknowledged up to ${m.nextSeq}, written at most up to ${max}`);
       const records = await collect(ro);
       const expected: (ModelRecord | undefined)[] = [];
       for (let seq = m.firstSeq; seq < ro.nextSeq; seq++) expected.push(m.candidate(seq));
@@ -606,10 +645,66 @@ export class ReadOnlyViewCommand extends BaseLogCommand {
   }
 }
 
+/**
+ * `log.tail({ from })` while appends go on: the follower yields exactly the
+ * acknowledged records from `from` on, in order, without gaps, and each new
+ * one once its append has resolved; aborting ends it with an `AbortError`.
+ */
+export class TailCommand extends BaseLogCommand {
+  constructor(
+    /** Picks `from` among the records held and the watermark. */
+    readonly fromPick: number,
+    /** Appends made while the tail follows. */
+    readonly specs: AppendSpec[],
+  ) {
+    super();
+  }
+  protected async apply(m: LogModel, r: LogUnderTest): Promise<void> {
+    const from = m.firstSeq + (this.fromPick % (m.nextSeq - m.firstSeq + 1));
+    const ac = new AbortController();
+    const got: LogRecord[] = [];
+    let target = Number.POSITIVE_INFINITY;
+    const reached = (): boolean => (got.length === 0 ? from : got[got.length - 1]!.seq + 1) >= target;
+    let wake: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => (wake = resolve));
+    const reader = (async (): Promise<void> => {
+      try {
+        for await (const rec of r.log.tail({ from, signal: ac.signal })) {
+          got.push(rec);
+          if (reached()) break;
+        }
+      } catch (err) {
+        if ((err as Error | undefined)?.name !== 'AbortError') throw err;
+      } finally {
+        wake();
+      }
+    })();
+    const failure = reader.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    for (const spec of this.specs) await runAppend(m, r, spec, false);
+    target = m.nextSeq;
+    // Either the follower already has everything (and waits for an append that is not coming), or it
+    // stops by itself once a record reaches the target (the watchdog catches a follower that stalls).
+    if (!reached()) await Promise.race([arrived, failure]);
+    ac.abort();
+    const err = await failure;
+    if (err !== undefined) throw violation(`tail({ from: ${from} }) failed: ${describeError(err)}`);
+    expectRecords(got.slice(0, Math.max(0, target - from)), m.read(from, target), `tail({ from: ${from} })`);
+    if (got.length > target - from) throw violation(`tail({ from: ${from} }) yielded records past the watermark ${target}`);
+  }
+  toString(): string {
+    return `tail(#${this.fromPick}) while [${this.specs.map(describeSpec).join(', ')}]`;
+  }
+}
+
 /** Input the log must refuse with a typed error, changing nothing. */
 export class InvalidInputCommand extends BaseLogCommand {
   constructor(
+    /** Which invalid input. */
     readonly kind: InvalidInputKind,
+    /** An oversized payload, for the kinds that need one. */
     readonly payload: Payload,
   ) {
     super();
@@ -654,28 +749,46 @@ export class InvalidInputCommand extends BaseLogCommand {
 
 /** Relative weights of the commands {@link logCommands} generates (0 disables one). */
 export interface CommandWeights {
+  /** {@link AppendCommand} of one payload. */
   append: number;
+  /** {@link AppendCommand} of a batch. */
   appendBatch: number;
+  /** {@link ConcurrentAppendsCommand} without a crash. */
   concurrent: number;
+  /** {@link GetCommand}. */
   get: number;
+  /** {@link ReadCommand}. */
   read: number;
+  /** {@link RollCommand}. */
   roll: number;
+  /** {@link FlushCommand}. */
   flush: number;
+  /** {@link TickCommand}. */
   tick: number;
+  /** {@link ReopenCommand}. */
   reopen: number;
+  /** {@link CrashCommand}. */
   crash: number;
+  /** {@link PowerLossCommand}. */
   powerLoss: number;
+  /** {@link ConcurrentAppendsCommand} with a crash or power loss in the middle. */
   burstCrash: number;
+  /** {@link FaultCommand}. */
   fault: number;
+  /** {@link VerifyCommand}. */
   verify: number;
+  /** {@link ReadOnlyViewCommand}. */
   readOnlyView: number;
+  /** {@link InvalidInputCommand}. */
   invalid: number;
+  /** {@link TailCommand}. */
+  tail: number;
 }
 
 /** The default mix: mostly appends and reads, with a crash, power loss or fault every few commands. */
 export const DEFAULT_COMMAND_WEIGHTS: CommandWeights = {
   append: 10, appendBatch: 5, concurrent: 3, get: 4, read: 4, roll: 2, flush: 2, tick: 2,
-  reopen: 1, crash: 2, powerLoss: 2, burstCrash: 2, fault: 4, verify: 1, readOnlyView: 1, invalid: 1,
+  reopen: 1, crash: 2, powerLoss: 2, burstCrash: 2, fault: 4, verify: 1, readOnlyView: 1, invalid: 1, tail: 2,
 };
 
 /** Options of {@link logCommands}. */
@@ -690,7 +803,12 @@ export interface LogCommandsOptions {
    * More commands (for example over an application's own model, or tail and
    * retention commands once the engine has them), each with its weight.
    */
-  extra?: Array<{ weight: number; arbitrary: fc.Arbitrary<LogCommand> }>;
+  extra?: Array<{
+    /** Relative weight, as in {@link CommandWeights}. */
+    weight: number;
+    /** The command arbitrary. */
+    arbitrary: fc.Arbitrary<LogCommand>;
+  }>;
 }
 
 function appendSpecArb(limits: ArbitraryLimits): fc.Arbitrary<AppendSpec> {
@@ -698,6 +816,25 @@ function appendSpecArb(limits: ArbitraryLimits): fc.Arbitrary<AppendSpec> {
     { weight: 2, arbitrary: payloadArb(limits).map((p): AppendSpec => ({ batch: false, payloads: [p] })) },
     { weight: 1, arbitrary: batchArb(limits, 6).map((payloads): AppendSpec => ({ batch: true, payloads })) },
   );
+}
+
+/** The file-system calls an action makes, so that most injected faults hit something (an explicit `faults.ops` wins). */
+export function faultOpsFor(action: FaultableAction): FsOperation[] {
+  switch (action.kind) {
+    case 'append':
+    case 'concurrent':
+    case 'roll':
+      return ['write', 'datasync', 'truncate', 'open', 'syncDir'];
+    case 'flush':
+      return ['datasync'];
+    case 'get':
+    case 'read':
+      return ['read', 'open'];
+    case 'verify':
+      return ['read', 'open', 'readdir', 'stat', 'size'];
+    case 'reopen':
+      return ['open', 'read', 'write', 'truncate', 'datasync', 'sync', 'size', 'readdir', 'stat', 'mkdir', 'rename', 'syncDir'];
+  }
 }
 
 /**
@@ -740,9 +877,10 @@ export function logCommands(options: LogCommandsOptions = {}): fc.Arbitrary<LogC
         .tuple(specs, fc.integer({ min: 0, max: 40 }), fc.constantFrom<'crash' | 'power-loss'>('crash', 'power-loss'), fc.integer())
         .map(([s, afterCalls, kind, seed]) => new ConcurrentAppendsCommand(s, { afterCalls, kind, seed })),
     },
-    { weight: w.fault, arbitrary: fc.tuple(faultScheduleArb(options.faults), action).map(([rules, a]) => new FaultCommand(rules, a)) },
+    { weight: w.fault, arbitrary: action.chain((a) => faultScheduleArb({ ops: faultOpsFor(a), ...options.faults }).map((rules) => new FaultCommand(rules, a))) },
     { weight: w.verify, arbitrary: fc.constant(null).map(() => new VerifyCommand()) },
     { weight: w.readOnlyView, arbitrary: fc.constant(null).map(() => new ReadOnlyViewCommand()) },
+    { weight: w.tail, arbitrary: fc.tuple(pick, fc.array(spec, { maxLength: 4 })).map(([p, s]) => new TailCommand(p, s)) },
     { weight: w.invalid, arbitrary: fc.tuple(fc.constantFrom(...invalidKinds), oversizedPayloadArb(limits)).map(([k, p]) => new InvalidInputCommand(k, p)) },
     ...(options.extra ?? []),
   ];

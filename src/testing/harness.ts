@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { Log } from '../log.js';
 import type { LogOptions } from '../options.js';
 import type { SegmentStatus } from '../log/segment-info.js';
@@ -31,6 +32,30 @@ export class ManualClock {
   }
 }
 
+/**
+ * Engine bugs the harness can work around, so that a suite stays useful
+ * (and green) while a known bug waits for its fix. Each names the reduced
+ * reproduction in tests/property/engine-bugs.test.ts; remove the flag when
+ * the fix lands. Users leave this empty: the harness is strict by default.
+ *
+ * - `unsynced-adoption` (bugs 1, 2, 2b): a writer's open adopts what a
+ *   crashed predecessor left in the page cache without syncing it. The
+ *   harness syncs every segment file and `segments/` after each open, which
+ *   is what the fix does inside `Log.open`.
+ * - `read-past-sealed-end` (bug 3): `read({ to })` past the end never ends
+ *   when the last segment is sealed. Reads clamp `to` to `nextSeq` then.
+ * - `unborn-verify` (bug 6): `Log.verify` reports an unborn last segment as
+ *   corruption. That one problem is ignored.
+ * - `repair-empty-sealed-last` (bug 5): after repair leaves an empty sealed
+ *   last segment, no writer can open the log (EEXIST). The fuzzer skips the
+ *   checks after such a repair.
+ * - `watermark-lag` (bug 8): a failed write of the watermark file is never
+ *   retried, so a read-only handle opened later may see fewer records than
+ *   were acknowledged. Read-only views then only check that what they see is
+ *   a correct prefix.
+ */
+export type KnownIssue = 'unsynced-adoption' | 'read-past-sealed-end' | 'unborn-verify' | 'repair-empty-sealed-last' | 'watermark-lag';
+
 /** Options of {@link LogUnderTest.open}. */
 export interface LogUnderTestOptions {
   /** The log directory (created if missing). */
@@ -43,6 +68,8 @@ export interface LogUnderTestOptions {
   unsyncedSurvival?: 'prefix' | 'none';
   /** The clock's start time in ms. */
   startMs?: number;
+  /** Known engine bugs to work around (default none). */
+  knownIssues?: readonly KnownIssue[];
 }
 
 /** What a restart did. */
@@ -55,16 +82,27 @@ export interface RestartOutcome {
 
 /** Counters of what a run did, for coverage reports. */
 export interface HarnessStats {
+  /** Successful `Log.open`s. */
   opens: number;
+  /** `close()` followed by a reopen. */
   cleanRestarts: number;
+  /** Process crashes. */
   crashes: number;
+  /** Power losses. */
   powerLosses: number;
+  /** Recoveries that were themselves interrupted by a crash. */
   crashesDuringRecovery: number;
+  /** Fault rules armed. */
   faultsInjected: number;
+  /** Fault commands all of whose rules fired. */
   faultsFired: number;
+  /** Opens that cut a torn tail. */
   tornTailsCut: number;
+  /** Opens that cut a zero tail. */
   zeroTailsCut: number;
+  /** Segments sealed (`seal` events). */
   rolls: number;
+  /** Failed states entered (`error` events). */
   failedStates: number;
 }
 
@@ -75,8 +113,8 @@ export function emptyStats(): HarnessStats {
 
 /**
  * A log under test. One "machine" (a `FaultFs`) per boot, one "process" (a
- * `ProcessFs`) per open; {@link restart} closes, crashes or powers off and
- * reopens from the same files.
+ * `ProcessFs`) per open; {@link restartClean}, {@link crash} and {@link powerLoss}
+ * bring it down and reopen it from the same files.
  */
 export class LogUnderTest {
   /** The log directory. */
@@ -89,6 +127,8 @@ export class LogUnderTest {
   trace: ((line: string) => void) | undefined;
   /** A command that takes longer than this fails as a hang (default 15 s). */
   commandTimeoutMs = 15_000;
+  /** Known engine bugs worked around (see {@link KnownIssue}). */
+  readonly knownIssues: ReadonlySet<KnownIssue>;
   private readonly options: LogOptions;
   private readonly survival: 'prefix' | 'none';
   private current: Log | undefined;
@@ -98,12 +138,14 @@ export class LogUnderTest {
   private sealedBelow = 0;
   private eventTo = 0;
   private problems: string[] = [];
+  private adoptSyncPending = false;
 
   private constructor(options: LogUnderTestOptions) {
     this.dir = options.dir;
     this.options = options.log ?? {};
     this.survival = options.unsyncedSurvival ?? 'prefix';
     this.clock = new ManualClock(options.startMs);
+    this.knownIssues = new Set(options.knownIssues ?? []);
     this.machineFs = new FaultFs({ seed: options.seed ?? 1, unsyncedSurvival: this.survival });
     this.processFs = new ProcessFs(this.machineFs);
   }
@@ -166,6 +208,7 @@ export class LogUnderTest {
         const log = await Log.open(this.dir, this.openOptions());
         this.processFs.disarm();
         if (!this.processFs.crashed) {
+          if (this.knownIssues.has('unsynced-adoption')) await this.syncAdopted();
           this.adopt(log);
           return false;
         }
@@ -178,7 +221,9 @@ export class LogUnderTest {
       this.stats.crashesDuringRecovery++;
       this.processFs = new ProcessFs(this.machineFs);
     }
-    this.adopt(await Log.open(this.dir, this.openOptions()));
+    const log = await Log.open(this.dir, this.openOptions());
+    if (this.knownIssues.has('unsynced-adoption')) await this.syncAdopted();
+    this.adopt(log);
     return crashedDuringRecovery;
   }
 
@@ -271,6 +316,41 @@ export class LogUnderTest {
     const log = this.current;
     this.current = undefined;
     await log?.close().catch(() => undefined);
+  }
+
+  /**
+   * Completes a workaround that an injected fault interrupted (the harness's
+   * own syncs go through the machine, faults and all). Call after
+   * `machine.clearFaults()`.
+   */
+  async afterFaults(): Promise<void> {
+    if (!this.adoptSyncPending) return;
+    this.adoptSyncPending = false;
+    await this.syncAdopted();
+  }
+
+  /** The `unsynced-adoption` workaround: what the open adopted becomes durable, as the engine's fix would make it. */
+  private async syncAdopted(): Promise<void> {
+    try {
+      await this.syncAllSegments();
+    } catch {
+      // An injected fault hit the harness's own sync: finish it once the faults are cleared.
+      this.adoptSyncPending = true;
+    }
+  }
+
+  private async syncAllSegments(): Promise<void> {
+    const segments = path.join(this.dir, 'segments');
+    for (const name of await this.machineFs.readdir(segments)) {
+      if (!name.endsWith('.seg')) continue;
+      const handle = await this.machineFs.open(path.join(segments, name), 'readWrite');
+      try {
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+    }
+    await this.machineFs.syncDir(segments);
   }
 
   private adopt(log: Log): void {

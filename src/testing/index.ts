@@ -37,7 +37,7 @@ export {
   type RestartKind,
   type SurvivalBounds,
 } from './model.js';
-export { LogUnderTest, ManualClock, emptyStats, type LogUnderTestOptions, type RestartOutcome, type HarnessStats } from './harness.js';
+export { LogUnderTest, ManualClock, emptyStats, statusReachable, type KnownIssue, type LogUnderTestOptions, type RestartOutcome, type HarnessStats } from './harness.js';
 export {
   TEST_LIMITS,
   FAULT_OPERATIONS,
@@ -70,8 +70,10 @@ export {
   VerifyCommand,
   ReadOnlyViewCommand,
   InvalidInputCommand,
+  TailCommand,
   DEFAULT_COMMAND_WEIGHTS,
   logCommands,
+  faultOpsFor,
   auditContents,
   checkConsistent,
   expectRecord,
@@ -106,4 +108,5 @@ export {
   type DamageArbOptions,
   type DamageCheckOptions,
   type DamageCheckReport,
+  type VerifySummary,
 } from './corruption.js';

@@ -53,9 +53,19 @@ export const DEFAULT_MODEL_LIMITS: ModelLimits = { maxRecordBytes: 16 * 1024 * 1
 /** What the log must answer to an append, judged from its input alone. */
 export type InputVerdict =
   /** Valid: these are the bytes that will be stored. */
-  | { ok: true; payloads: Uint8Array[] }
+  | {
+      /** The input is valid. */
+      ok: true;
+      /** The bytes the log stores, one per record. */
+      payloads: Uint8Array[];
+    }
   /** Invalid: the append must reject with this code and change nothing. */
-  | { ok: false; code: 'AOF_RECORD_TOO_LARGE' | 'AOF_BATCH_TOO_LARGE' | 'AOF_INVALID_ARGUMENT' };
+  | {
+      /** The input is invalid. */
+      ok: false;
+      /** The error code the append must reject with. */
+      code: 'AOF_RECORD_TOO_LARGE' | 'AOF_BATCH_TOO_LARGE' | 'AOF_INVALID_ARGUMENT';
+    };
 
 /**
  * How a log was brought down before it was opened again:
@@ -78,6 +88,7 @@ export interface SurvivalBounds {
 
 /** A check of the real log against the model failed: a bug in the log (or in the model). */
 export class ModelViolation extends Error {
+  /** @param message What differs between the log and the model. */
   constructor(message: string) {
     super(message);
     this.name = 'ModelViolation';
