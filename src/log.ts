@@ -24,7 +24,7 @@ import { repairLog, type RepairOptions, type RepairReport } from './recovery/rep
 import { verifyLog, type VerifyOptions, type VerifyReport } from './recovery/verify.js';
 import type { LoadedSegment } from './segment/loaded-segment.js';
 import { emptyMetrics, type LogMetrics } from './write/metrics.js';
-import { openCatalogForReading, startFirstSegment } from './log/open-helpers.js';
+import { openCatalogForReading, startFirstSegment, syncAdoptedState } from './log/open-helpers.js';
 import { wrapErrors } from './log/wrap-errors.js';
 import { Pins } from './log/pins.js';
 import { archivedSegments, evictedPlaceholders, Tiering, type ArchiveReadOptions } from './archive/tiering.js';
@@ -148,6 +148,7 @@ export class Log extends EventEmitter<LogEvents> {
         await reader.follower!.catchUp();
         return reader;
       }
+      await syncAdoptedState(opts.fs, dir, loaded.segments, loaded.activeHandle);
       const handle = loaded.activeHandle ?? (await startFirstSegment(opts, dir, loaded.segments));
       const { catalog, report: catalogReport } = await openReconciledCatalog(dir, loaded.segments, { dropMissing: false, fileMode: opts.fileMode, dirMode: opts.dirMode }).catch(async (err: unknown) => {
         await handle.close();
@@ -495,6 +496,8 @@ export class Log extends EventEmitter<LogEvents> {
       await this.tiering?.close();
       await this.writer?.close();
       await this.refreshActiveEntry();
+      // Publish once more: a write of the watermark that failed earlier would leave readers behind for good.
+      this.watermark?.publish(this.nextSeq);
       await this.watermark?.close();
     } finally {
       this.wakeup.notify();

@@ -32,12 +32,20 @@ export async function catalogReadable(indexDir: string): Promise<boolean> {
   });
 }
 
+// Reads every record and commits a write transaction, on a copy of the files: some damage only
+// shows when LMDB writes (an assertion aborts the process), and the original must stay untouched.
 const PROBE_SCRIPT = `
 const { open } = require(process.argv[1]);
-const env = open({ path: process.argv[2], maxDbs: 8, readOnly: true });
+const fs = require('node:fs'), os = require('node:os'), path = require('node:path');
+const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'aof-catalog-probe-'));
+process.on('exit', () => fs.rmSync(copy, { recursive: true, force: true }));
+fs.copyFileSync(path.join(process.argv[2], 'data.mdb'), path.join(copy, 'data.mdb'));
+const env = open({ path: copy, maxDbs: 8 });
 for (const name of ['segments']) { const db = env.openDB(name, {}); let n = 0; for (const { key, value } of db.getRange()) { if (value === undefined) process.exit(3); n++; } }
 // The event store's stream index (src/stream/stream-index.ts), where it exists.
 for (const name of ['es-streams', 'es-events', 'es-meta']) { const db = env.openDB(name, name === 'es-meta' ? {} : { keyEncoding: 'binary' }); if (db === undefined) continue; for (const { value } of db.getRange()) if (value === undefined) process.exit(3); }
+const probeDb = env.openDB('segments', {});
+probeDb.transactionSync(() => { probeDb.putSync(-1, { probe: true }); probeDb.removeSync(-1); });
 env.close().then(() => process.exit(0), () => process.exit(4));
 `;
 

@@ -87,7 +87,8 @@ export class SegmentReader {
         continue;
       }
       throwIfDamaged(seg);
-      if (!seg.sealed) return;
+      // The end of the log: the active segment, or a sealed last one with nothing after it yet.
+      if (!seg.sealed || this.findSegment(seq) === seg) return;
     }
   }
 

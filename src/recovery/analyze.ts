@@ -47,6 +47,8 @@ export interface SegmentAnalysis {
   closeMarkerAt: number | undefined;
   /** How the footer disagrees with the frames, if it does. */
   footerMismatch: string | undefined;
+  /** True when the file holds no header at all (empty or all zeros): a crash right after its creation. */
+  unborn: boolean;
   /** Salt the frames are checksummed with (from the header, even a damaged one: the best guess there is). */
   salt: Buffer;
   /** Lost ranges already recorded as gaps by an earlier repair. */
@@ -69,7 +71,7 @@ export async function analyzeSegment(handle: FileHandle, baseSeq: number, settin
   const a: SegmentAnalysis = {
     file: handle.path, baseSeq, size, header: undefined, headerError: undefined, footer: undefined, footerError: undefined,
     dataEnd: SEGMENT_HEADER_BYTES, nextSeq: baseSeq, recordCount: 0, damage: [], trailingZeros: false,
-    closeMarkerAt: undefined, footerMismatch: undefined, gaps: [], salt: Buffer.alloc(8),
+    closeMarkerAt: undefined, footerMismatch: undefined, gaps: [], salt: Buffer.alloc(8), unborn: false,
   };
   await readEnvelope(handle, baseSeq, size, a);
   a.salt = a.header?.salt ?? (await guessSalt(handle, size));
@@ -101,7 +103,10 @@ async function readEnvelope(handle: FileHandle, baseSeq: number, size: number, a
     const envelope = await readSegmentEnvelope(handle, baseSeq);
     if (envelope.kind !== 'unborn') a.header = envelope.header;
     if (envelope.kind === 'sealed') a.footer = envelope.summary;
-    if (envelope.kind === 'unborn') a.headerError = new AofError('AOF_CORRUPT', 'segment file holds no header (created just before a crash)', { file: handle.path, offset: 0 });
+    if (envelope.kind === 'unborn') {
+      a.unborn = true;
+      a.headerError = new AofError('AOF_CORRUPT', 'segment file holds no header (created just before a crash)', { file: handle.path, offset: 0 });
+    }
   } catch (err) {
     if (!(err instanceof AofError)) throw err;
     if ((err.offset ?? 0) < SEGMENT_HEADER_BYTES) a.headerError = err;

@@ -87,6 +87,12 @@ function addSegment(report: VerifyReport, a: SegmentAnalysis, isLast: boolean, n
     problems.push({ code: 'AOF_CORRUPT', severity: 'error', file: a.file, offset, message, ...(seqFrom === undefined ? {} : { seqFrom }), ...(seqTo === undefined ? {} : { seqTo }) });
   };
   if (report.segments.length > 0 && report.nextSeq !== a.baseSeq) corrupt(0, `segments do not join: previous ends before ${report.nextSeq}, this starts at ${a.baseSeq}`, Math.min(report.nextSeq, a.baseSeq), Math.max(report.nextSeq, a.baseSeq));
+  if (a.unborn && isLast) {
+    // The next open moves it to recovery/ and starts the segment afresh: nothing acknowledged was in it.
+    problems.push({ code: 'AOF_TORN_TAIL', severity: 'warning', file: a.file, offset: 0, message: 'the last segment holds no header (created just before a crash); the next open moves it to recovery/' });
+    report.segments.push({ file: a.file, baseSeq: a.baseSeq, nextSeq: a.baseSeq, recordCount: 0, sealed: false, bytes: a.size });
+    return;
+  }
   if (a.headerError !== undefined) {
     problems.push({ code: a.headerError.code === 'AOF_UNSUPPORTED_FORMAT' ? 'AOF_UNSUPPORTED_FORMAT' : 'AOF_CORRUPT', severity: 'error', file: a.file, offset: a.headerError.offset ?? 0, message: a.headerError.message });
     if (a.headerError.code === 'AOF_UNSUPPORTED_FORMAT') {

@@ -1,5 +1,5 @@
 import type { FileHandle } from '../fs/types.js';
-import { FLAG_CLOSE_MARKER, type FrameHeader } from '../record/frame.js';
+import { FLAG_CLOSE_MARKER, forEachRecord, type FrameHeader } from '../record/frame.js';
 import type { IndexEntry, SegmentSummary } from './footer.js';
 import { FrameCursor } from './frame-cursor.js';
 import { SEGMENT_HEADER_BYTES } from './header.js';
@@ -45,7 +45,8 @@ export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: nu
       result.stop = { offset: step.offset, reason: step.reason, zeros: step.zeros };
       break;
     }
-    const problem = continuityProblem(step.header, result);
+    // A valid checksum over record lengths that do not add up is still damage (never written by us).
+    const problem = continuityProblem(step.header, result) ?? forEachRecord(step.buf, step.at, step.header, () => undefined);
     if (problem !== undefined) {
       result.stop = { offset: step.offset, reason: problem, zeros: false };
       break;
