@@ -5,7 +5,7 @@
  *
  *   npm run bench [-- --quick | --long] [--out FILE.md] [--svg FILE.svg] [--json FILE.json] [--dir DIR] [--only TEXT]
  */
-import { fork } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -77,6 +77,22 @@ function mergeRounds(rounds: Figure[]): Figure {
   const value = median(runs);
   const closest = rounds.reduce((a, b) => (Math.abs(b.value - value) < Math.abs(a.value - value) ? b : a));
   return { ...closest, value, runs };
+}
+
+/**
+ * The event store's decisions benchmark and the snapshot tick measurement are
+ * their own scripts; a full run appends what they print to the page (a quick
+ * smoke run skips them).
+ */
+function standaloneSections(repo: string, mode: string): string {
+  if (mode === 'quick') return '';
+  const run = (title: string, script: string, args: string[]): string => {
+    process.stderr.write(`running ${script}\n`);
+    const r = spawnSync(process.execPath, [path.join(repo, 'bench', script), ...args], { cwd: repo, encoding: 'utf8', timeout: 600_000 });
+    const body = r.status === 0 ? r.stdout.trim() : `(${script} failed: ${(r.stderr || r.error?.message || 'unknown').trim().split('\n').slice(-3).join(' ')})`;
+    return `\n\n## ${title}\n\nFrom \`node bench/${script}\`:\n\n${body.includes('|') ? body : '```\n' + body + '\n```'}\n`;
+  };
+  return run('Event store: durable decisions with expectedVersion', 'event-store.mjs', []) + run('Snapshots: the event loop tick at 120 Hz while a snapshot is written', 'snapshot-tick.mjs', []);
 }
 
 async function main(): Promise<number> {
@@ -174,7 +190,7 @@ async function main(): Promise<number> {
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.mkdirSync(path.dirname(svg), { recursive: true });
     fs.writeFileSync(svg, renderSvg(results));
-    fs.writeFileSync(out, renderMarkdown(results, path.relative(path.dirname(out), svg).split(path.sep).join('/')));
+    fs.writeFileSync(out, renderMarkdown(results, path.relative(path.dirname(out), svg).split(path.sep).join('/')) + standaloneSections(repo, params.mode));
     if (values.json !== undefined) fs.writeFileSync(path.resolve(values.json), JSON.stringify({ ...results, verdicts: verdicts(results) }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
     if (results.load.max > machine.cores / 2) process.stderr.write(`warning: other processes were running (1-minute load average up to ${results.load.max.toFixed(1)} on ${machine.cores} cores): the figures are noisy\n`);
     process.stderr.write(`wrote ${path.relative(process.cwd(), out)} and ${path.relative(process.cwd(), svg)} in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
