@@ -92,9 +92,16 @@ export class Archiver {
     await this.start();
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    await this.running;
+    // Wait for any drain under way, then run ours as *the* drain, so a retry timer
+    // firing meanwhile never starts a second one on the same segments.
+    while (this.running !== undefined) await this.running;
     this.attempt = 0;
-    const failure = await this.drain();
+    const drained = this.drain();
+    this.running = drained.then(() => undefined).finally(() => {
+      this.running = undefined;
+      if (this.retryTimer === undefined) for (const wake of this.idleWaiters.splice(0)) wake();
+    });
+    const failure = await drained;
     if (failure !== undefined) throw failure;
   }
 

@@ -109,7 +109,8 @@ describe('power loss without surviving writes', () => {
   it('a segment created but whose directory entry was never fsynced disappears, and recovery copes', async () => {
     const dir = path.join(tempDir(), 'log');
     const faults = new FaultFs({ seed: 9, unsyncedSurvival: 'none' });
-    faults.failNext('syncDir', 'EIO', { path: 'segments', skip: 1 }); // the directory fsync after the second segment is created
+    // Skip the open's fsync of segments/ and the first segment's: fail the one after the second segment is created.
+    faults.failNext('syncDir', 'EIO', { path: 'segments', skip: 2 });
     const log = await Log.open(dir, { fs: faults, flush: { strategy: 'always' }, segment: { maxRecords: 10 } });
     const acked: number[] = [];
     for (let i = 0; i < 30; i++) {
