@@ -1,5 +1,5 @@
 import { assert } from '../assert.js';
-import type { FileHandle } from './types.js';
+import type { FileHandle, FileSystem } from './types.js';
 
 /**
  * Writes all of `buffer[offset, offset+length)` at `position`, continuing
@@ -34,4 +34,15 @@ export async function readAt(file: FileHandle, position: number, length: number)
   const buffer = Buffer.allocUnsafe(length);
   const n = await readFully(file, buffer, 0, length, position);
   return n === length ? buffer : buffer.subarray(0, n);
+}
+
+/** True when `p` exists; other errors than ENOENT propagate. */
+export async function pathExists(fs: FileSystem, p: string): Promise<boolean> {
+  try {
+    await fs.stat(p);
+    return true;
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === 'ENOENT') return false;
+    throw err;
+  }
 }

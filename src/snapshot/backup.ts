@@ -20,7 +20,7 @@ import * as nodeFsPromises from 'node:fs/promises';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AofError, errnoOf, InvalidArgumentError, IoError, toAofError } from '../errors.js';
-import { readFully, writeFully } from '../fs/io.js';
+import { pathExists, readFully, writeFully } from '../fs/io.js';
 import { NodeFs } from '../fs/node-fs.js';
 import type { FileSystem } from '../fs/types.js';
 import { encodeEmptyFrame, FLAG_CLOSE_MARKER, frameCrcSeed } from '../record/frame.js';
@@ -144,7 +144,7 @@ async function copyPlan(source: BackupSource, plan: PlannedSegment[], firstSeq: 
   const report: BackupReport = { dir: dest, firstSeq, nextSeq, archived, segments: [], bytes: 0, bytesCopied: 0, cleanClose: false, durationMs: 0 };
   let made = false;
   try {
-    if (!(await exists(fs, parent))) {
+    if (!(await pathExists(fs, parent))) {
       await fs.mkdir(parent, source.dirMode);
       await fs.syncDir(path.dirname(parent));
     }
@@ -195,15 +195,6 @@ async function checkDestination(fs: FileSystem, dest: string): Promise<void> {
   if (!isDirectory || (await fs.readdir(dest)).length > 0) throw new InvalidArgumentError(`backup destination ${dest} exists and is not an empty directory`);
 }
 
-async function exists(fs: FileSystem, p: string): Promise<boolean> {
-  try {
-    await fs.stat(p);
-    return true;
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return false;
-    throw err;
-  }
-}
 
 /** Hard-links `from` to `to` on the real file system; false where linking is not possible (another adapter, another device). */
 async function tryLink(fs: FileSystem, from: string, to: string): Promise<boolean> {

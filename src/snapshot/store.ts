@@ -21,6 +21,7 @@ import {
   toAofError,
 } from '../errors.js';
 import { nodeFs } from '../fs/node-fs.js';
+import { pathExists } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import type { Log } from '../log.js';
 import { abortError, isAbortError, throwIfAborted } from './abort.js';
@@ -215,7 +216,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
   }
 
   private async prepare(): Promise<void> {
-    const created = !(await exists(this.fs, this.dir));
+    const created = !(await pathExists(this.fs, this.dir));
     await this.fs.mkdir(this.dir, this.opts.dirMode);
     if (created) await this.fs.syncDir(path.dirname(this.dir));
     await this.removeStaleTemporaries(this.dir, false);
@@ -288,7 +289,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
         await this.writePinMarker(name);
         marker = true;
       }
-      if (await exists(this.fs, file)) throw new IoError(`a snapshot named ${name} already exists (another process saving to this store in the same microsecond); not overwritten`, Object.assign(new Error('EEXIST'), { code: 'EEXIST' }), { file });
+      if (await pathExists(this.fs, file)) throw new IoError(`a snapshot named ${name} already exists (another process saving to this store in the same microsecond); not overwritten`, Object.assign(new Error('EEXIST'), { code: 'EEXIST' }), { file });
       await this.fs.rename(tmp, file);
       renamed = true;
       if (options.pinned === true) this.pinned.add(name);
@@ -494,7 +495,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
   async pin(name: string): Promise<void> {
     this.checkOpen();
     const where = this.pathOf(name);
-    if (!(await exists(this.fs, where))) throw new InvalidArgumentError(`no snapshot or backup named ${name} in ${this.dir}`);
+    if (!(await pathExists(this.fs, where))) throw new InvalidArgumentError(`no snapshot or backup named ${name} in ${this.dir}`);
     await this.writePinMarker(name);
     this.pinned.add(name);
     await this.syncLogPins();
@@ -633,7 +634,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
     const recovery = path.join(this.dir, SNAPSHOT_RECOVERY_DIR);
     await this.fs.mkdir(recovery, this.opts.dirMode);
     let target = path.join(recovery, name);
-    if (await exists(this.fs, target)) target = path.join(recovery, `${name}.${monotonicMicros()}`);
+    if (await pathExists(this.fs, target)) target = path.join(recovery, `${name}.${monotonicMicros()}`);
     try {
       await this.fs.rename(path.join(this.dir, name), target);
     } catch (e) {
@@ -650,7 +651,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
 
   private async writePinMarker(name: string): Promise<void> {
     const dir = path.join(this.dir, PINS_DIR);
-    const created = !(await exists(this.fs, dir));
+    const created = !(await pathExists(this.fs, dir));
     await this.fs.mkdir(dir, this.opts.dirMode);
     if (created) await this.fs.syncDir(this.dir);
     try {
@@ -747,15 +748,6 @@ function normalizeStoreOptions(o: SnapshotStoreOptions): NormalizedStoreOptions 
   };
 }
 
-async function exists(fs: FileSystem, p: string): Promise<boolean> {
-  try {
-    await fs.stat(p);
-    return true;
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return false;
-    throw err;
-  }
-}
 
 async function readdirOrEmpty(fs: FileSystem, dir: string): Promise<string[]> {
   try {
