@@ -41,6 +41,7 @@ export class Archiver {
   readonly metrics: ArchiveMetrics = { queuedSegments: 0, queuedBytes: 0, archived: 0, failures: 0, bytesArchived: 0 };
   private running: Promise<void> | undefined;
   private started: Promise<void> | undefined;
+  private settled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private stopped = false;
@@ -61,7 +62,10 @@ export class Archiver {
    * queue. Then starts draining.
    */
   start(): Promise<void> {
-    this.started ??= this.settleInterrupted().then(() => this.trigger());
+    this.started ??= this.settleInterrupted().then(() => {
+      this.settled = true;
+      this.trigger();
+    });
     return this.started;
   }
 
@@ -78,7 +82,8 @@ export class Archiver {
 
   /** A segment was sealed (or something else may be queued): drain soon. */
   trigger(): void {
-    if (this.stopped || this.running !== undefined) return;
+    // Until interrupted uploads are settled, a drain could race that settling on the same segment.
+    if (this.stopped || !this.settled || this.running !== undefined) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.running = this.drain().then(() => undefined).finally(() => {
