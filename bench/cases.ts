@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { concurrentProducers, freshDir, median, now, pipelined, rate, removeDir, sequential, POOL_SIZE, RECORD_BYTES, type Budget, type Timed } from './common.js';
+import { concurrentProducers, randomInts, freshDir, median, now, pipelined, rate, removeDir, sequential, POOL_SIZE, RECORD_BYTES, type Budget, type Timed } from './common.js';
 import { openAof, openHypercore, openLevel, openLmdb, openSqlite, type Adapter, type Durability } from './engines.js';
 import type { Params } from './params.js';
 import { rawGetter, rawScan, rawSequentialWrite, rawWrite } from './raw.js';
@@ -401,7 +401,7 @@ function readCase(spec: ReadSpec): CaseDef {
             if (p == null || p.length !== 100 || (p[0]! | (p[1]! << 8)) !== seq % POOL_SIZE) throw new Error(`${label}: get(${seq}) returned the wrong record`);
           };
           const g = await repeat(ctx, `${label} random get`, getBudget, async (budget, run) => {
-            const rnd = seeded(1234 + run);
+            const rnd = randomInts(1234 + run);
             return sequential(budget, async () => {
               const s = rnd(N);
               check(s, await a.get!(s));
@@ -411,7 +411,7 @@ function readCase(spec: ReadSpec): CaseDef {
           figures.push({ workload: 'get', contender, value: g.value, runs: g.runs, extra: { ...(seqRead ? {} : info), records: N, recordsPerRun: Math.round(median(g.timed.map((t) => t.ops))) } });
           if (concurrentGets) {
             const c = await repeat(ctx, `${label} random get x64`, getBudget, async (budget, run) => {
-              const rnd = seeded(1234 + run);
+              const rnd = randomInts(1234 + run);
               return pipelined(budget, 64, async () => {
                 const s = rnd(N);
                 check(s, await a.get!(s));
@@ -429,17 +429,6 @@ function readCase(spec: ReadSpec): CaseDef {
   };
 }
 
-function seeded(seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
-}
 
 async function populateBatches(ctx: CaseContext, a: Adapter, size: number): Promise<void> {
   const N = ctx.params.readN;
@@ -483,7 +472,7 @@ function rawReadCase(mode: 'sync' | 'async'): CaseDef {
         const getter = await rawGetter(file, ctx.params.batch, RECORD_BYTES, mode);
         try {
           const g = await repeat(ctx, `${label} random get`, { n: ctx.params.gets, capMs: ctx.params.getCapMs }, async (budget, run) => {
-            const rnd = seeded(1234 + run);
+            const rnd = randomInts(1234 + run);
             return sequential(budget, async () => {
               const s = rnd(N);
               const p = await getter.get(s);

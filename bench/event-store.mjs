@@ -45,17 +45,8 @@ const ONLY = arg('only', '');
 const baseDir = arg('dir', '');
 const work = fs.mkdtempSync(path.join(baseDir || os.tmpdir(), 'aof-es-bench-'));
 
-/** mulberry32: every engine sees the same sequence of stream choices per decider. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 from aof/testing: every engine sees the same sequence of stream choices per decider. */
+const { seededRandom: rng } = await import(pathToFileURL(path.join(root, 'dist/src/testing/random.js')).href);
 
 const streamName = (i) => `account-${i}`;
 const eventData = (decider, n) => ({ decider, n, amount: (n % 97) + 1, note: 'deposit' });

@@ -30,6 +30,11 @@ export class FlushController {
     return syncsBeforeAck(this.flush);
   }
 
+  /** True for the strategies that may gather appends before an fdatasync (and so need to watch arrivals). */
+  get gathers(): boolean {
+    return this.flush.strategy === 'batch' || this.flush.strategy === 'adaptive';
+  }
+
   /** Period of the background fdatasync, for `interval`; undefined otherwise. */
   get intervalMs(): number | undefined {
     return this.flush.strategy === 'interval' ? this.flush.intervalMs : undefined;

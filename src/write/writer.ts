@@ -144,7 +144,8 @@ export class Writer {
     if (this.failure !== undefined) return item.reject(this.failure);
     if (this.closed) return item.reject(new ClosedError());
     this.queue.push(item);
-    if (item.kind === 'append') this.controller.observeArrival(performance.now());
+    // Only the gathering strategies need arrival times: the others skip the clock read per append.
+    if (item.kind === 'append' && this.controller.gathers) this.controller.observeArrival(performance.now());
     this.metrics.observePending(this.queue.pendingBytes, this.queue.waitingCount);
     this.arrivalWaiter?.();
     if (!this.running) {

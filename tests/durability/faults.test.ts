@@ -161,3 +161,23 @@ describe('faults while opening', () => {
     await (await expectIntact(dir, acked)).close();
   });
 });
+
+describe('directory fsyncs promised by DURABILITY.md', () => {
+  it('a new log directory is fsynced into its parent, and segments/ before the first segment is used', async () => {
+    const root = tempDir();
+    const dir = path.join(root, 'log');
+    const parentFault = new FaultFs({ seed: 9 });
+    parentFault.failNext('syncDir', 'EIO', { path: new RegExp(`^${root}$`) });
+    await expect(Log.open(dir, { fs: parentFault })).rejects.toMatchObject({ code: 'AOF_IO' });
+    const segmentsFault = new FaultFs({ seed: 10 });
+    segmentsFault.failNext('syncDir', 'EIO', { path: /segments$/ });
+    await expect(Log.open(path.join(root, 'log2'), { fs: segmentsFault })).rejects.toMatchObject({ code: 'AOF_IO' });
+    const counted = new FaultFs({ seed: 11 });
+    const log = await Log.open(path.join(root, 'log3'), { fs: counted, segment: { maxRecords: 1 } });
+    const before = counted.calls.get('syncDir') ?? 0;
+    await log.append('a');
+    await log.append('b'); // rolls: the new segment's directory entry is fsynced
+    expect(counted.calls.get('syncDir')).toBeGreaterThan(before);
+    await log.close();
+  });
+});
