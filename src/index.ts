@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { Log, type LogEvents, type OpenReport, type ReadOptions } from './log.js';
+export { Log, type ArchiveEvent, type LogEvents, type OpenReport, type ReadOptions } from './log.js';
 export type { LogOptions, SegmentOptions } from './options.js';
 export { DEFAULTS } from './options.js';
 export type { FlushOptions } from './flush/strategy.js';

@@ -28,6 +28,7 @@ import { openCatalogForReading, startFirstSegment, syncAdoptedState } from './lo
 import { wrapErrors } from './log/wrap-errors.js';
 import { Pins } from './log/pins.js';
 import { archivedSegments, evictedPlaceholders, Tiering, type ArchiveReadOptions } from './archive/tiering.js';
+import { emptyArchiveMetrics } from './archive/archiver.js';
 import type { SegmentArchive } from './archive/archive.js';
 import { SegmentCache } from './archive/segment-cache.js';
 import { Writer } from './write/writer.js';
@@ -45,9 +46,18 @@ export interface LogEvents {
   seal: [segment: SegmentInfo];
   /** The log entered the failed state (an fsync failed); emitted only when someone listens. */
   error: [err: Error];
-  /** A segment's archived copy was verified, or an upload failed and will be retried. */
-  archive: [event: { status: 'archived'; segment: SegmentInfo } | { status: 'failed'; baseSeq: number; error: AofError; retryInMs: number | undefined }];
+  /** A segment's archived copy was verified, an upload failed and will be retried, or the writer waits for the archive. */
+  archive: [event: ArchiveEvent];
 }
+
+/** The `archive` event. */
+export type ArchiveEvent =
+  /** A segment's archived copy was verified and the catalog says so. */
+  | { status: 'archived'; segment: SegmentInfo }
+  /** An upload failed; retried after `retryInMs` (undefined: at the next seal or `archiveNow`). */
+  | { status: 'failed'; baseSeq: number; error: AofError; retryInMs: number | undefined }
+  /** Segments not yet archived hold `queuedBytes` ≥ `archiveMaxQueuedBytes`: the writer waits before sealing another. */
+  | { status: 'writer-waiting'; queuedBytes: number; maxQueuedBytes: number };
 
 /** What `Log.open` found and did. */
 export interface OpenReport {
@@ -164,6 +174,9 @@ export class Log extends EventEmitter<LogEvents> {
           await log?.recordInCatalog(() => catalog.transition(s.baseSeq, 'sealed', entryFromSegment(s, s.dataEnd + s.footerBytes)));
           log?.emit('seal', log.segmentInfo(s));
           log?.tiering?.sealed();
+        },
+        beforeSeal: async () => {
+          await log?.tiering?.waitForArchiveRoom();
         },
         rolled: async (s) => {
           await log?.recordInCatalog(() => catalog.add(entryFromSegment(s, s.dataEnd)));
@@ -340,7 +353,7 @@ export class Log extends EventEmitter<LogEvents> {
     this.tiering = new Tiering(
       {
         dir: this.dir, archive: this.opts.archive, retention: this.opts.retention, archiveRetention: this.opts.archiveRetention, cacheDir: this.opts.archiveCacheDir ?? path.join(this.dir, 'cache'),
-        cacheMaxBytes: this.opts.archiveCacheMaxBytes, backoff: this.opts.archiveRetry, lowestPinnedSeq: () => this.pins.lowestPinnedSeq(), clock: this.opts.clock,
+        cacheMaxBytes: this.opts.archiveCacheMaxBytes, maxQueuedBytes: this.opts.archiveMaxQueuedBytes, backoff: this.opts.archiveRetry, lowestPinnedSeq: () => this.pins.lowestPinnedSeq(), clock: this.opts.clock,
       },
       catalog,
       this.segmentList,
@@ -348,6 +361,7 @@ export class Log extends EventEmitter<LogEvents> {
         archived: (entry) => this.emit('archive', { status: 'archived', segment: infoFromEntry(entry, this.dir) }),
         failed: (error, baseSeq, retryInMs) => this.emit('archive', { status: 'failed', baseSeq, error, retryInMs }),
         removedLocal: (file) => this.files.forget(file),
+        writerWaiting: (queuedBytes, maxQueuedBytes) => this.emit('archive', { status: 'writer-waiting', queuedBytes, maxQueuedBytes }),
       },
     );
     this.tiering.start();
@@ -480,7 +494,7 @@ export class Log extends EventEmitter<LogEvents> {
     const base = this.writer === undefined ? emptyMetrics() : this.writer.metrics.snapshot(this.writer.failedWith !== undefined, this.writer.pendingBytes);
     const cache = this.tiering?.cache ?? this.fetched;
     if (this.tiering === undefined && cache === undefined) return base;
-    const archived = this.tiering?.metrics() ?? { queuedSegments: 0, queuedBytes: 0, archived: 0, failures: 0, bytesArchived: 0 };
+    const archived = this.tiering?.metrics() ?? emptyArchiveMetrics();
     return { ...base, archive: { ...archived, cacheBytes: cache?.sizeBytes ?? 0, fetches: cache?.fetches ?? 0 } };
   }
 

@@ -83,6 +83,13 @@ export interface LogOptions {
   archiveCacheDir?: string;
   /** Bound of that cache in bytes (default 256 MiB). */
   archiveCacheMaxBytes?: number;
+  /**
+   * The local-disk bound of the archive queue: when sealed segments not yet
+   * archived hold this many bytes, the writer waits before sealing another
+   * (appends wait, then back-pressure through `maxPendingBytes`) until uploads
+   * catch up (default 4 GiB). Until then the archive never slows appends.
+   */
+  archiveMaxQueuedBytes?: number;
   /** Retry delays of failed uploads: exponential from `baseMs` to `maxMs`, with jitter (default 100 ms to 30 s). */
   archiveRetry?: Partial<BackoffOptions>;
 }
@@ -109,6 +116,7 @@ export interface NormalizedOptions {
   archiveRetention: RetentionOptions | undefined;
   archiveCacheDir: string | undefined;
   archiveCacheMaxBytes: number;
+  archiveMaxQueuedBytes: number;
   archiveRetry: BackoffOptions;
 }
 
@@ -127,6 +135,7 @@ export const DEFAULTS = {
   readAheadBytes: 256 * 1024,
   maxOpenFiles: 64,
   tailPollIntervalMs: 25,
+  archiveMaxQueuedBytes: 4 * 1024 * 1024 * 1024,
   fileMode: 0o600,
   dirMode: 0o700,
 } as const;
@@ -167,6 +176,7 @@ export function normalizeOptions(options: LogOptions | undefined): NormalizedOpt
     archiveRetention: normalizeRetention(o.archiveRetention, 'archiveRetention'),
     archiveCacheDir: o.archiveCacheDir === undefined ? undefined : nonEmptyString('archiveCacheDir', o.archiveCacheDir),
     archiveCacheMaxBytes: positiveInt('archiveCacheMaxBytes', o.archiveCacheMaxBytes, ARCHIVE_CACHE_MAX_BYTES_DEFAULT, Number.MAX_SAFE_INTEGER),
+    archiveMaxQueuedBytes: positiveInt('archiveMaxQueuedBytes', o.archiveMaxQueuedBytes, DEFAULTS.archiveMaxQueuedBytes, Number.MAX_SAFE_INTEGER),
     archiveRetry: {
       baseMs: positiveInt('archiveRetry.baseMs', o.archiveRetry?.baseMs, DEFAULT_BACKOFF.baseMs, 3_600_000),
       maxMs: positiveInt('archiveRetry.maxMs', o.archiveRetry?.maxMs, DEFAULT_BACKOFF.maxMs, 86_400_000),

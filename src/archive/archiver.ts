@@ -27,6 +27,15 @@ export interface ArchiveMetrics {
   failures: number;
   /** Bytes uploaded since open (original sizes). */
   bytesArchived: number;
+  /** Times the writer waited for the archive since open: the queue had reached `archiveMaxQueuedBytes` when a segment was to be sealed. */
+  writerWaits: number;
+  /** Milliseconds the writer spent waiting for the archive since open. */
+  writerWaitMs: number;
+}
+
+/** Archive metrics of a log without an archive. */
+export function emptyArchiveMetrics(): ArchiveMetrics {
+  return { queuedSegments: 0, queuedBytes: 0, archived: 0, failures: 0, bytesArchived: 0, writerWaits: 0, writerWaitMs: 0 };
 }
 
 /**
@@ -35,10 +44,11 @@ export interface ArchiveMetrics {
  * `sealed`), so it survives restarts. A segment becomes `archived` only after
  * the tier verified the stored copy; a failed or interrupted upload goes back
  * to `sealed` and is retried with exponential backoff and jitter. The writer
- * never waits for it.
+ * never waits for it, until the queue reaches its local-disk bound (see
+ * `Tiering.waitForArchiveRoom`).
  */
 export class Archiver {
-  readonly metrics: ArchiveMetrics = { queuedSegments: 0, queuedBytes: 0, archived: 0, failures: 0, bytesArchived: 0 };
+  readonly metrics: ArchiveMetrics = emptyArchiveMetrics();
   private running: Promise<void> | undefined;
   private started: Promise<void> | undefined;
   private settled = false;

@@ -7,7 +7,7 @@ import { nodeFs } from '../fs/node-fs.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentFileName, segmentPath } from '../segment/names.js';
 import { parseSegmentKey, segmentKey, type SegmentArchive } from './archive.js';
-import { Archiver, type ArchiveMetrics } from './archiver.js';
+import { Archiver, emptyArchiveMetrics, type ArchiveMetrics } from './archiver.js';
 import type { BackoffOptions } from './backoff.js';
 import { planArchiveRetention, planRetention, type RetentionOptions } from './retention.js';
 import { SegmentCache } from './segment-cache.js';
@@ -18,6 +18,8 @@ export interface TieringEvents {
   failed(err: AofError, baseSeq: number, retryInMs: number | undefined): void;
   /** A local file was removed (evicted or deleted): readers must drop cached handles of it. */
   removedLocal(file: string): Promise<void>;
+  /** The writer waits before sealing: segments not yet archived hold `queuedBytes`, at least the bound. */
+  writerWaiting(queuedBytes: number, maxQueuedBytes: number): void;
 }
 
 /** Settings of the tiers. */
@@ -28,6 +30,8 @@ export interface TieringSettings {
   archiveRetention: RetentionOptions | undefined;
   cacheDir: string;
   cacheMaxBytes: number;
+  /** Local bytes of sealed segments not yet archived at which the writer waits before sealing another. */
+  maxQueuedBytes: number;
   backoff: BackoffOptions;
   lowestPinnedSeq: () => number | undefined;
   clock: () => number;
@@ -43,6 +47,10 @@ export class Tiering {
   readonly archiver: Archiver | undefined;
   readonly cache: SegmentCache | undefined;
   private retentionPass: Promise<void> = Promise.resolve();
+  private roomWaiters: Array<() => void> = [];
+  private closed = false;
+  private writerWaits = 0;
+  private writerWaitMs = 0;
 
   constructor(
     private readonly settings: TieringSettings,
@@ -57,6 +65,7 @@ export class Tiering {
         archived: (entry) => {
           events.archived(entry);
           this.retain();
+          for (const wake of this.roomWaiters.splice(0)) wake();
         },
         failed: events.failed,
       });
@@ -73,6 +82,34 @@ export class Tiering {
   sealed(): void {
     this.archiver?.trigger();
     this.retain();
+  }
+
+  /**
+   * The local-disk bound: resolves once the sealed segments waiting for the
+   * archive hold fewer than `maxQueuedBytes`. The writer awaits this before
+   * sealing a segment, so appends wait (and then back-pressure through
+   * `maxPendingBytes`) only while an archive that fell that far behind
+   * catches up. Closing releases the wait.
+   */
+  async waitForArchiveRoom(): Promise<void> {
+    if (this.archiver === undefined) return;
+    let since: number | undefined;
+    for (let queued = this.unarchivedBytes(); !this.closed && queued >= this.settings.maxQueuedBytes; queued = this.unarchivedBytes()) {
+      if (since === undefined) {
+        since = performance.now();
+        this.writerWaits++;
+        this.events.writerWaiting(queued, this.settings.maxQueuedBytes);
+      }
+      // No trigger here: sealing already queued these uploads, and a retry keeps its backoff.
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+    if (since !== undefined) this.writerWaitMs += performance.now() - since;
+  }
+
+  private unarchivedBytes(): number {
+    let bytes = 0;
+    for (const e of this.catalog.all()) if (e.status === 'sealed' || e.status === 'archiving') bytes += e.bytes;
+    return bytes;
   }
 
   /** Makes a segment readable (fetching an evicted one back). */
@@ -95,10 +132,12 @@ export class Tiering {
 
   /** Archiver counters, zero without an archive. */
   metrics(): ArchiveMetrics {
-    return this.archiver?.metrics ?? { queuedSegments: 0, queuedBytes: 0, archived: 0, failures: 0, bytesArchived: 0 };
+    return { ...(this.archiver?.metrics ?? emptyArchiveMetrics()), writerWaits: this.writerWaits, writerWaitMs: Math.round(this.writerWaitMs) };
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    for (const wake of this.roomWaiters.splice(0)) wake();
     await this.archiver?.close();
     await this.retentionPass.catch(() => undefined);
   }

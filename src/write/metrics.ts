@@ -1,4 +1,5 @@
 import { assert } from '../assert.js';
+import type { ArchiveMetrics } from '../archive/archiver.js';
 
 /** Fsync latency samples kept for percentiles (a ring: the most recent ones). */
 export const LATENCY_SAMPLES_MAX = 4096;
@@ -34,7 +35,7 @@ export interface LogMetrics {
   /** True once an fsync failed: the log rejects work until reopened. */
   failed: boolean;
   /** The archive tier: queue, uploads, failures, and the cache of fetched segments (zeros without an archive). */
-  archive?: { queuedSegments: number; queuedBytes: number; archived: number; failures: number; bytesArchived: number; cacheBytes: number; fetches: number };
+  archive?: ArchiveMetrics & { cacheBytes: number; fetches: number };
 }
 
 /** Counters kept by the writer; cheap to update on every write. */

@@ -27,6 +27,8 @@ export interface WriterEvents {
   appended(from: number, to: number): void;
   /** An fsync covered `records` records / `bytes` bytes in `durationMs`. */
   flushed(records: number, bytes: number, durationMs: number): void;
+  /** Awaited before the active segment is sealed: where the archive's local-disk bound makes the writer wait. */
+  beforeSeal(): Promise<void>;
   /** `segment` was sealed (footer durable); awaited before the next segment starts. */
   sealed(segment: LoadedSegment): Promise<void>;
   /** `segment` became the active segment (file and directory entry durable); awaited before appends go on. */
@@ -418,6 +420,7 @@ export class Writer {
     const seg = this.active;
     assert(this.unacked.length === 0, 'a segment is sealed only when every frame in it is acknowledged');
     if (seg.dataEnd === SEGMENT_HEADER_BYTES) return;
+    await this.events.beforeSeal();
     const footer = encodeSegmentFooter(seg);
     try {
       await this.trimToData();

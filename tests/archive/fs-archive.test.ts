@@ -42,7 +42,7 @@ describe('FsArchive tier', () => {
     const archive = new FsArchive(archiveDir, { compress });
     const log = await Log.open(dir, { ...SMALL, archive });
     const events: string[] = [];
-    log.on('archive', (e) => events.push(e.status === 'archived' ? `archived ${e.segment.baseSeq}` : `failed ${e.baseSeq}`));
+    log.on('archive', (e) => events.push(e.status === 'archived' ? `archived ${e.segment.baseSeq}` : e.status));
     await fill(log, 0, 65);
     await log.archiveNow();
     const segs = log.segments();
@@ -76,6 +76,67 @@ describe('FsArchive tier', () => {
     expect(failures.every((ms) => ms >= 1 && ms <= 5)).toBe(true);
     expect(log.segments()[0]!.status).toBe('archived');
     await log.close();
+  });
+
+  describe('the local-disk bound (archiveMaxQueuedBytes)', () => {
+    /** A log whose archive fails until told otherwise, with retries far apart, bounded at `maxQueued` bytes not yet archived. */
+    async function behindArchive(maxQueued: number) {
+      const { dir, archiveDir } = dirs();
+      const archive = flaky(new FsArchive(archiveDir), true);
+      const log = await Log.open(dir, { segment: { maxRecords: 10 }, archive, archiveMaxQueuedBytes: maxQueued, archiveRetry: { baseMs: 3_600_000, maxMs: 3_600_000 } });
+      const waiting = new Promise<{ queuedBytes: number; maxQueuedBytes: number }>((resolve) =>
+        log.on('archive', (e) => {
+          if (e.status === 'writer-waiting') resolve(e);
+        }),
+      );
+      return { dir, archive, log, waiting };
+    }
+
+    it('below the bound, appends never wait for a failing archive', async () => {
+      const { archive, log } = await behindArchive(1024 * 1024);
+      await fill(log, 0, 95);
+      expect(log.segments().filter((s) => s.status === 'sealed')).toHaveLength(9);
+      expect(log.metrics().archive).toMatchObject({ writerWaits: 0, archived: 0 });
+      archive.failing = false;
+      await log.close();
+    });
+
+    it('at the bound the writer waits before sealing, says so, and resumes once uploads catch up', async () => {
+      const { archive, log, waiting } = await behindArchive(1);
+      await fill(log, 0, 20); // segment 0 sealed (queue now over the bound), segment 10 full
+      let acknowledged = false;
+      const blocked = log.append('needs a new segment').then((seq) => {
+        acknowledged = true;
+        return seq;
+      });
+      const event = await waiting;
+      expect(event.maxQueuedBytes).toBe(1);
+      expect(event.queuedBytes).toBe(log.segments()[0]!.bytes);
+      expect(acknowledged).toBe(false);
+      expect(log.segments().map((s) => s.status)).toEqual(['sealed', 'active']);
+      expect(log.metrics().archive).toMatchObject({ writerWaits: 1, queuedSegments: 1 });
+      archive.failing = false;
+      await log.archiveNow();
+      expect(await blocked).toBe(20);
+      await log.archiveNow();
+      expect(log.segments().map((s) => s.status)).toEqual(['archived', 'archived', 'active']);
+      expect(log.metrics().archive).toMatchObject({ writerWaits: 1, queuedBytes: 0 });
+      await log.close();
+    });
+
+    it('closing releases a waiting writer: everything accepted is written, and readable after reopening', async () => {
+      const { dir, archive, log, waiting } = await behindArchive(1);
+      await fill(log, 0, 20);
+      const blocked = log.append('accepted while waiting');
+      await waiting;
+      await log.close();
+      expect(await blocked).toBe(20);
+      archive.failing = false;
+      const reopened = await Log.open(dir);
+      expect((await reopened.get(20))?.payload.toString()).toBe('accepted while waiting');
+      expect(reopened.segments().map((s) => s.status)).toEqual(['sealed', 'sealed', 'active']);
+      await reopened.close();
+    });
   });
 
   it('the upload queue lives in the catalog and survives a restart', async () => {

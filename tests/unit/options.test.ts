@@ -38,6 +38,7 @@ const INVALID: Array<[string, unknown, string]> = [
   ['writeBufferBytes bigint', { writeBufferBytes: 10n }, 'writeBufferBytes'],
   ['readAheadBytes 0', { readAheadBytes: 0 }, 'readAheadBytes'],
   ['maxOpenFiles 0', { maxOpenFiles: 0 }, 'maxOpenFiles'],
+  ['archiveMaxQueuedBytes 0', { archiveMaxQueuedBytes: 0 }, 'archiveMaxQueuedBytes'],
   ['maxOpenFiles huge', { maxOpenFiles: 1e9 }, 'maxOpenFiles'],
   ['readOnly string', { readOnly: 'yes' }, 'readOnly'],
   ['fileMode above 0o777', { fileMode: 0o1000 }, 'fileMode'],
