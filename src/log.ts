@@ -4,8 +4,9 @@ import { acquireWriterLock, type WriterLock } from './lock/writer-lock.js';
 import { prepareLogDir } from './log/prepare-dir.js';
 import { infoFromEntry, toSegmentInfo, type SegmentInfo } from './log/segment-info.js';
 import { SegmentCatalog } from './catalog/catalog.js';
-import { entryFromSegment } from './catalog/entry.js';
-import { openReconciledCatalog, type CatalogReport } from './catalog/reconcile.js';
+import { activeEntryCurrent, entryFromSegment } from './catalog/entry.js';
+import { openWritableCatalog, reconcileCatalog, type CatalogReport, type OpenedCatalog } from './catalog/reconcile.js';
+import { loadDeferredSegment, trustedSealedEntries } from './log/deferred-segment.js';
 import { batchPayloads, checkSeq } from './log/validate-input.js';
 import { normalizeOptions, type LogOptions, type NormalizedOptions } from './options.js';
 import { FileCache } from './read/file-cache.js';
@@ -138,7 +139,9 @@ export class Log extends EventEmitter<LogEvents> {
    * directory's lock (`AOF_LOCKED` if another writer holds it) and recovers
    * the active segment: a torn tail is kept under `recovery/` and cut off;
    * corruption followed by valid frames rejects with `AOF_CORRUPT` (run
-   * {@link Log.repair}). Sealed segments are opened from their footers alone.
+   * {@link Log.repair}). Sealed segments are opened from their catalog
+   * entries, or their footers where the catalog has none; a header and
+   * footer are read, and checked against the catalog, on first use.
    */
   static async open(dir: string, options?: LogOptions): Promise<Log> {
     const opts = normalizeOptions(options);
@@ -146,21 +149,32 @@ export class Log extends EventEmitter<LogEvents> {
     let lock: WriterLock | undefined;
     let writer: Writer | undefined;
     if (!opts.readOnly) lock = await acquireWriterLock(dir, (err) => writer?.poison(new LogFailedError('the writer lock was lost (its LOCK directory was removed or replaced)', err, { file: dir })), opts.dirMode);
+    let opened: OpenedCatalog | undefined;
+    let readCatalog: SegmentCatalog | undefined;
     try {
       const target = { fs: opts.fs, dir, fileMode: opts.fileMode, dirMode: opts.dirMode };
       const settings = { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes };
-      const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, settings);
+      // The catalog first: sealed segments it vouches for are opened from their entries, not read.
+      // (A writer creates a missing catalog only after loading: an open that fails leaves the directory as it found it.)
+      if (opts.readOnly) readCatalog = await openCatalogForReading(dir);
+      else if (SegmentCatalog.exists(dir)) opened = await openWritableCatalog(dir, opts);
+      const entries = opened?.entries ?? readCatalog?.all() ?? [];
+      const trusted = (opened?.catalog ?? readCatalog)?.closedCleanly === true ? trustedSealedEntries(entries) : undefined;
+      const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, settings, trusted);
       const report: OpenReport = { recovery: loaded.recovery, unbornMovedTo: loaded.unbornMovedTo, catalog: undefined };
       if (opts.readOnly) {
-        const readCatalog = await openCatalogForReading(dir);
-        if (opts.archive !== undefined && readCatalog !== undefined) loaded.segments.unshift(...evictedPlaceholders(dir, readCatalog.all()));
+        if (opts.archive !== undefined) loaded.segments.unshift(...evictedPlaceholders(dir, entries));
         const reader = new Log(dir, opts, loaded.segments, undefined, undefined, readCatalog, report);
         await reader.follower!.catchUp();
         return reader;
       }
-      await syncAdoptedState(opts.fs, dir, loaded.segments, loaded.activeHandle);
+      // After a clean close everything found was already made durable by that close.
+      const cleanlyClosed = loaded.recovery?.cleanClose === true && loaded.recovery.zeroTailBytes === 0 && loaded.recovery.tornTail === undefined;
+      if (!cleanlyClosed) await syncAdoptedState(opts.fs, dir, loaded.segments, loaded.activeHandle);
       const handle = loaded.activeHandle ?? (await startFirstSegment(opts, dir, loaded.segments));
-      const { catalog, report: catalogReport } = await openReconciledCatalog(dir, loaded.segments, { dropMissing: false, fileMode: opts.fileMode, dirMode: opts.dirMode }).catch(async (err: unknown) => {
+      const reconciled = opened ?? (await openWritableCatalog(dir, opts));
+      opened = undefined; // reconcileCatalog closes it on failure
+      const { catalog, report: catalogReport } = await reconcileCatalog(dir, reconciled, loaded.segments, { dropMissing: false }).catch(async (err: unknown) => {
         await handle.close();
         throw err;
       });
@@ -189,6 +203,8 @@ export class Log extends EventEmitter<LogEvents> {
       log.startTiering(catalog);
       return log;
     } catch (err) {
+      await opened?.catalog.close().catch(() => undefined);
+      await readCatalog?.close().catch(() => undefined);
       await lock?.release();
       throw toAofError(err, 'cannot open the log', dir);
     }
@@ -367,9 +383,9 @@ export class Log extends EventEmitter<LogEvents> {
     this.tiering.start();
   }
 
-  /** An evicted segment is fetched back from the archive into the bounded cache before it is read. */
+  /** A deferred segment's header and footer are read, an evicted one fetched back into the bounded cache, before it is read. */
   private async prepareSegment(seg: LoadedSegment): Promise<void> {
-    if (seg.location === 'local') return;
+    if (seg.location === 'local') return loadDeferredSegment(this.opts.fs, seg);
     const cache = this.tiering?.cache ?? this.fetched;
     if (cache === undefined) throw new ArchiveError(ErrorCode.ARCHIVE_UNAVAILABLE, `segment ${seg.baseSeq} was evicted to the archive: open the log with its archive to read it`, { file: seg.file });
     await cache.ensure(seg);
@@ -510,6 +526,9 @@ export class Log extends EventEmitter<LogEvents> {
       await this.tiering?.close();
       await this.writer?.close();
       await this.refreshActiveEntry();
+      if (this.writer !== undefined && this.writer.failedWith === undefined && this.catalogErrors.length === 0) {
+        await this.recordInCatalog(() => this.catalog!.markClosedCleanly());
+      }
       // Publish once more: a write of the watermark that failed earlier would leave readers behind for good.
       this.watermark?.publish(this.nextSeq);
       await this.watermark?.close();
@@ -532,7 +551,9 @@ export class Log extends EventEmitter<LogEvents> {
   private async refreshActiveEntry(): Promise<void> {
     const active = this.segmentList[this.segmentList.length - 1];
     if (this.catalog === undefined || this.catalog.readOnly || active === undefined || active.sealed || this.writer?.failedWith !== undefined) return;
-    await this.recordInCatalog(() => this.catalog!.replace(entryFromSegment(active, active.dataEnd)));
+    const entry = entryFromSegment(active, active.dataEnd);
+    if (activeEntryCurrent(this.catalog.get(active.baseSeq), entry)) return;
+    await this.recordInCatalog(() => this.catalog!.replace(entry));
   }
 
   private writable(): Writer {

@@ -91,7 +91,7 @@ export class SegmentCache {
       Object.assign(seg, {
         salt: envelope.header.salt, createdMs: envelope.header.createdMs, nextSeq: s.nextSeq, recordCount: s.recordCount, dataEnd: s.dataEnd,
         firstTimestamp: s.firstTimestamp, lastTimestamp: s.lastTimestamp, index: s.index, footerCrc: envelope.footerCrc,
-        footerBytes: envelope.size - s.dataEnd, needsFetch: false, sealed: true,
+        footerBytes: envelope.size - s.dataEnd, needsFetch: false, deferred: false, sealed: true,
       });
     } finally {
       await handle.close();

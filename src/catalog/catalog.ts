@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { assert } from '../assert.js';
 import { CorruptionError, InvariantError } from '../errors.js';
-import { catalogReadable, recordCloseChecksum } from './probe.js';
+import { catalogReadable, recordCloseChecksum, SEGMENTS_STRUCTURES_KEY } from './probe.js';
 import type { CatalogEntry } from './entry.js';
 import { assertTransition, type SegmentStatus } from './status.js';
 
@@ -29,9 +29,21 @@ function openEnvironment(where: string, readOnly: boolean): RootDatabase {
   }
 }
 
+/** The catalog's meta database; undefined in a read-only environment that has none yet. */
+function openMeta(env: RootDatabase): Database<boolean, string> | undefined {
+  try {
+    return env.openDB<boolean, string>(META_DB, {});
+  } catch {
+    return undefined;
+  }
+}
+
 /** Subdirectory of the log directory holding the LMDB environment. */
 export const CATALOG_DIR = 'index';
 const SEGMENTS_DB = 'segments';
+/** The catalog's own state: whether a writer's clean close left the entries as the files say. */
+const META_DB = 'catalog-meta';
+const CLOSED_CLEANLY_KEY = 'closedCleanly';
 /** Databases in the environment: segments now; room for the stream index of the event store. */
 const CATALOG_MAX_DBS = 8;
 
@@ -43,13 +55,39 @@ const CATALOG_MAX_DBS = 8;
  * repair alone, where the files overrule the catalog.
  */
 export class SegmentCatalog {
+  private cleanMarkCleared = false;
+
   private constructor(
     private readonly path: string,
     private readonly env: RootDatabase,
     private readonly db: Database<CatalogEntry, number>,
+    private readonly meta: Database<boolean, string> | undefined,
     /** True when opened read-only (readers in other processes). */
     readonly readOnly: boolean,
   ) {}
+
+  /**
+   * True when the last writer closed cleanly and nothing changed the catalog
+   * since (any write clears it first): its sealed entries then agree with
+   * their files, and an open may take them instead of reading every footer.
+   */
+  get closedCleanly(): boolean {
+    if (this.readOnly) this.env.resetReadTxn();
+    return this.meta?.get(CLOSED_CLEANLY_KEY) === true;
+  }
+
+  /** Records a writer's clean close: called after its last catalog write. */
+  async markClosedCleanly(): Promise<void> {
+    if (this.readOnly) throw new InvariantError('catalog opened read-only was written');
+    if (this.meta === undefined) return;
+    if (this.cleanMarkCleared || this.meta.get(CLOSED_CLEANLY_KEY) !== true) await this.meta.put(CLOSED_CLEANLY_KEY, true);
+    this.cleanMarkCleared = false;
+  }
+
+  /** True when log directory `dir` has a catalog. */
+  static exists(dir: string): boolean {
+    return fs.existsSync(path.join(SegmentCatalog.pathOf(dir), 'data.mdb'));
+  }
 
   /** Path of the catalog of log directory `dir`. */
   static pathOf(dir: string): string {
@@ -74,8 +112,8 @@ export class SegmentCatalog {
     const entry = shared ?? { env, users: 0 };
     entry.users++;
     openEnvironments.set(path.resolve(where), entry);
-    const db = env.openDB<CatalogEntry, number>(SEGMENTS_DB, {});
-    return new SegmentCatalog(where, env, db, readOnly);
+    const db = env.openDB<CatalogEntry, number>(SEGMENTS_DB, { sharedStructuresKey: Symbol.for(SEGMENTS_STRUCTURES_KEY) });
+    return new SegmentCatalog(where, env, db, openMeta(env), readOnly);
   }
 
   /** The environment, for other indexes that live beside the catalog (the event store's stream index). */
@@ -146,7 +184,12 @@ export class SegmentCatalog {
     }
   }
 
+  /** Every write goes through here: the first one after open clears the clean-close mark, in order before it. */
   private writable(): void {
     if (this.readOnly) throw new InvariantError('catalog opened read-only was written');
+    if (this.meta === undefined || this.cleanMarkCleared || this.meta.get(CLOSED_CLEANLY_KEY) !== true) return;
+    this.cleanMarkCleared = true;
+    // LMDB commits writes in order: the mark is gone before the change it no longer vouches for.
+    void this.meta.put(CLOSED_CLEANLY_KEY, false).catch(() => undefined);
   }
 }

@@ -55,3 +55,8 @@ export function fileFactsDiffer(catalog: CatalogEntry, file: CatalogEntry): stri
   if (file.status === 'sealed' && (catalog.bytes !== file.bytes || catalog.footerCrc !== file.footerCrc)) differing.push('bytes' as never);
   return differing.length === 0 ? undefined : `catalog disagrees with the file on ${differing.join(', ')}`;
 }
+
+/** True when an active segment's stored entry already says what its file says: rewriting it would only cost a commit. */
+export function activeEntryCurrent(stored: CatalogEntry | undefined, fromFile: CatalogEntry): boolean {
+  return stored !== undefined && stored.status === 'active' && impossibleEntry(stored) === undefined && fileFactsDiffer(stored, fromFile) === undefined && stored.bytes === fromFile.bytes;
+}

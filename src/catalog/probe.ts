@@ -32,6 +32,13 @@ export async function catalogReadable(indexDir: string): Promise<boolean> {
   });
 }
 
+/**
+ * Key of the msgpack structures shared by every catalog entry: entries then
+ * decode without each carrying its own field names, several times faster
+ * (an open reads them all). Entries written without it still decode.
+ */
+export const SEGMENTS_STRUCTURES_KEY = 'aof.catalog.structures';
+
 // Reads every record and commits a write transaction, on a copy of the files: some damage only
 // shows when LMDB writes (an assertion aborts the process), and the original must stay untouched.
 const PROBE_SCRIPT = `
@@ -41,10 +48,10 @@ const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'aof-catalog-probe-'));
 process.on('exit', () => fs.rmSync(copy, { recursive: true, force: true }));
 fs.copyFileSync(path.join(process.argv[2], 'data.mdb'), path.join(copy, 'data.mdb'));
 const env = open({ path: copy, maxDbs: 8 });
-for (const name of ['segments']) { const db = env.openDB(name, {}); let n = 0; for (const { key, value } of db.getRange()) { if (value === undefined) process.exit(3); n++; } }
+for (const name of ['segments']) { const db = env.openDB(name, { sharedStructuresKey: Symbol.for('${SEGMENTS_STRUCTURES_KEY}') }); let n = 0; for (const { key, value } of db.getRange()) { if (value === undefined) process.exit(3); n++; } }
 // The event store's stream index (src/stream/stream-index.ts), where it exists.
 for (const name of ['es-streams', 'es-events', 'es-meta']) { const db = env.openDB(name, name === 'es-meta' ? {} : { keyEncoding: 'binary' }); if (db === undefined) continue; for (const { value } of db.getRange()) if (value === undefined) process.exit(3); }
-const probeDb = env.openDB('segments', {});
+const probeDb = env.openDB('segments', { sharedStructuresKey: Symbol.for('${SEGMENTS_STRUCTURES_KEY}') });
 probeDb.transactionSync(() => { probeDb.putSync(-1, { probe: true }); probeDb.removeSync(-1); });
 env.close().then(() => process.exit(0), () => process.exit(4));
 `;

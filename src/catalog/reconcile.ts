@@ -6,7 +6,7 @@ import { CorruptionError } from '../errors.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { RECOVERY_DIR, segmentPath } from '../segment/names.js';
 import { SegmentCatalog } from './catalog.js';
-import { entryFromSegment, fileFactsDiffer, impossibleEntry, type CatalogEntry } from './entry.js';
+import { activeEntryCurrent, entryFromSegment, fileFactsDiffer, impossibleEntry, type CatalogEntry } from './entry.js';
 import { fileMayBeAbsent } from './status.js';
 
 /** What opening the catalog found and fixed. */
@@ -38,20 +38,37 @@ export interface ReconcileMode {
  * status says the file is legitimately gone.
  */
 export async function openReconciledCatalog(dir: string, segments: readonly LoadedSegment[], mode: ReconcileMode & { fileMode?: number; dirMode?: number }): Promise<{ catalog: SegmentCatalog; report: CatalogReport }> {
-  const report: CatalogReport = { rebuilt: false, damagedMovedTo: undefined, added: [], corrected: [], dropped: [] };
+  const opened = await openWritableCatalog(dir, mode);
+  return reconcileCatalog(dir, opened, segments, mode);
+}
+
+/** A writer's catalog, opened before the files are loaded; its entries as found. */
+export interface OpenedCatalog {
+  catalog: SegmentCatalog;
+  /** The entries as opened (empty when the environment was damaged and set aside). */
+  entries: CatalogEntry[];
+  /** Where a damaged environment was moved, under `recovery/`. */
+  damagedMovedTo: string | undefined;
+}
+
+/** Opens the writer's catalog; a damaged environment is moved to `recovery/` and a new one started. */
+export async function openWritableCatalog(dir: string, modes: { fileMode?: number; dirMode?: number }): Promise<OpenedCatalog> {
+  const m = { fileMode: modes.fileMode ?? 0o600, dirMode: modes.dirMode ?? 0o700 };
   let catalog: SegmentCatalog | undefined;
-  let entries: CatalogEntry[];
-  const modes = { fileMode: mode.fileMode ?? 0o600, dirMode: mode.dirMode ?? 0o700 };
   try {
-    catalog = (await SegmentCatalog.open(dir, false, modes))!;
-    entries = catalog.all();
+    catalog = (await SegmentCatalog.open(dir, false, m))!;
+    return { catalog, entries: catalog.all(), damagedMovedTo: undefined };
   } catch {
     await catalog?.close().catch(() => undefined);
-    report.damagedMovedTo = moveCatalogAside(dir);
-    catalog = (await SegmentCatalog.open(dir, false, modes))!;
-    entries = [];
+    const damagedMovedTo = moveCatalogAside(dir);
+    return { catalog: (await SegmentCatalog.open(dir, false, m))!, entries: [], damagedMovedTo };
   }
-  report.rebuilt = entries.length === 0 && segments.length > 0;
+}
+
+/** Makes an opened catalog agree with the loaded segments (see {@link openReconciledCatalog}); closes it on failure. */
+export async function reconcileCatalog(dir: string, opened: OpenedCatalog, segments: readonly LoadedSegment[], mode: ReconcileMode): Promise<{ catalog: SegmentCatalog; report: CatalogReport }> {
+  const { catalog, entries } = opened;
+  const report: CatalogReport = { rebuilt: entries.length === 0 && segments.length > 0, damagedMovedTo: opened.damagedMovedTo, added: [], corrected: [], dropped: [] };
   try {
     await reconcile(dir, catalog, entries, segments, mode, report);
   } catch (err) {
@@ -82,7 +99,8 @@ async function reconcile(dir: string, catalog: SegmentCatalog, entries: CatalogE
     } else if (!seg.sealed) {
       // The active tail: its counts are not written per append, so refresh them quietly unless the status was ahead.
       if (e.status !== 'active') report.corrected.push({ baseSeq: seg.baseSeq, reason: `the file is unsealed but the catalog says ${e.status}` });
-      await catalog.replace(fromFile);
+      // Skipping an unchanged entry spares the open an LMDB commit (an fsync).
+      if (!activeEntryCurrent(e, fromFile)) await catalog.replace(fromFile);
     } else {
       const wrong = impossibleEntry(e) ?? fileFactsDiffer(e, fromFile);
       if (wrong === undefined) continue;

@@ -43,7 +43,7 @@ export class SegmentReader {
       throwIfDamaged(seg);
       return undefined;
     }
-    await this.prepare(seg);
+    await this.ready(seg);
     const { handle, release } = await this.files.acquire(seg.file);
     try {
       // A lookup scans at most one index interval: a small window, not the sequential read-ahead.
@@ -92,9 +92,15 @@ export class SegmentReader {
     }
   }
 
+  /** Prepares `seg` (loads a deferred one, fetches an evicted one): its salt and index are known after. */
+  private async ready(seg: LoadedSegment): Promise<void> {
+    await this.prepare(seg);
+    assert(seg.deferred !== true && !seg.needsFetch, `segment ${seg.baseSeq} is read only once its header and footer are known`);
+  }
+
   /** The records of each frame of `seg` in `[from, to)`, a frame at a time (never an empty batch). */
   private async *readSegment(seg: LoadedSegment, from: number, to: number): AsyncGenerator<LogRecord[]> {
-    await this.prepare(seg);
+    await this.ready(seg);
     const { handle, release } = await this.files.acquire(seg.file);
     let seq = from;
     let offset = startOffset(seg, from);

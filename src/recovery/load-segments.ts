@@ -5,6 +5,8 @@ import { readSegmentEnvelope, type SegmentEnvelope } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { parseSegmentFileName, SEGMENTS_DIR, segmentPath } from '../segment/names.js';
 import type { FileHandle } from '../fs/types.js';
+import type { CatalogEntry } from '../catalog/entry.js';
+import { deferredSegment } from '../log/deferred-segment.js';
 import { moveToRecovery, type RecoveryTarget } from './preserve.js';
 import { recoverActiveSegment, unscannedActiveSegment, type ScanSettings, type TailRecovery } from './recover-active.js';
 
@@ -34,18 +36,26 @@ export async function listSegmentBases(fs: FileSystem, dir: string): Promise<num
 }
 
 /**
- * Loads every segment: headers and footers of sealed ones (never their data),
- * and a scan of the unsealed last one, which a writer recovers (torn tail
+ * Loads every segment: headers and footers of sealed ones (never their data;
+ * a sealed segment other than the last with an entry in `trusted` is opened
+ * from that catalog entry alone and read on first use), and a scan of the
+ * unsealed last one, which a writer recovers (torn tail
  * kept and cut, close marker removed). Checks that segments join without
  * holes. Throws {@link CorruptionError} naming file and offset otherwise.
  */
-export async function loadSegments(fs: FileSystem, dir: string, readOnly: boolean, target: RecoveryTarget, settings: ScanSettings): Promise<LoadedLog> {
+export async function loadSegments(fs: FileSystem, dir: string, readOnly: boolean, target: RecoveryTarget, settings: ScanSettings, trusted: ReadonlyMap<number, CatalogEntry> = new Map()): Promise<LoadedLog> {
   const bases = await listSegmentBases(fs, dir);
   const result: LoadedLog = { segments: [], activeHandle: undefined, recovery: undefined, unbornMovedTo: undefined };
   for (let i = 0; i < bases.length; i++) {
     const base = bases[i]!;
     const file = segmentPath(dir, base);
     const isLast = i === bases.length - 1;
+    const entry = isLast ? undefined : trusted.get(base);
+    if (entry !== undefined) {
+      checkJoins(result.segments[result.segments.length - 1], base, file);
+      result.segments.push(deferredSegment(dir, entry));
+      continue;
+    }
     const handle = await fs.open(file, readOnly || !isLast ? 'read' : 'readWrite');
     let keepHandle = false;
     try {

@@ -46,6 +46,12 @@ export interface LoadedSegment {
    * and until then only the catalog's figures are known.
    */
   location: 'local' | 'archive';
+  /**
+   * True for a sealed local segment opened from its catalog entry alone: its
+   * salt and index are unknown until its header and footer are read (and
+   * checked against the entry) on first use.
+   */
+  deferred?: boolean;
   /** True while an evicted segment's figures (salt, index) are not yet known from a fetched copy. */
   needsFetch: boolean;
   /** Damage found after `dataEnd` that is not a torn tail: reads past `dataEnd` reject with it. */

@@ -1,0 +1,564 @@
+#!/usr/bin/env node
+/**
+ * Archive-tier benchmark (standalone, issue 10), against a real S3-compatible
+ * server: a throwaway Ceph radosgw on loopback (one monitor, one memstore
+ * OSD, the beast frontend), started by the test harness tests/s3/radosgw-server.ts.
+ *
+ *   npx tsc -p . && node bench/archive.mjs [--quick] [--json] [--segments 16] [--segment-mib 64] [--runs 3]
+ *                                          [--append-seconds 3] [--no-gzip] [--dir DIR]
+ *
+ * 1. Upload throughput. N sealed segments of about --segment-mib each (100-byte
+ *    seeded records, appendBatch, flush 'none') are archived by aof
+ *    (`Log.open(dir, { archive: new S3Archive(...) })` then `archiveNow()`,
+ *    timed from the open, compression none) and uploaded by plain SDK calls
+ *    (`PutObject` below S3Archive's multipart threshold, otherwise
+ *    CreateMultipartUpload / UploadPart / CompleteMultipartUpload with the
+ *    same part size and part concurrency, one file after another as the
+ *    archiver does, over an S3Client with the same transport settings) from
+ *    the same files to the same bucket under another prefix. Runs alternate
+ *    which goes first; objects are deleted and radosgw's garbage collector
+ *    is run between runs (memstore keeps everything in RAM). MB/s = 10^6
+ *    original bytes per second; the median of the runs is reported.
+ * 2. Read-back of an evicted segment: the segments are archived and evicted
+ *    (`retention: { maxSegments: 1 }`) and read with `log.get(seq)` with a
+ *    cache bound of one byte (only the segment being read stays cached), so
+ *    every get of another segment fetches it from the server: fetch, CRC,
+ *    footer and salt checks, then the read. Compared with a warm get (the
+ *    segment is in the cache) and a plain SDK GetObject of the same object
+ *    into a file.
+ * 3. Appends while the archive drains: one producer awaiting each append
+ *    (default flush strategy 'batch': a lone producer is synced at once, so
+ *    every append is one write and one fdatasync), p50/p99 in three phases:
+ *    no archive configured; archive configured and idle; archive draining a
+ *    backlog of N sealed segments (the appends run from the open until the
+ *    drain ends). Phases without a drain run as long as the drain did (at
+ *    least --append-seconds).
+ *
+ * Output: a Markdown section on stdout (or JSON with --json); progress on
+ * stderr. Without Ceph it prints what to install and exits 0 ("skipped").
+ *
+ * Standalone: imports the compiled package from dist/ and the radosgw harness
+ * (tests/s3/radosgw-server.ts), transpiled on first use into
+ * dist/tests/s3/radosgw-server.js with the project's TypeScript (the harness
+ * is one self-contained file; neither tsconfig compiles tests/).
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { Log, S3Archive } = await import(pathToFileURL(path.join(root, 'dist/src/index.js')).href);
+const { seededRandom } = await import(pathToFileURL(path.join(root, 'dist/src/testing/random.js')).href);
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    segments: { type: 'string' },
+    'segment-mib': { type: 'string' },
+    runs: { type: 'string' },
+    'append-seconds': { type: 'string' },
+    'no-gzip': { type: 'boolean', default: false },
+    dir: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+if (values.help) {
+  process.stdout.write('usage: node bench/archive.mjs [--quick] [--json] [--segments N] [--segment-mib M] [--runs R] [--append-seconds S] [--no-gzip] [--dir DIR]\n');
+  process.exit(0);
+}
+const QUICK = values.quick;
+const num = (v, fallback, name) => {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!(n > 0)) throw new Error(`--${name} must be a positive number`);
+  return n;
+};
+const SEGMENTS = Math.round(num(values.segments, QUICK ? 2 : 16, 'segments'));
+const SEGMENT_BYTES = Math.round(num(values['segment-mib'], QUICK ? 20 : 64, 'segment-mib') * 1024 * 1024);
+const RUNS = Math.round(num(values.runs, QUICK ? 1 : 3, 'runs'));
+const APPEND_SECONDS = num(values['append-seconds'], QUICK ? 0.5 : 3, 'append-seconds');
+const GZIP = !values['no-gzip'];
+const RECORD_BYTES = 100;
+const MB = 1e6;
+const MiB = 1024 * 1024;
+
+/** What S3Archive uses by default (src/archive/s3-archive.ts); the SDK baseline uses the same. */
+const S3_THRESHOLD = 16 * MiB;
+const S3_PART_BYTES = 8 * MiB;
+const S3_PART_CONCURRENCY = 4;
+
+const progress = (text) => process.stderr.write(`[archive bench] ${text}\n`);
+
+// ---------------------------------------------------------------------------
+// The radosgw harness: compiled on first use.
+
+async function loadHarness() {
+  const source = path.join(root, 'tests', 's3', 'radosgw-server.ts');
+  const compiled = path.join(root, 'dist', 'tests', 's3', 'radosgw-server.js');
+  if (!fs.existsSync(source)) throw new Error(`${path.relative(root, source)} is missing`);
+  if (!fs.existsSync(compiled) || fs.statSync(compiled).mtimeMs < fs.statSync(source).mtimeMs) {
+    const { default: ts } = await import('typescript');
+    const out = ts.transpileModule(fs.readFileSync(source, 'utf8'), {
+      fileName: 'radosgw-server.ts',
+      compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, sourceMap: false },
+    });
+    fs.mkdirSync(path.dirname(compiled), { recursive: true });
+    const tmp = `${compiled}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, `// Transpiled from tests/s3/radosgw-server.ts by bench/archive.mjs: do not edit.\n${out.outputText}`);
+    fs.renameSync(tmp, compiled);
+  }
+  return import(pathToFileURL(compiled).href);
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers.
+
+function quantile(values, p) {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
+}
+const median = (values) => quantile(values, 0.5);
+const summary = (ms) => ({ n: ms.length, p50Ms: quantile(ms, 0.5), p99Ms: quantile(ms, 0.99), maxMs: quantile(ms, 1) });
+
+/** 100-byte JSON-ish records from a seeded generator: the same bytes on every run. */
+function makeRecords(count, seed) {
+  const rnd = seededRandom(seed);
+  const types = ['order.created', 'order.paid', 'order.shipped', 'cart.updated', 'user.login', 'stock.moved'];
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    let s = `{"id":${Math.floor(rnd() * 1e9)},"type":"${types[Math.floor(rnd() * types.length)]}","amount":${Math.floor(rnd() * 100000)},"note":"`;
+    while (s.length < RECORD_BYTES - 2) s += String.fromCharCode(97 + Math.floor(rnd() * 26));
+    out.push(Buffer.from(`${s}"}`));
+  }
+  return out;
+}
+const RECORDS = makeRecords(4096, 0x5eed0010);
+
+function machineLine(cephVersion, dir) {
+  const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
+  let fsType = '';
+  try {
+    const real = fs.realpathSync(dir);
+    let best = '';
+    for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const [left, right] = line.split(' - ');
+      if (left === undefined || right === undefined) continue;
+      const mp = left.split(' ')[4] ?? '';
+      if ((mp === '/' || real === mp || real.startsWith(`${mp}/`)) && mp.length >= best.length) {
+        best = mp;
+        fsType = `${right.split(' ')[0]} at ${mp}`;
+      }
+    }
+  } catch {
+    // not Linux
+  }
+  return `Machine: ${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}, ${cephVersion} (radosgw beast + one memstore OSD on loopback, same machine)${fsType ? `, log files on ${fsType}` : ''}.`;
+}
+
+// ---------------------------------------------------------------------------
+// The server, its bucket, and cleaning up between runs.
+
+const BUCKET = 'aof-bench';
+
+async function emptyBucket(s3, sdk) {
+  let token;
+  do {
+    const page = await s3.send(new sdk.ListObjectsV2Command({ Bucket: BUCKET, ContinuationToken: token }));
+    const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key }));
+    if (keys.length > 0) await s3.send(new sdk.DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: keys, Quiet: true } }));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
+  const uploads = await s3.send(new sdk.ListMultipartUploadsCommand({ Bucket: BUCKET }));
+  for (const u of uploads.Uploads ?? []) await s3.send(new sdk.AbortMultipartUploadCommand({ Bucket: BUCKET, Key: u.Key, UploadId: u.UploadId }));
+}
+
+/** Deletes every object and runs radosgw's garbage collector now (deleted tails otherwise stay in memstore for hours). */
+async function cleanServer(server, s3, sdk) {
+  await emptyBucket(s3, sdk);
+  await promisify(execFile)('radosgw-admin', ['-c', path.join(server.dir, 'ceph.conf'), 'gc', 'process', '--include-all'], { timeout: 120_000 });
+}
+
+// ---------------------------------------------------------------------------
+// Segments.
+
+/** A closed log holding SEGMENTS sealed segments (and an active one after them). */
+async function makeTemplate(dir) {
+  const log = await Log.open(dir, { segment: { maxBytes: SEGMENT_BYTES }, flush: { strategy: 'none' } });
+  try {
+    let i = 0;
+    const batch = new Array(1000);
+    while (log.segments().filter((s) => s.status === 'sealed').length < SEGMENTS) {
+      for (let k = 0; k < batch.length; k++) batch[k] = RECORDS[i++ % RECORDS.length];
+      await log.appendBatch(batch);
+    }
+  } finally {
+    await log.close();
+  }
+  const probe = await Log.open(dir, { readOnly: true });
+  const sealed = probe.segments().filter((s) => s.status === 'sealed');
+  await probe.close();
+  return sealed.map((s) => ({ baseSeq: s.baseSeq, nextSeq: s.nextSeq, bytes: s.bytes, file: s.file }));
+}
+
+const copyLog = (from, to) => fs.cpSync(from, to, { recursive: true });
+
+// ---------------------------------------------------------------------------
+// 1. Upload throughput.
+
+function s3ArchiveFor(server, prefix, compression = 'none') {
+  return new S3Archive({ bucket: BUCKET, prefix, endpoint: server.endpoint, credentials: server.credentials, compression });
+}
+
+/** aof: open a copy of the template with the archive and time until archiveNow() resolves (the archiver starts at open). */
+async function aofUpload(server, template, workDir, prefix, compression, segments) {
+  const dir = path.join(workDir, `upload-${compression}-${randomBytes(3).toString('hex')}`);
+  copyLog(template, dir);
+  const failures = [];
+  const t0 = performance.now();
+  const log = await Log.open(dir, { archive: s3ArchiveFor(server, prefix, compression) });
+  log.on('archive', (e) => {
+    if (e.status === 'failed') failures.push(e.error?.code ?? 'failed');
+  });
+  try {
+    await log.archiveNow();
+    const ms = performance.now() - t0;
+    const m = log.metrics().archive;
+    if (m.archived !== segments.length) throw new Error(`aof archived ${m.archived} segments, expected ${segments.length}`);
+    if (failures.length > 0) progress(`aof upload: ${failures.length} failed attempt(s) (${failures.join(', ')}), retried`);
+    return { ms, bytes: m.bytesArchived };
+  } finally {
+    await log.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The plain SDK: the same files, one after another, PutObject or multipart with S3Archive's part size and concurrency. */
+async function sdkUpload(s3, sdk, segments, prefix) {
+  const t0 = performance.now();
+  let bytes = 0;
+  for (const seg of segments) {
+    const key = `${prefix}segments/${String(seg.baseSeq).padStart(20, '0')}.seg`;
+    const size = fs.statSync(seg.file).size;
+    if (size < S3_THRESHOLD) {
+      const body = await fs.promises.readFile(seg.file);
+      await s3.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentLength: body.length }));
+    } else {
+      const { UploadId } = await s3.send(new sdk.CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }));
+      const handle = await fs.promises.open(seg.file, 'r');
+      try {
+        const parts = Math.ceil(size / S3_PART_BYTES);
+        const etags = new Array(parts);
+        let next = 0;
+        const worker = async () => {
+          while (next < parts) {
+            const index = next++;
+            const start = index * S3_PART_BYTES;
+            const length = Math.min(S3_PART_BYTES, size - start);
+            const body = Buffer.allocUnsafe(length);
+            await handle.read(body, 0, length, start);
+            const res = await s3.send(new sdk.UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber: index + 1, Body: body, ContentLength: length }));
+            etags[index] = res.ETag;
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(S3_PART_CONCURRENCY, parts) }, worker));
+        await s3.send(new sdk.CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }));
+      } finally {
+        await handle.close();
+      }
+    }
+    bytes += size;
+  }
+  return { ms: performance.now() - t0, bytes };
+}
+
+async function uploadThroughput(ctx) {
+  const { server, s3, sdk, template, work, segments } = ctx;
+  const aof = [];
+  const plain = [];
+  for (let run = 0; run < RUNS; run++) {
+    const order = run % 2 === 0 ? ['aof', 'sdk'] : ['sdk', 'aof'];
+    for (const who of order) {
+      await cleanServer(server, s3, sdk);
+      if (who === 'aof') {
+        const r = await aofUpload(server, template, work, 'aof/', 'none', segments);
+        aof.push(r);
+        progress(`upload run ${run + 1}/${RUNS}: aof ${(r.bytes / MB / (r.ms / 1000)).toFixed(0)} MB/s`);
+      } else {
+        const r = await sdkUpload(s3, sdk, segments, 'sdk/');
+        plain.push(r);
+        progress(`upload run ${run + 1}/${RUNS}: SDK ${(r.bytes / MB / (r.ms / 1000)).toFixed(0)} MB/s`);
+      }
+    }
+  }
+  let gzip;
+  if (GZIP) {
+    await cleanServer(server, s3, sdk);
+    const r = await aofUpload(server, template, work, 'aof-gzip/', 'gzip', segments);
+    let stored = 0;
+    let token;
+    do {
+      const page = await s3.send(new sdk.ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'aof-gzip/', ContinuationToken: token }));
+      for (const o of page.Contents ?? []) stored += o.Size ?? 0;
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    gzip = { ...r, mbPerS: r.bytes / MB / (r.ms / 1000), storedBytes: stored };
+    progress(`upload gzip: ${gzip.mbPerS.toFixed(0)} MB/s of original bytes, stored ${(stored / r.bytes * 100).toFixed(1)}%`);
+  }
+  await cleanServer(server, s3, sdk);
+  const rate = (r) => r.bytes / MB / (r.ms / 1000);
+  const aofRates = aof.map(rate);
+  const sdkRates = plain.map(rate);
+  return {
+    bytes: aof[0].bytes,
+    aof: { runs: aofRates, mbPerS: median(aofRates) },
+    sdk: { runs: sdkRates, mbPerS: median(sdkRates) },
+    ratio: median(aofRates) / median(sdkRates),
+    gzip,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// 2. Read-back of an evicted segment.
+
+async function readBack(ctx) {
+  const { server, s3, sdk, template, work, segments } = ctx;
+  await cleanServer(server, s3, sdk);
+  const dir = path.join(work, 'readback');
+  copyLog(template, dir);
+  const prefix = 'readback/';
+  const log = await Log.open(dir, { archive: s3ArchiveFor(server, prefix), retention: { maxSegments: 1 }, archiveCacheMaxBytes: 1 });
+  const cold = [];
+  const warm = [];
+  const plain = [];
+  const rnd = seededRandom(0x7e7d);
+  const tmp = path.join(work, 'sdk-get.seg');
+  try {
+    await log.archiveNow();
+    const evicted = log.segments().filter((s) => s.status === 'evicted');
+    if (evicted.length !== segments.length) throw new Error(`expected ${segments.length} evicted segments, found ${evicted.length} (${log.segments().map((s) => s.status).join(', ')})`);
+    const rounds = Math.max(1, Math.ceil(24 / evicted.length));
+    for (let round = 0; round < rounds; round++) {
+      for (const seg of evicted) {
+        const seq = seg.baseSeq + Math.floor(rnd() * (seg.nextSeq - seg.baseSeq));
+        const before = log.metrics().archive.fetches;
+        let t = performance.now();
+        const rec = await log.get(seq);
+        cold.push(performance.now() - t);
+        if (rec === undefined || rec.seq !== seq) throw new Error(`get(${seq}) of an evicted segment returned ${rec?.seq}`);
+        if (log.metrics().archive.fetches !== before + 1) throw new Error(`get(${seq}) did not fetch its segment: the cache was not cold`);
+        // Warm: the same segment, now in the cache.
+        for (let k = 0; k < 50; k++) {
+          const s = seg.baseSeq + Math.floor(rnd() * (seg.nextSeq - seg.baseSeq));
+          t = performance.now();
+          await log.get(s);
+          warm.push(performance.now() - t);
+        }
+        // The plain SDK: GetObject of the same object into a file.
+        const key = `${prefix}segments/${String(seg.baseSeq).padStart(20, '0')}.seg`;
+        t = performance.now();
+        const res = await s3.send(new sdk.GetObjectCommand({ Bucket: BUCKET, Key: key }));
+        await pipeline(res.Body, fs.createWriteStream(tmp));
+        plain.push(performance.now() - t);
+        fs.rmSync(tmp, { force: true });
+      }
+      progress(`read-back round ${round + 1}/${rounds}: cold get p50 ${median(cold).toFixed(1)} ms, SDK GetObject p50 ${median(plain).toFixed(1)} ms`);
+    }
+    if (log.metrics().archive.fetches !== cold.length) throw new Error('warm gets fetched again');
+  } finally {
+    await log.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(tmp, { force: true });
+    await cleanServer(server, s3, sdk);
+  }
+  return { segmentBytes: median(segments.map((s) => s.bytes)), cold: summary(cold), warm: summary(warm), sdk: summary(plain) };
+}
+
+// ---------------------------------------------------------------------------
+// 3. Appends while the archive drains.
+
+async function timedAppends(log, untilMs, stop) {
+  const ms = [];
+  let i = 0;
+  for (let k = 0; k < 100; k++) await log.append(RECORDS[i++ % RECORDS.length]); // warm-up, not measured
+  const started = performance.now();
+  while (stop === undefined ? performance.now() - started < untilMs : !stop()) {
+    const t = performance.now();
+    await log.append(RECORDS[i++ % RECORDS.length]);
+    ms.push(performance.now() - t);
+  }
+  return { ms, seconds: (performance.now() - started) / 1000 };
+}
+
+async function appendsWhileDraining(ctx) {
+  const { server, s3, sdk, template, work } = ctx;
+  const runs = [];
+  for (let run = 0; run < RUNS; run++) {
+    await cleanServer(server, s3, sdk);
+    // Draining: a copy of the template, its N sealed segments queued; the archiver starts at open.
+    const dir = path.join(work, `appends-${run}`);
+    copyLog(template, dir);
+    const log = await Log.open(dir, { archive: s3ArchiveFor(server, `appends-${run}/`) });
+    let drained = false;
+    let drainError;
+    const drainStarted = performance.now();
+    const drain = log.archiveNow().then(
+      () => (drained = true),
+      (err) => {
+        drainError = err;
+        drained = true;
+      },
+    );
+    const during = await timedAppends(log, 0, () => drained);
+    await drain;
+    if (drainError !== undefined) throw drainError;
+    const drainSeconds = (performance.now() - drainStarted) / 1000;
+    const uploaded = log.metrics().archive.bytesArchived;
+    const seconds = Math.max(APPEND_SECONDS, during.seconds);
+    // Idle: the same log, everything archived, the archive configured.
+    const idle = await timedAppends(log, seconds * 1000);
+    await log.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    // No archive: a fresh copy of the template, opened without one.
+    const plainDir = path.join(work, `appends-plain-${run}`);
+    copyLog(template, plainDir);
+    const plainLog = await Log.open(plainDir);
+    const none = await timedAppends(plainLog, seconds * 1000);
+    await plainLog.close();
+    fs.rmSync(plainDir, { recursive: true, force: true });
+    const r = { none: summary(none.ms), idle: summary(idle.ms), draining: summary(during.ms), drainMbPerS: uploaded / MB / drainSeconds, drainSeconds };
+    runs.push(r);
+    progress(`appends run ${run + 1}/${RUNS}: p99 none ${r.none.p99Ms.toFixed(2)} ms, idle ${r.idle.p99Ms.toFixed(2)} ms, draining ${r.draining.p99Ms.toFixed(2)} ms (drain ${r.drainMbPerS.toFixed(0)} MB/s over ${drainSeconds.toFixed(1)} s)`);
+  }
+  await cleanServer(server, s3, sdk);
+  // The run with the median draining p99 is reported whole; every run's p99s are listed beside it.
+  const byP99 = [...runs].sort((a, b) => a.draining.p99Ms - b.draining.p99Ms);
+  return { runs, median: byP99[(byP99.length - 1) >> 1] };
+}
+
+// ---------------------------------------------------------------------------
+// Report.
+
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
+
+function markdown(r) {
+  const lines = [];
+  const u = r.upload;
+  const totalMiB = (r.params.segments * r.params.segmentBytes) / MiB;
+  lines.push(`${r.machine}`);
+  lines.push('');
+  lines.push(`${r.params.segments} sealed segments of ${r.params.segmentBytes / MiB} MiB (${f0(totalMiB)} MiB, 100-byte records), ${r.params.runs} run(s) each, median shown; S3Archive defaults (no compression, multipart from ${S3_THRESHOLD / MiB} MiB, ${S3_PART_BYTES / MiB} MiB parts, ${S3_PART_CONCURRENCY} at once).${r.params.quick ? ' A --quick smoke run: these figures mean little.' : ''}`);
+  lines.push('');
+  lines.push('| upload | MB/s | runs (MB/s) | vs plain SDK |');
+  lines.push('|---|---:|---|---:|');
+  lines.push(`| aof \`archiveNow()\` (S3Archive, verified) | ${f0(u.aof.mbPerS)} | ${u.aof.runs.map(f0).join(', ')} | **${f2(u.ratio)}x** (target >= 0.9x) |`);
+  lines.push(`| plain SDK PutObject / multipart, same files | ${f0(u.sdk.mbPerS)} | ${u.sdk.runs.map(f0).join(', ')} | 1.00x |`);
+  if (u.gzip !== undefined) lines.push(`| aof, gzip (MB/s of original bytes; stored ${f1((u.gzip.storedBytes / u.gzip.bytes) * 100)}%) | ${f0(u.gzip.mbPerS)} | ${f0(u.gzip.mbPerS)} | ${f2(u.gzip.mbPerS / u.sdk.mbPerS)}x |`);
+  lines.push('');
+  const b = r.readBack;
+  lines.push(`Read-back of a record in an evicted ${f1(b.segmentBytes / MiB)} MiB segment (${b.cold.n} cold gets over ${r.params.segments} segments):`);
+  lines.push('');
+  lines.push('| read | p50 ms | p99 ms | samples |');
+  lines.push('|---|---:|---:|---:|');
+  lines.push(`| \`log.get(seq)\`, evicted, not cached (fetch + verify + read) | ${f1(b.cold.p50Ms)} | ${f1(b.cold.p99Ms)} | ${b.cold.n} |`);
+  lines.push(`| plain SDK GetObject of the same object into a file | ${f1(b.sdk.p50Ms)} | ${f1(b.sdk.p99Ms)} | ${b.sdk.n} |`);
+  lines.push(`| \`log.get(seq)\`, evicted, in the cache (warm) | ${f2(b.warm.p50Ms)} | ${f2(b.warm.p99Ms)} | ${b.warm.n} |`);
+  lines.push('');
+  const a = r.appends.median;
+  lines.push(`Single awaited appends (default flush 'batch': one write + one fdatasync each) while the archive drains ${r.params.segments} segments (the run with the median draining p99; drain at ${f0(a.drainMbPerS)} MB/s over ${f1(a.drainSeconds)} s):`);
+  lines.push('');
+  lines.push('| appends | p50 ms | p99 ms | p99 vs idle | appends | p99 of every run (ms) |');
+  lines.push('|---|---:|---:|---:|---:|---|');
+  const row = (name, key) => `| ${name} | ${f2(a[key].p50Ms)} | ${f2(a[key].p99Ms)} | ${f2(a[key].p99Ms / a.idle.p99Ms)}x | ${f0(a[key].n)} | ${r.appends.runs.map((x) => f2(x[key].p99Ms)).join(', ')} |`;
+  lines.push(row('no archive configured', 'none'));
+  lines.push(row('archive configured, idle', 'idle'));
+  lines.push(row('archive draining a backlog', 'draining'));
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// Main.
+
+async function main() {
+  let harness;
+  try {
+    harness = await loadHarness();
+  } catch (err) {
+    process.stdout.write(`Skipped: the radosgw harness could not be loaded (${err.message}).\n`);
+    return 0;
+  }
+  const missing = harness.radosgwMissing();
+  if (missing !== undefined) {
+    progress(`skipped: ${missing}`);
+    process.stdout.write(values.json ? `${JSON.stringify({ skipped: missing })}\n` : `Skipped: no S3-compatible test server here. ${missing}\n`);
+    return 0;
+  }
+  const sdk = await import('@aws-sdk/client-s3');
+  const work = fs.mkdtempSync(path.join(values.dir ?? os.tmpdir(), 'aof-archive-bench-'));
+  let server;
+  let s3;
+  try {
+    progress('starting radosgw');
+    // rgw gc: deleted objects' tails are collected when we ask (cleanServer), not hours later.
+    server = await harness.startRadosgw({ gatewayConfig: { 'rgw gc obj min wait': 0 } });
+    progress(`radosgw up at ${server.endpoint} in ${server.startupMs} ms`);
+    // The plain SDK client: the transport S3Archive builds for itself (keep-alive sockets, no
+    // 100-continue, no aws-chunked checksums, which radosgw 16.2 refuses), so only the engine differs.
+    s3 = new sdk.S3Client({
+      endpoint: server.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: server.credentials,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      expectContinueHeader: false,
+      maxAttempts: 3,
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, socketTimeout: 30_000, httpAgent: new http.Agent({ keepAlive: true, maxSockets: 16 }) },
+    });
+    await server.createBucket(BUCKET);
+    const cephVersion = (await promisify(execFile)('radosgw', ['--version']).catch(() => ({ stdout: 'Ceph (version unknown)' }))).stdout.trim().replace(/\s*\(([0-9a-f]{40})\)/, '').replace(/^ceph version/, 'Ceph');
+
+    const template = path.join(work, 'template');
+    progress(`writing ${SEGMENTS} segments of ${SEGMENT_BYTES / MiB} MiB`);
+    const segments = await makeTemplate(template);
+    const ctx = { server, s3, sdk, template, work, segments };
+
+    const upload = await uploadThroughput(ctx);
+    const readBackResult = await readBack(ctx);
+    const appends = await appendsWhileDraining(ctx);
+    const result = {
+      machine: machineLine(cephVersion, work),
+      params: { quick: QUICK, segments: SEGMENTS, segmentBytes: SEGMENT_BYTES, runs: RUNS, recordBytes: RECORD_BYTES, multipartThresholdBytes: S3_THRESHOLD, partBytes: S3_PART_BYTES, partConcurrency: S3_PART_CONCURRENCY },
+      upload,
+      readBack: readBackResult,
+      appends,
+    };
+    process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${markdown(result)}\n`);
+    return 0;
+  } finally {
+    if (server !== undefined && s3 !== undefined) await server.removeBucket(BUCKET).catch(() => undefined);
+    s3?.destroy();
+    await server?.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`archive bench failed: ${err?.stack ?? err}\n`);
+    process.exitCode = 1;
+  },
+);
