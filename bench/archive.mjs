@@ -83,7 +83,7 @@ const num = (v, fallback, name) => {
 };
 const SEGMENTS = Math.round(num(values.segments, QUICK ? 2 : 16, 'segments'));
 const SEGMENT_BYTES = Math.round(num(values['segment-mib'], QUICK ? 20 : 64, 'segment-mib') * 1024 * 1024);
-const RUNS = Math.round(num(values.runs, QUICK ? 1 : 3, 'runs'));
+const RUNS = Math.round(num(values.runs, QUICK ? 1 : 5, 'runs'));
 const APPEND_SECONDS = num(values['append-seconds'], QUICK ? 0.5 : 3, 'append-seconds');
 const GZIP = !values['no-gzip'];
 const RECORD_BYTES = 100;
@@ -95,7 +95,33 @@ const S3_THRESHOLD = 16 * MiB;
 const S3_PART_BYTES = 8 * MiB;
 const S3_PART_CONCURRENCY = 4;
 
-const progress = (text) => process.stderr.write(`[archive bench] ${text}\n`);
+const benchStarted = performance.now();
+const progress = (text) => process.stderr.write(`[archive bench ${((performance.now() - benchStarted) / 1000).toFixed(0)}s] ${text}\n`);
+
+/**
+ * CPU time (clock ticks) of the whole machine and of this benchmark (this
+ * process and the server's daemons), from /proc: what other processes took
+ * during the run is the difference. Undefined where there is no /proc.
+ */
+function cpuTicks(pids) {
+  try {
+    const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const busy = cpu[0] + cpu[1] + cpu[2] + (cpu[5] ?? 0) + (cpu[6] ?? 0); // user, nice, system, irq, softirq
+    let ours = 0;
+    for (const pid of pids) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ours += Number(f[11]) + Number(f[12]); // utime, stime
+      } catch {
+        // exited
+      }
+    }
+    return { busy, ours };
+  } catch {
+    return undefined;
+  }
+}
 
 // ---------------------------------------------------------------------------
 // The radosgw harness: compiled on first use.
@@ -203,13 +229,32 @@ async function makeTemplate(dir) {
   } finally {
     await log.close();
   }
+  syncTree(dir);
   const probe = await Log.open(dir, { readOnly: true });
   const sealed = probe.segments().filter((s) => s.status === 'sealed');
   await probe.close();
   return sealed.map((s) => ({ baseSeq: s.baseSeq, nextSeq: s.nextSeq, bytes: s.bytes, file: s.file }));
 }
 
-const copyLog = (from, to) => fs.cpSync(from, to, { recursive: true });
+/**
+ * A copy of the template log, written back to the disk before it is used:
+ * otherwise the kernel would write back a segment's worth of dirty pages per
+ * segment while the next measurement runs.
+ */
+function copyLog(from, to) {
+  fs.cpSync(from, to, { recursive: true });
+  syncTree(to);
+}
+
+function syncTree(p) {
+  const fd = fs.openSync(p, 'r');
+  try {
+    if (fs.fstatSync(fd).isDirectory()) for (const name of fs.readdirSync(p)) syncTree(path.join(p, name));
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 // ---------------------------------------------------------------------------
 // 1. Upload throughput.
@@ -432,11 +477,35 @@ async function appendsWhileDraining(ctx) {
     copyLog(template, plainDir);
     const plainLog = await Log.open(plainDir);
     const none = await timedAppends(plainLog, seconds * 1000);
+    // Reference: the same log (no archive) while plain SDK calls upload the same backlog in this process:
+    // what an upload costs the event loop and the CPU (the server shares the machine) without aof's archiver.
+    let uploaded2 = false;
+    let sdkError;
+    const sdkStarted = performance.now();
+    const sdkRun = sdkUpload(s3, sdk, ctx.segments, `appends-sdk-${run}/`).then(
+      () => (uploaded2 = true),
+      (err) => {
+        sdkError = err;
+        uploaded2 = true;
+      },
+    );
+    const sdkDuring = await timedAppends(plainLog, 0, () => uploaded2);
+    await sdkRun;
+    if (sdkError !== undefined) throw sdkError;
+    const sdkSeconds = (performance.now() - sdkStarted) / 1000;
     await plainLog.close();
     fs.rmSync(plainDir, { recursive: true, force: true });
-    const r = { none: summary(none.ms), idle: summary(idle.ms), draining: summary(during.ms), drainMbPerS: uploaded / MB / drainSeconds, drainSeconds };
+    const r = {
+      none: summary(none.ms),
+      idle: summary(idle.ms),
+      draining: summary(during.ms),
+      sdkUploading: summary(sdkDuring.ms),
+      drainMbPerS: uploaded / MB / drainSeconds,
+      drainSeconds,
+      sdkMbPerS: ctx.segments.reduce((n, s) => n + s.bytes, 0) / MB / sdkSeconds,
+    };
     runs.push(r);
-    progress(`appends run ${run + 1}/${RUNS}: p99 none ${r.none.p99Ms.toFixed(2)} ms, idle ${r.idle.p99Ms.toFixed(2)} ms, draining ${r.draining.p99Ms.toFixed(2)} ms (drain ${r.drainMbPerS.toFixed(0)} MB/s over ${drainSeconds.toFixed(1)} s)`);
+    progress(`appends run ${run + 1}/${RUNS}: p99 none ${r.none.p99Ms.toFixed(2)} ms, idle ${r.idle.p99Ms.toFixed(2)} ms, draining ${r.draining.p99Ms.toFixed(2)} ms (drain ${r.drainMbPerS.toFixed(0)} MB/s over ${drainSeconds.toFixed(1)} s), plain SDK uploading ${r.sdkUploading.p99Ms.toFixed(2)} ms`);
   }
   await cleanServer(server, s3, sdk);
   // The run with the median draining p99 is reported whole; every run's p99s are listed beside it.
@@ -457,6 +526,10 @@ function markdown(r) {
   const totalMiB = (r.params.segments * r.params.segmentBytes) / MiB;
   lines.push(`${r.machine}`);
   lines.push('');
+  if (r.otherCpu !== undefined && r.otherCpu > 0.1) {
+    lines.push(`Warning: other processes used ${f0(r.otherCpu * 100)}% of one core on average during the run (besides this benchmark and its server): the figures are noisy.`);
+    lines.push('');
+  }
   lines.push(`${r.params.segments} sealed segments of ${r.params.segmentBytes / MiB} MiB (${f0(totalMiB)} MiB, 100-byte records), ${r.params.runs} run(s) each, median shown; S3Archive defaults (no compression, multipart from ${S3_THRESHOLD / MiB} MiB, ${S3_PART_BYTES / MiB} MiB parts, ${S3_PART_CONCURRENCY} at once).${r.params.quick ? ' A --quick smoke run: these figures mean little.' : ''}`);
   lines.push('');
   lines.push('| upload | MB/s | runs (MB/s) | vs plain SDK |');
@@ -483,6 +556,7 @@ function markdown(r) {
   lines.push(row('no archive configured', 'none'));
   lines.push(row('archive configured, idle', 'idle'));
   lines.push(row('archive draining a backlog', 'draining'));
+  lines.push(row(`reference: no archive, plain SDK uploading the same backlog in the same process (${f0(a.sdkMbPerS)} MB/s)`, 'sdkUploading'));
   return lines.join('\n');
 }
 
@@ -528,6 +602,16 @@ async function main() {
     await server.createBucket(BUCKET);
     const cephVersion = (await promisify(execFile)('radosgw', ['--version']).catch(() => ({ stdout: 'Ceph (version unknown)' }))).stdout.trim().replace(/\s*\(([0-9a-f]{40})\)/, '').replace(/^ceph version/, 'Ceph');
 
+    const pids = () => [process.pid, ...Object.values(server.pids()).filter((p) => p !== undefined)];
+    const ticks0 = cpuTicks(pids());
+    const t0 = performance.now();
+    /** Cores' worth of CPU other processes used since the start (0.5: half a core on average). */
+    const otherCpu = () => {
+      const ticks1 = cpuTicks(pids());
+      if (ticks0 === undefined || ticks1 === undefined) return undefined;
+      const hz = 100; // USER_HZ on Linux
+      return Math.max(0, (ticks1.busy - ticks0.busy - (ticks1.ours - ticks0.ours)) / hz / ((performance.now() - t0) / 1000));
+    };
     const template = path.join(work, 'template');
     progress(`writing ${SEGMENTS} segments of ${SEGMENT_BYTES / MiB} MiB`);
     const segments = await makeTemplate(template);
@@ -542,6 +626,7 @@ async function main() {
       upload,
       readBack: readBackResult,
       appends,
+      otherCpu: otherCpu(),
     };
     process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${markdown(result)}\n`);
     return 0;

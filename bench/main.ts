@@ -92,7 +92,11 @@ function standaloneSections(repo: string, mode: string): string {
     const body = r.status === 0 ? r.stdout.trim() : `(${script} failed: ${(r.stderr || r.error?.message || 'unknown').trim().split('\n').slice(-3).join(' ')})`;
     return `\n\n## ${title}\n\nFrom \`node bench/${script}\`:\n\n${body.includes('|') ? body : '```\n' + body + '\n```'}\n`;
   };
-  return run('Event store: durable decisions with expectedVersion', 'event-store.mjs', []) + run('Snapshots: the event loop tick at 120 Hz while a snapshot is written', 'snapshot-tick.mjs', []);
+  return (
+    run('Event store: durable decisions with expectedVersion', 'event-store.mjs', []) +
+    run('Snapshots: the event loop tick at 120 Hz while a snapshot is written', 'snapshot-tick.mjs', []) +
+    run('Archive tier: upload throughput, read-back, appends while draining', 'archive.mjs', [])
+  );
 }
 
 async function main(): Promise<number> {

@@ -124,7 +124,7 @@ export class Log extends EventEmitter<LogEvents> {
     super();
     this.openReport = openReport;
     this.files = new FileCache(opts.fs, opts.maxOpenFiles);
-    this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes, (seg) => this.prepareSegment(seg));
+    this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes, (seg) => this.prepareSegment(seg), opts.syncIoMaxBytes);
     if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes);
     if (writer === undefined) {
       this.wakeup = new FileWakeup(path.join(dir, WATERMARK_FILE), opts.tailPollIntervalMs);

@@ -16,6 +16,34 @@ export async function writeFully(file: FileHandle, buffer: Uint8Array, offset: n
 }
 
 /**
+ * Writes all of `buffer[offset, offset + length)` at `position`: on the
+ * calling thread when the handle can and the write is at most `syncMaxBytes`
+ * (a page-cache write of a few KiB costs less than a thread-pool round trip),
+ * else through the thread pool.
+ */
+export async function writeFullyPreferSync(file: FileHandle, buffer: Uint8Array, offset: number, length: number, position: number, syncMaxBytes: number): Promise<void> {
+  if (file.writeSync === undefined || length > syncMaxBytes) return writeFully(file, buffer, offset, length, position);
+  let done = 0;
+  while (done < length) {
+    const n = file.writeSync(buffer, offset + done, length - done, position + done);
+    if (n <= 0) throw Object.assign(new Error(`write of ${length - done} bytes wrote nothing`), { code: 'EIO' });
+    done += n;
+  }
+}
+
+/** As {@link readFully}, on the calling thread when the handle can and the read is at most `syncMaxBytes`. */
+export function readFullyPreferSync(file: FileHandle, buffer: Uint8Array, offset: number, length: number, position: number, syncMaxBytes: number): Promise<number> | number {
+  if (file.readSync === undefined || length > syncMaxBytes) return readFully(file, buffer, offset, length, position);
+  let done = 0;
+  while (done < length) {
+    const n = file.readSync(buffer, offset + done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+/**
  * Reads up to `length` bytes at `position`, continuing after short reads;
  * resolves the count read, which is less than `length` only at end of file.
  */

@@ -36,6 +36,10 @@ class NodeFileHandle implements FileHandle {
     return fs.writeSync(this.fd, buffer, offset, length, position);
   }
 
+  readSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
+    return fs.readSync(this.fd, buffer, offset, length, position);
+  }
+
   datasync(): Promise<void> {
     return call<void>((done) => fs.fdatasync(this.fd, (err) => done(err, undefined)));
   }

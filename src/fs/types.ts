@@ -41,6 +41,11 @@ export interface FileHandle {
    * watermark). Adapters without it get the asynchronous `write`.
    */
   writeSync?(buffer: Uint8Array, offset: number, length: number, position: number): number;
+  /**
+   * Optional synchronous positional read, for small reads served by the page
+   * cache (see the `syncIoMaxBytes` option). Adapters without it get `read`.
+   */
+  readSync?(buffer: Uint8Array, offset: number, length: number, position: number): number;
   /** fdatasync(2): the file's data (and the size needed to read it) reach stable storage. */
   datasync(): Promise<void>;
   /** fsync(2): data and all metadata reach stable storage. */

@@ -10,7 +10,7 @@ import type { FileCache } from './file-cache.js';
 import type { LogRecord } from './record.js';
 
 /** Read window of a single-record lookup (frames larger than it are read whole). */
-export const GET_WINDOW_BYTES = 16 * 1024;
+export const GET_WINDOW_BYTES = 8 * 1024;
 
 /** The segments a reader sees: a function, because the writer adds segments as it rolls. */
 export type SegmentList = () => readonly LoadedSegment[];
@@ -28,6 +28,8 @@ export class SegmentReader {
     private readonly readAheadBytes: number,
     /** Makes a segment readable first (fetches an evicted one back from the archive). */
     private readonly prepare: (seg: LoadedSegment) => Promise<void> = async () => undefined,
+    /** Reads of at most this many bytes run on the calling thread (see the `syncIoMaxBytes` option). */
+    private readonly syncReadMaxBytes = 0,
   ) {}
 
   /** The segment whose range starts at or before `seq` (the one that holds it, if any does). */
@@ -47,7 +49,7 @@ export class SegmentReader {
     const { handle, release } = await this.files.acquire(seg.file);
     try {
       // A lookup scans at most one index interval: a small window, not the sequential read-ahead.
-      const cursor = new FrameCursor(handle, startOffset(seg, seq), seg.dataEnd, Math.min(this.readAheadBytes, GET_WINDOW_BYTES), frameCrcSeed(seg.salt));
+      const cursor = new FrameCursor(handle, startOffset(seg, seq), seg.dataEnd, Math.min(this.readAheadBytes, GET_WINDOW_BYTES), frameCrcSeed(seg.salt), this.syncReadMaxBytes);
       for (;;) {
         const step = await cursor.next();
         if (step.kind === 'end') throw new CorruptionError(`record ${seq} is missing from its segment`, { file: seg.file, offset: step.offset });
@@ -108,7 +110,7 @@ export class SegmentReader {
     try {
       // The active segment may grow while we read it: continue until its published end stops moving.
       while (seq < to && offset < seg.dataEnd) {
-        const cursor = new FrameCursor(handle, offset, seg.dataEnd, this.readAheadBytes, crcSeed);
+        const cursor = new FrameCursor(handle, offset, seg.dataEnd, this.readAheadBytes, crcSeed, this.syncReadMaxBytes);
         for (let step = await cursor.next(); step.kind !== 'end'; step = await cursor.next()) {
           if (step.kind === 'bad') throw new CorruptionError(step.reason, { file: seg.file, offset: step.offset });
           offset = step.offset + step.header.frameBytes;

@@ -1,5 +1,5 @@
 import { assert } from '../assert.js';
-import { readFully } from '../fs/io.js';
+import { readFullyPreferSync } from '../fs/io.js';
 import type { FileHandle } from '../fs/types.js';
 import { decodeFrameHeader, FRAME_HEADER_BYTES, frameChecksumMatches, implausibleHeader, type FrameHeader } from '../record/frame.js';
 
@@ -29,6 +29,8 @@ export class FrameCursor {
     private readonly end: number,
     private readonly readAheadBytes: number,
     private readonly crcSeed: number,
+    /** Windows of at most this many bytes are read on the calling thread where the handle can (0: never). */
+    private readonly syncReadMaxBytes = 0,
   ) {
     assert(start <= end, `cursor range [${start}, ${end}) is ordered`);
     this.position = start;
@@ -63,7 +65,8 @@ export class FrameCursor {
     if (!inWindow) {
       const size = Math.min(Math.max(length, this.readAheadBytes), this.end - offset);
       const buf = Buffer.allocUnsafe(size);
-      const n = await readFully(this.file, buf, 0, size, offset);
+      const read = readFullyPreferSync(this.file, buf, 0, size, offset, this.syncReadMaxBytes);
+      const n = typeof read === 'number' ? read : await read;
       this.window = buf.subarray(0, n);
       this.windowStart = offset;
       if (n < length) {

@@ -12,7 +12,7 @@ export class CountingFs implements FileSystem {
   readonly bytesRead = new Map<string, number>();
   /** Bytes written, by path. */
   readonly bytesWritten = new Map<string, number>();
-  /** Calls, by operation name (`open`, `read`, `write`, `datasync`, `syncDir`, ...). */
+  /** Calls, by operation name (`open`, `read`, `write`, `readSync`, `writeSync`, `datasync`, `syncDir`, ...). */
   readonly calls = new Map<string, number>();
 
   constructor(private readonly inner: FileSystem = nodeFs) {}
@@ -74,27 +74,36 @@ export class CountingFs implements FileSystem {
 }
 
 class CountingHandle implements FileHandle {
+  /** Present when the wrapped handle has it, so counted runs take the same path as real ones. */
+  readonly readSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
+  readonly writeSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
+
   constructor(
     private readonly inner: FileHandle,
     private readonly counts: CountingFs,
-  ) {}
+  ) {
+    const readSync = inner.readSync?.bind(inner);
+    const writeSync = inner.writeSync?.bind(inner);
+    if (readSync !== undefined) this.readSync = (buffer, offset, length, position) => this.counted('readSync', this.counts.bytesRead, readSync(buffer, offset, length, position));
+    if (writeSync !== undefined) this.writeSync = (buffer, offset, length, position) => this.counted('writeSync', this.counts.bytesWritten, writeSync(buffer, offset, length, position));
+  }
+
+  private counted(op: string, bytes: Map<string, number>, n: number): number {
+    this.counts.count(op);
+    bytes.set(this.path, (bytes.get(this.path) ?? 0) + n);
+    return n;
+  }
 
   get path(): string {
     return this.inner.path;
   }
 
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    this.counts.count('read');
-    const n = await this.inner.read(buffer, offset, length, position);
-    this.counts.bytesRead.set(this.path, (this.counts.bytesRead.get(this.path) ?? 0) + n);
-    return n;
+    return this.counted('read', this.counts.bytesRead, await this.inner.read(buffer, offset, length, position));
   }
 
   async write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    this.counts.count('write');
-    const n = await this.inner.write(buffer, offset, length, position);
-    this.counts.bytesWritten.set(this.path, (this.counts.bytesWritten.get(this.path) ?? 0) + n);
-    return n;
+    return this.counted('write', this.counts.bytesWritten, await this.inner.write(buffer, offset, length, position));
   }
 
   datasync(): Promise<void> {

@@ -216,10 +216,7 @@ export class FaultFs implements FileSystem {
 
   /** Runs one call: counts it, fails it if a rule says so, tracks it as in flight. */
   async run<T>(op: FsOperation, p: string, call: () => Promise<T>): Promise<T> {
-    if (this.dead) throw injected(op, 'EIO', `${p} (power was lost)`);
-    this.calls.set(op, (this.calls.get(op) ?? 0) + 1);
-    const rule = this.matchRule(op, p);
-    if (rule !== undefined) throw injected(op, rule.errno, p);
+    this.enter(op, p);
     this.inFlight++;
     try {
       return await call();
@@ -227,6 +224,20 @@ export class FaultFs implements FileSystem {
       this.inFlight--;
       if (this.inFlight === 0) for (const wake of this.settled.splice(0)) wake();
     }
+  }
+
+  /** As {@link run}, for a synchronous call (never in flight across a turn of the event loop). */
+  runSync<T>(op: FsOperation, p: string, call: () => T): T {
+    this.enter(op, p);
+    return call();
+  }
+
+  /** Counts a call; throws if power was lost or a rule fails it. */
+  private enter(op: FsOperation, p: string): void {
+    if (this.dead) throw injected(op, 'EIO', `${p} (power was lost)`);
+    this.calls.set(op, (this.calls.get(op) ?? 0) + 1);
+    const rule = this.matchRule(op, p);
+    if (rule !== undefined) throw injected(op, rule.errno, p);
   }
 
   /** Whether the next write is to be short; consumes one. */
@@ -298,11 +309,30 @@ export class FaultFs implements FileSystem {
 }
 
 class FaultHandle implements FileHandle {
+  /** Present when the wrapped handle has them: the synchronous path gets the same faults, counted under `read` and `write`. */
+  readonly readSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
+  readonly writeSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
+
   constructor(
     private readonly inner: FileHandle,
     private readonly owner: FaultFs,
     private readonly state: FileState | undefined,
-  ) {}
+  ) {
+    const readSync = inner.readSync?.bind(inner);
+    const writeSync = inner.writeSync?.bind(inner);
+    if (readSync !== undefined) this.readSync = (buffer, offset, length, position) => owner.runSync('read', this.path, () => readSync(buffer, offset, length, position));
+    if (writeSync !== undefined) {
+      this.writeSync = (buffer, offset, length, position) =>
+        owner.runSync('write', this.path, () => this.recordWrite(buffer, offset, position, writeSync(buffer, offset, owner.takeShortWrite(length) ?? length, position)));
+    }
+  }
+
+  /** Remembers written bytes as not yet durable, for power loss. */
+  private recordWrite(buffer: Uint8Array, offset: number, position: number, n: number): number {
+    assert(this.state !== undefined, `write on a handle opened for reading: ${this.path}`);
+    this.state.pending.push({ kind: 'write', position, data: Buffer.from(buffer.subarray(offset, offset + n)) });
+    return n;
+  }
 
   get path(): string {
     return this.inner.path;
@@ -315,9 +345,7 @@ class FaultHandle implements FileHandle {
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     return this.owner.run('write', this.path, async () => {
       assert(this.state !== undefined, `write on a handle opened for reading: ${this.path}`);
-      const n = await this.inner.write(buffer, offset, this.owner.takeShortWrite(length) ?? length, position);
-      this.state.pending.push({ kind: 'write', position, data: Buffer.from(buffer.subarray(offset, offset + n)) });
-      return n;
+      return this.recordWrite(buffer, offset, position, await this.inner.write(buffer, offset, this.owner.takeShortWrite(length) ?? length, position));
     });
   }
 

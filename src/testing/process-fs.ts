@@ -132,19 +132,30 @@ export class ProcessFs implements FileSystem {
 
   /** Runs one call unless the process is dead (or dies at this call). */
   async run<T>(op: string, p: string, call: () => Promise<T>): Promise<T> {
-    if (this.dead) throw crashed(op, p);
-    this.callCount++;
-    this.calls.set(op, (this.calls.get(op) ?? 0) + 1);
-    if ((this.crashAt !== undefined && this.callCount > this.crashAt) || this.crashWhen?.(op, p) === true) {
-      this.die();
-      throw crashed(op, p);
-    }
+    this.enter(op, p);
     this.inFlight++;
     try {
       return await call();
     } finally {
       this.inFlight--;
       if (this.inFlight === 0) for (const wake of this.settled.splice(0)) wake();
+    }
+  }
+
+  /** As {@link run}, for a synchronous call. */
+  runSync<T>(op: string, p: string, call: () => T): T {
+    this.enter(op, p);
+    return call();
+  }
+
+  /** Counts a call; throws if the process is dead or dies at it. */
+  private enter(op: string, p: string): void {
+    if (this.dead) throw crashed(op, p);
+    this.callCount++;
+    this.calls.set(op, (this.calls.get(op) ?? 0) + 1);
+    if ((this.crashAt !== undefined && this.callCount > this.crashAt) || this.crashWhen?.(op, p) === true) {
+      this.die();
+      throw crashed(op, p);
     }
   }
 
@@ -160,10 +171,19 @@ export class ProcessFs implements FileSystem {
 }
 
 class ProcessHandle implements FileHandle {
+  /** Present when the machine's handle has them; a crash can strike them too. */
+  readonly readSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
+  readonly writeSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
+
   constructor(
     private readonly inner: FileHandle,
     private readonly owner: ProcessFs,
-  ) {}
+  ) {
+    const readSync = inner.readSync?.bind(inner);
+    const writeSync = inner.writeSync?.bind(inner);
+    if (readSync !== undefined) this.readSync = (buffer, offset, length, position) => owner.runSync('read', this.path, () => readSync(buffer, offset, length, position));
+    if (writeSync !== undefined) this.writeSync = (buffer, offset, length, position) => owner.runSync('write', this.path, () => writeSync(buffer, offset, length, position));
+  }
 
   get path(): string {
     return this.inner.path;

@@ -1,7 +1,7 @@
 import { assert } from '../assert.js';
 import { ClosedError, errnoOf, IoError, LogFailedError } from '../errors.js';
 import { FlushController } from '../flush/controller.js';
-import { writeFully } from '../fs/io.js';
+import { writeFully, writeFullyPreferSync } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import type { NormalizedOptions } from '../options.js';
 import { encodeEmptyFrame, encodeFrame, FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, frameCrcSeed } from '../record/frame.js';
@@ -19,7 +19,7 @@ import type { WrittenFrame } from './written-frame.js';
  * (an append is never split): one write(2), one fsync, but a lookup reads and
  * checksums only a small frame.
  */
-export const FRAME_COALESCE_BYTES = 16 * 1024;
+export const FRAME_COALESCE_BYTES = 4 * 1024;
 
 /** What the writer tells the log about. */
 export interface WriterEvents {
@@ -315,7 +315,7 @@ export class Writer {
     assert(at === total, 'frames fill exactly the planned write');
     try {
       await this.preallocate(offset + total);
-      await writeFully(this.handle, buffer, 0, total, offset);
+      await writeFullyPreferSync(this.handle, buffer, 0, total, offset, this.opts.syncIoMaxBytes);
     } catch (err) {
       await this.cutBack(offset, err);
       const io = new IoError('append failed; nothing of it was kept', err, { file: seg.file, offset });

@@ -21,11 +21,17 @@ async function expectIntact(dir: string, acked: number[]): Promise<Log> {
   return log;
 }
 
-describe('a failed write', () => {
+/** Small writes go through pwrite on the calling thread by default; `syncIoMaxBytes: 0` sends them through the thread pool. */
+const IO_PATHS: Array<[string, LogOptions]> = [
+  ['on the calling thread', {}],
+  ['through the thread pool', { syncIoMaxBytes: 0 }],
+];
+
+describe.each(IO_PATHS)('a failed write (%s)', (_path, io) => {
   it.each(['ENOSPC', 'EIO'])('rejects that append with AOF_IO carrying %s, cuts the partial frame off, and the log stays usable', async (errno) => {
     const dir = newDir();
     const faults = new FaultFs({ seed: 1 });
-    const log = await Log.open(dir, { fs: faults, flush: { strategy: 'always' } });
+    const log = await Log.open(dir, { ...io, fs: faults, flush: { strategy: 'always' } });
     const acked = await appendMany(log, 0, 10);
     faults.shortWriteNext(1);
     faults.failNext('write', errno);
@@ -47,7 +53,7 @@ describe('a failed write', () => {
   it('short writes are completed, not mistaken for failures', async () => {
     const dir = newDir();
     const faults = new FaultFs({ seed: 2 });
-    const log = await Log.open(dir, { fs: faults });
+    const log = await Log.open(dir, { ...io, fs: faults });
     faults.shortWriteNext(5);
     const acked = await appendMany(log, 0, 5);
     for (const seq of acked) await log.append(`r${seq + 5}`);
@@ -58,7 +64,7 @@ describe('a failed write', () => {
   it('a failed cut-back after a failed write puts the log in the failed state', async () => {
     const dir = newDir();
     const faults = new FaultFs({ seed: 3 });
-    const log = await Log.open(dir, { fs: faults });
+    const log = await Log.open(dir, { ...io, fs: faults });
     const acked = await appendMany(log, 0, 3);
     faults.shortWriteNext(1);
     faults.failNext('write', 'EIO');

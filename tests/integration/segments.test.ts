@@ -201,3 +201,29 @@ describe('segments', () => {
     }
   });
 });
+
+describe('the I/O path (syncIoMaxBytes)', () => {
+  it('writes and reads up to the bound run on the calling thread, larger ones and all with 0 through the thread pool, with the same results', async () => {
+    for (const [syncIoMaxBytes, expectSync] of [[undefined, true], [0, false]] as const) {
+      const dir = tempLogDir();
+      const counting = new CountingFs();
+      const log = await openLog(dir, { fs: counting, ...(syncIoMaxBytes === undefined ? {} : { syncIoMaxBytes }) });
+      const payloads = Array.from({ length: 50 }, (_, i) => seededBytes(i, 100 + i));
+      for (const p of payloads) await log.append(p);
+      const big = seededBytes(99, DEFAULTS.syncIoMaxBytes + 1);
+      await log.append(big); // one frame larger than the bound: through the thread pool either way
+      expect((await collect(log.read({ from: 0 }))).map((r) => Buffer.from(r.payload))).toEqual([...payloads, big]);
+      expect(Buffer.from((await log.get(7))!.payload)).toEqual(payloads[7]);
+      // (The watermark is always written with writeSync: it is 16 bytes.)
+      if (expectSync) {
+        expect(counting.calls.get('writeSync')).toBeGreaterThanOrEqual(50 + 50);
+        expect(counting.calls.get('readSync')).toBeGreaterThanOrEqual(1);
+        expect(counting.calls.get('write')).toBeGreaterThanOrEqual(1);
+      } else {
+        expect(counting.calls.get('readSync') ?? 0).toBe(0);
+        expect(counting.calls.get('write')).toBeGreaterThanOrEqual(51);
+      }
+      await log.close();
+    }
+  });
+});

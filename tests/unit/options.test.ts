@@ -39,6 +39,8 @@ const INVALID: Array<[string, unknown, string]> = [
   ['readAheadBytes 0', { readAheadBytes: 0 }, 'readAheadBytes'],
   ['maxOpenFiles 0', { maxOpenFiles: 0 }, 'maxOpenFiles'],
   ['archiveMaxQueuedBytes 0', { archiveMaxQueuedBytes: 0 }, 'archiveMaxQueuedBytes'],
+  ['syncIoMaxBytes negative', { syncIoMaxBytes: -1 }, 'syncIoMaxBytes'],
+  ['syncIoMaxBytes above 1 GiB', { syncIoMaxBytes: 2 ** 31 }, 'syncIoMaxBytes'],
   ['maxOpenFiles huge', { maxOpenFiles: 1e9 }, 'maxOpenFiles'],
   ['readOnly string', { readOnly: 'yes' }, 'readOnly'],
   ['fileMode above 0o777', { fileMode: 0o1000 }, 'fileMode'],
