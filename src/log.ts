@@ -27,6 +27,7 @@ import type { LoadedSegment } from './segment/loaded-segment.js';
 import { emptyMetrics, type LogMetrics } from './write/metrics.js';
 import { openCatalogForReading, startFirstSegment, syncAdoptedState } from './log/open-helpers.js';
 import { wrapErrors } from './log/wrap-errors.js';
+import { RecordIterator } from './read/record-iterator.js';
 import { Pins } from './log/pins.js';
 import { archivedSegments, evictedPlaceholders, Tiering, type ArchiveReadOptions } from './archive/tiering.js';
 import { emptyArchiveMetrics } from './archive/archiver.js';
@@ -315,21 +316,17 @@ export class Log extends EventEmitter<LogEvents> {
     const from = options.from === undefined ? undefined : checkSeq('from', options.from);
     // The writer's watermark is known now; a read-only handle learns it when it catches up, at the first pull.
     const to = options.to === undefined ? (this.follower === undefined ? this.nextSeq : undefined) : checkSeq('to', options.to);
-    return this.readLatest(from, to);
+    return new RecordIterator(this.readLatest(from, to), (err) => toAofError(err, 'cannot read the log'));
   }
 
   /**
    * Read-only handles first catch up with the writer, so a read sees what was
-   * acknowledged before it began. Raw system errors become `AOF_IO` here, in
-   * the one generator between the caller and the segment reader.
+   * acknowledged before it began. Raw system errors become `AOF_IO` in the
+   * iterator around this.
    */
-  private async *readLatest(from: number | undefined, to: number | undefined): AsyncGenerator<LogRecord> {
-    try {
-      await this.follower?.catchUp();
-      yield* this.reader.read(from ?? this.firstSeq, to ?? this.nextSeq);
-    } catch (err) {
-      throw toAofError(err, 'cannot read the log');
-    }
+  private async *readLatest(from: number | undefined, to: number | undefined): AsyncGenerator<readonly LogRecord[]> {
+    await this.follower?.catchUp();
+    yield* this.reader.readBatches(from ?? this.firstSeq, to ?? this.nextSeq);
   }
 
   /**

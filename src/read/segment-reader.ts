@@ -69,6 +69,11 @@ export class SegmentReader {
 
   /** Records with `from <= seq < to`, in order; stops early at the end of the published data. */
   async *read(from: number, to: number): AsyncGenerator<LogRecord> {
+    for await (const records of this.readBatches(from, to)) yield* records;
+  }
+
+  /** As {@link read}, a frame's records at a time (never an empty batch). */
+  async *readBatches(from: number, to: number): AsyncGenerator<readonly LogRecord[]> {
     let seq = from;
     const first = this.segments()[0];
     if (first !== undefined && seq < first.baseSeq) seq = first.baseSeq;
@@ -79,7 +84,7 @@ export class SegmentReader {
       const publishedBefore = seg.nextSeq;
       // One resumption of the inner generator per frame, not per record.
       for await (const records of this.readSegment(seg, seq, to)) {
-        for (const record of records) yield record;
+        yield records;
         seq = records[records.length - 1]!.seq + 1;
       }
       if (seq >= to) return;

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { RecordIterator } from '../../src/read/record-iterator.js';
+import type { LogRecord } from '../../src/read/record.js';
+import { Log } from '../../src/index.js';
+import { tempLogDir } from '../helpers/tmp.js';
+
+const rec = (seq: number): LogRecord => ({ seq, timestamp: 0, payload: Buffer.from(`r${seq}`) });
+
+describe('RecordIterator', () => {
+  it('yields every record of every batch in order, skipping empty batches', async () => {
+    async function* batches(): AsyncGenerator<readonly LogRecord[]> {
+      yield [rec(0), rec(1)];
+      yield [];
+      yield [rec(2)];
+    }
+    const seen: number[] = [];
+    for await (const r of new RecordIterator(batches(), (e) => e)) seen.push(r.seq);
+    expect(seen).toEqual([0, 1, 2]);
+  });
+
+  it('a consumer that breaks early ends the source (its finally runs)', async () => {
+    let released = false;
+    async function* batches(): AsyncGenerator<readonly LogRecord[]> {
+      try {
+        yield [rec(0), rec(1), rec(2)];
+        yield [rec(3)];
+      } finally {
+        released = true;
+      }
+    }
+    for await (const r of new RecordIterator(batches(), (e) => e)) if (r.seq === 1) break;
+    expect(released).toBe(true);
+  });
+
+  it('errors of the source pass through the mapping once', async () => {
+    async function* batches(): AsyncGenerator<readonly LogRecord[]> {
+      yield [rec(0)];
+      throw new Error('boom');
+    }
+    const it = new RecordIterator(batches(), (e) => new Error(`mapped: ${(e as Error).message}`));
+    expect((await it.next()).value?.seq).toBe(0);
+    await expect(it.next()).rejects.toThrow('mapped: boom');
+  });
+
+  it('log.read: breaking out early releases the segment file, and a later read works', async () => {
+    const log = await Log.open(tempLogDir(), { segment: { maxRecords: 10 } });
+    for (let i = 0; i < 35; i++) await log.append(`r${i}`);
+    for await (const r of log.read({ from: 5 })) if (r.seq === 12) break;
+    const all: string[] = [];
+    for await (const r of log.read({ from: 30 })) all.push(r.payload.toString());
+    expect(all).toEqual(['r30', 'r31', 'r32', 'r33', 'r34']);
+    await log.close(); // would hang or fail if a reader still held a handle it never released
+  });
+});
