@@ -25,8 +25,9 @@ export interface SegmentOptions {
   /** Bytes of data between sparse-index entries (default 4096): the most a lookup scans. */
   indexIntervalBytes?: number;
   /**
-   * Bytes the active segment is extended by ahead of the write position
-   * (default 1 MiB; 0 disables). An fdatasync that need not record a new file
+   * Bytes the active segment is extended by ahead of the write position,
+   * under the flush strategies that fdatasync before acknowledging (default
+   * 1 MiB; 0 disables). An fdatasync that need not record a new file
    * size is cheaper: on the disk this was measured on, about 40% more
    * fdatasyncs per second. Recovery cuts the zero-filled space off.
    */

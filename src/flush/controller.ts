@@ -23,16 +23,15 @@ export class FlushController {
   private arrivalGapMs = 0;
   private lastArrivalMs: number | undefined;
 
-  constructor(readonly flush: NormalizedFlush) {}
-
   /** True when appends are acknowledged only after an fdatasync covering them. */
-  get syncBeforeAck(): boolean {
-    return syncsBeforeAck(this.flush);
-  }
-
+  readonly syncBeforeAck: boolean;
   /** True for the strategies that may gather appends before an fdatasync (and so need to watch arrivals). */
-  get gathers(): boolean {
-    return this.flush.strategy === 'batch' || this.flush.strategy === 'adaptive';
+  readonly gathers: boolean;
+
+  constructor(readonly flush: NormalizedFlush) {
+    // Fields, not getters: the writer asks on every append.
+    this.syncBeforeAck = syncsBeforeAck(flush);
+    this.gathers = flush.strategy === 'batch' || flush.strategy === 'adaptive';
   }
 
   /** Period of the background fdatasync, for `interval`; undefined otherwise. */

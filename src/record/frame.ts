@@ -61,15 +61,51 @@ export function frameBytesFor(payloadBytesTotal: number, recordCount: number): n
  * sized `out` with {@link frameBytesFor}.
  */
 export function encodeFrame(out: Buffer, offset: number, crcSeed: number, firstSeq: number, timestamp: number, payloads: readonly Uint8Array[], flags = 0): number {
+  return encodeGroupedFrame(out, offset, crcSeed, firstSeq, timestamp, [{ payloads }], flags);
+}
+
+/**
+ * As {@link encodeFrame}, for the payloads of several append calls in order
+ * (the writer's group commit), without first gathering them into one array.
+ */
+export function encodeGroupedFrame(out: Buffer, offset: number, crcSeed: number, firstSeq: number, timestamp: number, groups: ReadonlyArray<{ readonly payloads: readonly Uint8Array[] }>, flags = 0): number {
   let at = offset + FRAME_HEADER_BYTES;
-  for (const payload of payloads) {
-    out.writeUInt32LE(payload.byteLength, at);
-    out.set(payload, at + RECORD_HEADER_BYTES);
-    at += RECORD_HEADER_BYTES + payload.byteLength;
+  let count = 0;
+  for (let g = 0; g < groups.length; g++) {
+    const payloads = groups[g]!.payloads;
+    for (let p = 0; p < payloads.length; p++) {
+      const payload = payloads[p]!;
+      const length = payload.byteLength;
+      out[at] = length;
+      out[at + 1] = length >>> 8;
+      out[at + 2] = length >>> 16;
+      out[at + 3] = length >>> 24;
+      at += RECORD_HEADER_BYTES;
+      copySmall(out, payload, at);
+      at += length;
+    }
+    count += payloads.length;
   }
   const frameBytes = at - offset;
-  writeHeaderFields(out, offset, crcSeed, frameBytes, firstSeq, payloads.length, timestamp, flags);
+  writeHeaderFields(out, offset, crcSeed, frameBytes, firstSeq, count, timestamp, flags);
   return frameBytes;
+}
+
+/** Below this a byte loop copies faster than `TypedArray.prototype.set`, whose call costs more than the copy. */
+const SMALL_COPY_BYTES = 64;
+
+function copySmall(out: Buffer, payload: Uint8Array, at: number): void {
+  const length = payload.byteLength;
+  if (length > SMALL_COPY_BYTES) {
+    out.set(payload, at);
+    return;
+  }
+  for (let i = 0; i < length; i++) out[at + i] = payload[i]!;
+}
+
+/** The record count of an encoded frame's header at `offset`. */
+export function frameRecordCount(buf: Buffer, offset: number): number {
+  return buf.readUInt32LE(offset + 16);
 }
 
 /** Encodes a frame without records: a clean-close marker or a gap. */

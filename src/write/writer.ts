@@ -4,7 +4,7 @@ import { FlushController } from '../flush/controller.js';
 import { writeFully, writeFullyPreferSync } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import type { NormalizedOptions } from '../options.js';
-import { encodeEmptyFrame, encodeFrame, FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, frameCrcSeed } from '../record/frame.js';
+import { encodeEmptyFrame, encodeGroupedFrame, FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, frameCrcSeed, frameRecordCount } from '../record/frame.js';
 import { createSegment } from '../segment/create.js';
 import { SEGMENT_HEADER_BYTES } from '../segment/header.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
@@ -261,7 +261,7 @@ export class Writer {
    * larger one is a frame of its own). Small frames keep a lookup cheap: a
    * `get` reads and checksums one frame, not a whole write.
    */
-  private takeFrames(): PendingAppend[][] {
+  private takeFrames(): { frames: PendingAppend[][]; bytes: number; appends: number } {
     const seg = this.active;
     const { maxRecords } = this.opts.segment;
     const dataLimit = this.dataLimit();
@@ -270,6 +270,7 @@ export class Writer {
     let frameBytes = 0;
     let bytes = 0;
     let records = 0;
+    let appends = 0;
     for (let item = this.queue.peek(); item?.kind === 'append'; item = this.queue.peek()) {
       const startsFrame = frame.length === 0 || frameBytes + item.frameBytes > FRAME_COALESCE_BYTES;
       const added = item.frameBytes + (startsFrame ? FRAME_HEADER_BYTES : 0);
@@ -287,16 +288,15 @@ export class Writer {
       frameBytes += item.frameBytes;
       bytes += added;
       records += item.payloads.length;
+      appends++;
     }
-    return frames;
+    return { frames, bytes, appends };
   }
 
   /** Encodes the next appends as frames and writes them with one write(2); a failed write rejects them all and is cut back off. */
   private async writeNextGroup(): Promise<void> {
-    const frames = this.takeFrames();
+    const { frames, bytes: total, appends } = this.takeFrames();
     const seg = this.active;
-    let total = 0;
-    for (const f of frames) total += FRAME_HEADER_BYTES + f.reduce((n, g) => n + g.frameBytes, 0);
     const buffer = total <= this.writeBuffer.length ? this.writeBuffer : Buffer.allocUnsafe(total);
     const last = this.unacked[this.unacked.length - 1];
     // A new segment has no frames yet: its creation time (never before the previous segment's last timestamp) is the floor.
@@ -305,12 +305,13 @@ export class Writer {
     const written: WrittenFrame[] = [];
     let at = 0;
     let seq = this.writeSeq;
+    const crcSeed = frameCrcSeed(seg.salt);
     for (const group of frames) {
-      const payloads = group.length === 1 ? group[0]!.payloads : group.flatMap((g) => g.payloads);
-      const frameBytes = encodeFrame(buffer, at, frameCrcSeed(seg.salt), seq, timestamp, payloads);
-      written.push({ group, firstSeq: seq, count: payloads.length, offset: offset + at, frameBytes, timestamp });
+      const frameBytes = encodeGroupedFrame(buffer, at, crcSeed, seq, timestamp, group);
+      const count = frameRecordCount(buffer, at);
+      written.push({ group, firstSeq: seq, count, offset: offset + at, frameBytes, timestamp });
       at += frameBytes;
-      seq += payloads.length;
+      seq += count;
     }
     assert(at === total, 'frames fill exactly the planned write');
     try {
@@ -325,7 +326,7 @@ export class Writer {
     this.writeOffset = offset + total;
     this.unsyncedRecords += seq - this.writeSeq;
     this.unsyncedBytes += total;
-    this.metrics.observeWrite(seq - this.writeSeq, total, frames.reduce((n, f) => n + f.length, 0));
+    this.metrics.observeWrite(seq - this.writeSeq, total, appends);
     this.writeSeq = seq;
     for (const f of written) this.unacked.push(f);
   }
@@ -337,7 +338,8 @@ export class Writer {
    */
   private async preallocate(end: number): Promise<void> {
     const chunk = this.opts.segment.preallocateBytes;
-    if (chunk === 0 || end <= this.allocatedEnd) return;
+    // Only an fdatasync per acknowledgement gains from it; under none and interval it would cost an ftruncate per chunk for nothing.
+    if (chunk === 0 || !this.controller.syncBeforeAck || end <= this.allocatedEnd) return;
     const target = Math.max(end, Math.min(this.allocatedEnd + chunk, this.opts.segment.maxBytes));
     await this.handle.truncate(target);
     this.allocatedEnd = target;
