@@ -53,8 +53,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { Log, S3Archive } = await import(pathToFileURL(path.join(root, 'dist/src/index.js')).href);
-const { seededRandom } = await import(pathToFileURL(path.join(root, 'dist/src/testing/random.js')).href);
+/** AOF_BENCH_DIST=DIR measures another build of the package (a dist/ directory), e.g. to compare a change with the last commit. */
+const dist = path.resolve(process.env.AOF_BENCH_DIST ?? path.join(root, 'dist'));
+const { Log, S3Archive } = await import(pathToFileURL(path.join(dist, 'src/index.js')).href);
+const { seededRandom } = await import(pathToFileURL(path.join(dist, 'src/testing/random.js')).href);
 
 const { values } = parseArgs({
   options: {

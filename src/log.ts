@@ -302,7 +302,8 @@ export class Log extends EventEmitter<LogEvents> {
     this.checkOpen();
     const checked = checkSeq('seq', seq);
     try {
-      await this.follower?.catchUp();
+      // What a read-only handle has seen is immutable: only a record past it needs a look at the writer's watermark.
+      if (checked >= this.nextSeq) await this.follower?.catchUp();
       return await this.reader.get(checked);
     } catch (err) {
       throw toAofError(err, `cannot read record ${checked}`);

@@ -12,11 +12,16 @@ describe('tail readers in another process than the writer', () => {
     const reader = await Log.open(dir, { readOnly: true });
     const seen: Array<{ seq: number; payload: Buffer }> = [];
     const ac = new AbortController();
+    let sawEnough: () => void = () => undefined;
+    const seenEnough = new Promise<void>((resolve) => (sawEnough = resolve));
     const following = (async () => {
       try {
         for await (const r of reader.tail({ from: 0, signal: ac.signal })) {
           seen.push({ seq: r.seq, payload: Buffer.from(r.payload) });
-          if (seen.length === 3000) writer.child.kill('SIGKILL');
+          if (seen.length === 3000) {
+            writer.child.kill('SIGKILL');
+            sawEnough();
+          }
         }
       } catch (err) {
         if ((err as Error).name !== 'AbortError') throw err;
@@ -27,6 +32,8 @@ describe('tail readers in another process than the writer', () => {
     // Whatever the reader saw must survive the crash: it only ever saw acknowledged records.
     const recovered = await Log.open(dir);
     const survivors = recovered.nextSeq;
+    // The writer published a watermark of at least 3,000 before it acknowledged them: the reader gets there (a lagging one later).
+    await seenEnough;
     ac.abort();
     await following;
     expect(seen.length).toBeGreaterThanOrEqual(3000);
