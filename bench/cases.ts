@@ -430,6 +430,17 @@ function readCase(spec: ReadSpec): CaseDef {
 }
 
 
+/** The read data set written with single puts, `window` in flight (aof: appends coalesced by group commit). */
+async function populatePipelined(ctx: CaseContext, a: Adapter): Promise<void> {
+  const N = ctx.params.readN;
+  for (let done = 0; done < N; ) {
+    const count = Math.min(ctx.params.window, N - done);
+    await Promise.all(recs(ctx.pool, done, count).map((rec, i) => a.put!(done + i, rec)));
+    done += count;
+  }
+  await a.sync?.();
+}
+
 async function populateBatches(ctx: CaseContext, a: Adapter, size: number): Promise<void> {
   const N = ctx.params.readN;
   for (let done = 0; done < N; ) {
@@ -499,6 +510,7 @@ function readCases(): CaseDef[] {
   const batchOf = (ctx: CaseContext, a: Adapter): Promise<void> => populateBatches(ctx, a, ctx.params.batch);
   return [
     readCase({ contender: 'aof', label: 'aof', kind: 'aof', setting: "written with appendBatch(1,000), flush 'none' (frames of 1,000 records); log.read() / log.get()", open: open.aof(NONE), populate: batchOf, concurrentGets: true }),
+    readCase({ contender: 'aof-append', label: 'aof, written with append()', kind: 'aof', setting: "written with single append() calls, a window of them in flight (the writer coalesces them into frames of up to 4 KiB); log.get()", open: open.aof(NONE), populate: populatePipelined, seqRead: false }),
     readCase({ contender: 'aof-f10', label: 'aof, frames of 10', kind: 'aof', setting: 'written with appendBatch(10) awaited one by one (frames of 10 records); log.get()', open: open.aof(NONE), populate: (ctx, a) => populateBatches(ctx, a, 10), seqRead: false }),
     rawReadCase('sync'),
     rawReadCase('async'),

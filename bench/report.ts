@@ -98,6 +98,7 @@ export function verdicts(r: Results): Verdict[] {
   cmp('sequential read ≥ 0.75× the raw read floor', 'seq-read', 'aof', ['raw-sync', 'raw-async'], 0.75, 'records/s, floor = the faster raw reader');
   cmp('sequential read ≥ 5× lmdb getRange', 'seq-read', 'aof', 'lmdb', 5, 'records/s');
   cmp('random get ≥ lmdb get', 'get', 'aof', 'lmdb', 1, 'gets/s');
+  cmp('random get ≥ lmdb get, data written with append()', 'get', 'aof-append', 'lmdb', 1, 'gets/s');
   cmp("durable, one awaiting producer ≥ 1.2× the raw write+fdatasync loop", 'durable-1', 'aof-always', 'raw-sync', 1.2, "records/s, aof 'always'");
   cmp('durable, 64 producers ≥ 40× the fsync rate', 'durable-64', 'aof-always', 'fsync-rate', 40, "records/s, aof 'always' vs fsyncs/s");
   for (const [contender, limit] of [['in-process', 0.5], ['cross-process', 20]] as const) {
