@@ -31,18 +31,6 @@ export async function writeFullyPreferSync(file: FileHandle, buffer: Uint8Array,
   }
 }
 
-/** As {@link readFully}, on the calling thread when the handle can and the read is at most `syncMaxBytes`. */
-export function readFullyPreferSync(file: FileHandle, buffer: Uint8Array, offset: number, length: number, position: number, syncMaxBytes: number): Promise<number> | number {
-  if (file.readSync === undefined || length > syncMaxBytes) return readFully(file, buffer, offset, length, position);
-  let done = 0;
-  while (done < length) {
-    const n = file.readSync(buffer, offset + done, length - done, position + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done;
-}
-
 /**
  * Reads up to `length` bytes at `position`, continuing after short reads;
  * resolves the count read, which is less than `length` only at end of file.

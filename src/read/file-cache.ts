@@ -45,6 +45,14 @@ export class FileCache {
     return { handle, release: async () => this.releaseEntry(entry) };
   }
 
+  /**
+   * The cached handle of `file`, if one is open, for a use that completes
+   * before this turn of the event loop ends (nothing can close it meanwhile).
+   */
+  peek(file: string): FileHandle | undefined {
+    return this.entries.get(file)?.handle;
+  }
+
   /** Closes and forgets the cached handle of `file` (after it was moved or deleted). */
   async forget(file: string): Promise<void> {
     const entry = this.entries.get(file);

@@ -1,7 +1,8 @@
 import { assert } from '../assert.js';
 import { CorruptionError, GapError } from '../errors.js';
 import { FLAG_GAP, forEachRecord, frameCrcSeed, recordAt, type FrameHeader } from '../record/frame.js';
-import { FrameCursor } from '../segment/frame-cursor.js';
+import { FrameCursor, type CursorStep } from '../segment/frame-cursor.js';
+import type { FileHandle } from '../fs/types.js';
 import { SEGMENT_HEADER_BYTES } from '../segment/header.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { floorBySeq } from '../segment/sparse-index.js';
@@ -22,6 +23,9 @@ export type SegmentList = () => readonly LoadedSegment[];
  * read, so nothing unacknowledged is ever returned.
  */
 export class SegmentReader {
+  /** The window of lookups that run entirely on this thread (never shared across an await). */
+  private readonly scratch = Buffer.allocUnsafe(GET_WINDOW_BYTES);
+
   constructor(
     private readonly segments: SegmentList,
     private readonly files: FileCache,
@@ -38,33 +42,48 @@ export class SegmentReader {
   }
 
   /** The record `seq`, or undefined when the log does not hold it. */
-  async get(seq: number): Promise<LogRecord | undefined> {
+  get(seq: number): Promise<LogRecord | undefined> {
     const seg = this.findSegment(seq);
-    if (seg === undefined) return undefined;
+    if (seg === undefined) return Promise.resolve(undefined);
     if (seq >= seg.nextSeq) {
-      throwIfDamaged(seg);
-      return undefined;
+      try {
+        throwIfDamaged(seg);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return Promise.resolve(undefined);
     }
+    // A segment ready to read in a handle already open: the whole lookup can run now, with no thread-pool round trip.
+    const handle = seg.deferred === true || seg.needsFetch ? undefined : this.files.peek(seg.file);
+    if (handle?.readSync !== undefined) {
+      try {
+        // All on this thread: one scratch window serves every lookup; the record gets its own bytes.
+        const found = pickRecord(this.lookupCursor(handle, seg, seq, this.scratch), seq, seg);
+        if (found !== undefined) return Promise.resolve({ ...found, payload: Buffer.from(found.payload) });
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.getAsync(seg, seq);
+  }
+
+  private async getAsync(seg: LoadedSegment, seq: number): Promise<LogRecord | undefined> {
     await this.ready(seg);
     const { handle, release } = await this.files.acquire(seg.file);
     try {
-      // A lookup scans at most one index interval: a small window, not the sequential read-ahead.
-      const cursor = new FrameCursor(handle, startOffset(seg, seq), seg.dataEnd, Math.min(this.readAheadBytes, GET_WINDOW_BYTES), frameCrcSeed(seg.salt), this.syncReadMaxBytes);
+      const cursor = this.lookupCursor(handle, seg, seq);
       for (;;) {
-        const step = await cursor.next();
-        if (step.kind === 'end') throw new CorruptionError(`record ${seq} is missing from its segment`, { file: seg.file, offset: step.offset });
-        if (step.kind === 'bad') throw new CorruptionError(step.reason, { file: seg.file, offset: step.offset });
-        const h = step.header;
-        if (seq >= h.firstSeq + h.count) continue;
-        if (seq < h.firstSeq) throw new CorruptionError(`frame at sequence ${h.firstSeq} skips record ${seq}`, { file: seg.file, offset: step.offset });
-        if ((h.flags & FLAG_GAP) !== 0) throw new GapError(h.firstSeq, h.firstSeq + h.count, { file: seg.file, offset: step.offset });
-        const payload = recordAt(step.buf, step.at, h, seq - h.firstSeq);
-        if (typeof payload === 'string') throw new CorruptionError(payload, { file: seg.file, offset: step.offset });
-        return { seq, timestamp: h.timestamp, payload };
+        const found = lookupStep(await cursor.next(), seq, seg);
+        if (found !== undefined) return found;
       }
     } finally {
       await release();
     }
+  }
+
+  /** A lookup scans at most one index interval: a small window, not the sequential read-ahead. */
+  private lookupCursor(handle: FileHandle, seg: LoadedSegment, seq: number, scratch?: Buffer): FrameCursor {
+    return new FrameCursor(handle, startOffset(seg, seq), seg.dataEnd, Math.min(this.readAheadBytes, GET_WINDOW_BYTES), frameCrcSeed(seg.salt), this.syncReadMaxBytes, scratch);
   }
 
   /** Records with `from <= seq < to`, in order; stops early at the end of the published data. */
@@ -151,4 +170,30 @@ function frameRecords(buf: Buffer, at: number, h: FrameHeader, from: number, to:
   if (problem !== undefined) throw new CorruptionError(problem, { file, offset });
   assert(out.every((r, i) => i === 0 || r.seq === out[i - 1]!.seq + 1), 'records of a frame are consecutive');
   return out;
+}
+
+/**
+ * Steps `cursor` on this thread to the record `seq`; undefined when a step
+ * needs a read that may not run here (the caller then takes the async path).
+ */
+function pickRecord(cursor: FrameCursor, seq: number, seg: LoadedSegment): LogRecord | undefined {
+  for (;;) {
+    const step = cursor.nextSync();
+    if (step === undefined) return undefined;
+    const found = lookupStep(step, seq, seg);
+    if (found !== undefined) return found;
+  }
+}
+
+/** The record `seq` if this step holds it; undefined to step on; throws where the segment cannot hold it. */
+function lookupStep(step: CursorStep, seq: number, seg: LoadedSegment): LogRecord | undefined {
+  if (step.kind === 'end') throw new CorruptionError(`record ${seq} is missing from its segment`, { file: seg.file, offset: step.offset });
+  if (step.kind === 'bad') throw new CorruptionError(step.reason, { file: seg.file, offset: step.offset });
+  const h = step.header;
+  if (seq >= h.firstSeq + h.count) return undefined;
+  if (seq < h.firstSeq) throw new CorruptionError(`frame at sequence ${h.firstSeq} skips record ${seq}`, { file: seg.file, offset: step.offset });
+  if ((h.flags & FLAG_GAP) !== 0) throw new GapError(h.firstSeq, h.firstSeq + h.count, { file: seg.file, offset: step.offset });
+  const payload = recordAt(step.buf, step.at, h, seq - h.firstSeq);
+  if (typeof payload === 'string') throw new CorruptionError(payload, { file: seg.file, offset: step.offset });
+  return { seq, timestamp: h.timestamp, payload };
 }

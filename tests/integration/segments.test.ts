@@ -15,7 +15,7 @@ import { FOOTER_READ_BYTES } from '../../src/segment/load.js';
 import { CountingFs } from '../../src/testing/counting-fs.js';
 import { seededBytes } from '../helpers/rng.js';
 import { tempLogDir } from '../helpers/tmp.js';
-import { collect, ManualClock, openLog, payloadFor, segmentFiles } from './support.js';
+import { collect, ManualClock, openLog, payloadFor, rejection, segmentFiles } from './support.js';
 
 /** Every segment joins the next, and the last one is the only active one. */
 function expectContiguous(segs: SegmentInfo[]): void {
@@ -225,5 +225,53 @@ describe('the I/O path (syncIoMaxBytes)', () => {
       }
       await log.close();
     }
+  });
+});
+
+describe('lookups on the calling thread', () => {
+  it('a record returned by get keeps its bytes when later gets reuse the lookup window', async () => {
+    const log = await openLog(tempLogDir(), { flush: { strategy: 'none' } });
+    const payloads = Array.from({ length: 400 }, (_, i) => seededBytes(1000 + i, 50 + (i % 200)));
+    await Promise.all(payloads.map((p) => log.append(p)));
+    const kept = [];
+    for (let i = 0; i < payloads.length; i += 7) kept.push({ i, record: (await log.get(i))! });
+    for (const { i, record } of kept) expect(Buffer.from(record.payload)).toEqual(payloads[i]);
+    await log.close();
+  });
+
+  it('a frame larger than syncIoMaxBytes is read through the thread pool, with the same result', async () => {
+    const counting = new CountingFs();
+    // A lookup window is 8 KiB: it fits the bound, the 20 KB frame does not.
+    const log = await openLog(tempLogDir(), { fs: counting, syncIoMaxBytes: 8192 });
+    const small = seededBytes(1, 100);
+    const large = seededBytes(2, 20_000);
+    await log.append(small);
+    await log.append(large);
+    await log.get(0); // opens and caches the handle
+    counting.reset();
+    expect(Buffer.from((await log.get(0))!.payload)).toEqual(small);
+    expect(counting.calls.get('readSync')).toBeGreaterThanOrEqual(1);
+    counting.reset();
+    expect(Buffer.from((await log.get(1))!.payload)).toEqual(large);
+    expect(counting.calls.get('read')).toBeGreaterThanOrEqual(1);
+    await log.close();
+  });
+
+  it('damage in a frame is AOF_CORRUPT with file and offset on the fast path too', async () => {
+    const dir = tempLogDir();
+    const log = await openLog(dir, { segment: { maxRecords: 100 } });
+    for (let i = 0; i < 150; i++) await log.append(payloadFor(i, 200)); // one frame each: 200-byte records awaited one by one
+    await log.close();
+    const file = segmentFiles(dir)[0]!;
+    const bytes = fs.readFileSync(file);
+    const at = bytes.indexOf(payloadFor(60, 200));
+    bytes[at + 10] ^= 0xff;
+    fs.writeFileSync(file, bytes);
+    const reopened = await openLog(dir);
+    expect(Buffer.from((await reopened.get(5))!.payload)).toEqual(payloadFor(5, 200)); // caches the handle
+    const err = await rejection(reopened.get(60));
+    expect(err).toMatchObject({ code: 'AOF_CORRUPT', file });
+    expect(err.message).toContain(file);
+    await reopened.close();
   });
 });
