@@ -180,7 +180,8 @@ export class Log extends EventEmitter<LogEvents> {
         throw err;
       });
       report.catalog = catalogReport;
-      loaded.segments.unshift(...evictedPlaceholders(dir, catalog.all()));
+      const unchanged = catalogReport.added.length === 0 && catalogReport.corrected.length === 0 && catalogReport.dropped.length === 0 && !catalogReport.rebuilt;
+      loaded.segments.unshift(...evictedPlaceholders(dir, unchanged ? reconciled.entries : catalog.all()));
       let log: Log | undefined;
       writer = new Writer(opts.fs, dir, opts, loaded.segments, handle, {
         appended: (from, to) => log?.acknowledged(from, to),
