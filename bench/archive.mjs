@@ -3,9 +3,10 @@
  * Archive-tier benchmark (standalone, issue 10), against a real S3-compatible
  * server: a throwaway Ceph radosgw on loopback (one monitor, one memstore
  * OSD, the beast frontend), started by the test harness tests/s3/radosgw-server.ts.
+ * The server shares the machine with the benchmark.
  *
- *   npx tsc -p . && node bench/archive.mjs [--quick] [--json] [--segments 16] [--segment-mib 64] [--runs 3]
- *                                          [--append-seconds 3] [--no-gzip] [--dir DIR]
+ *   npx tsc -p . && node bench/archive.mjs [--quick] [--json] [--segments 16] [--segment-mib 64] [--runs 5]
+ *                                          [--append-seconds 4] [--no-gzip] [--dir DIR]
  *
  * 1. Upload throughput. N sealed segments of about --segment-mib each (100-byte
  *    seeded records, appendBatch, flush 'none') are archived by aof
@@ -15,10 +16,13 @@
  *    CreateMultipartUpload / UploadPart / CompleteMultipartUpload with the
  *    same part size and part concurrency, one file after another as the
  *    archiver does, over an S3Client with the same transport settings) from
- *    the same files to the same bucket under another prefix. Runs alternate
- *    which goes first; objects are deleted and radosgw's garbage collector
- *    is run between runs (memstore keeps everything in RAM). MB/s = 10^6
- *    original bytes per second; the median of the runs is reported.
+ *    the same files to the same bucket under another prefix; and by the same
+ *    SDK calls with a Content-MD5 each (what server-checked integrity costs
+ *    by itself). Every run starts with another uploader; objects are deleted
+ *    and radosgw's garbage collector is run before each upload (memstore
+ *    keeps everything in RAM). MB/s = 10^6 original bytes per second; the
+ *    median of the runs is reported, with the CPU time the client process
+ *    (worker threads included) and the server's daemons spent per GB.
  * 2. Read-back of an evicted segment: the segments are archived and evicted
  *    (`retention: { maxSegments: 1 }`) and read with `log.get(seq)` with a
  *    cache bound of one byte (only the segment being read stays cached), so
@@ -28,22 +32,24 @@
  *    into a file.
  * 3. Appends while the archive drains: one producer awaiting each append
  *    (default flush strategy 'batch': a lone producer is synced at once, so
- *    every append is one write and one fdatasync), p50/p99 in three phases:
- *    no archive configured; archive configured and idle; archive draining a
- *    backlog of N sealed segments (the appends run from the open until the
- *    drain ends). Phases without a drain run as long as the drain did (at
- *    least --append-seconds).
+ *    every append is one write and one fdatasync), p50/p99 with no archive
+ *    configured and with the archive configured and idle (--append-seconds
+ *    each), and while the archive drains a backlog of N sealed segments (from
+ *    the open until archiveNow() resolves); for reference, while plain SDK
+ *    calls upload the same backlog in the same process (no archive). Up to 3
+ *    runs; the run with the median draining p99 is shown.
  *
  * Output: a Markdown section on stdout (or JSON with --json); progress on
  * stderr. Without Ceph it prints what to install and exits 0 ("skipped").
  *
- * Standalone: imports the compiled package from dist/ and the radosgw harness
- * (tests/s3/radosgw-server.ts), transpiled on first use into
- * dist/tests/s3/radosgw-server.js with the project's TypeScript (the harness
- * is one self-contained file; neither tsconfig compiles tests/).
+ * Standalone: imports the compiled package from dist/ (AOF_BENCH_DIST=DIR for
+ * another build) and the radosgw harness (tests/s3/radosgw-server.ts),
+ * transpiled on first use into dist/tests/s3/radosgw-server.js with the
+ * project's TypeScript: neither tsconfig compiles tests/ (bench/tsconfig.json
+ * has rootDir bench/), and the harness is one self-contained file.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -86,7 +92,9 @@ const num = (v, fallback, name) => {
 const SEGMENTS = Math.round(num(values.segments, QUICK ? 2 : 16, 'segments'));
 const SEGMENT_BYTES = Math.round(num(values['segment-mib'], QUICK ? 20 : 64, 'segment-mib') * 1024 * 1024);
 const RUNS = Math.round(num(values.runs, QUICK ? 1 : 5, 'runs'));
-const APPEND_SECONDS = num(values['append-seconds'], QUICK ? 0.5 : 3, 'append-seconds');
+const APPEND_SECONDS = num(values['append-seconds'], QUICK ? 0.5 : 4, 'append-seconds');
+/** Runs of the append phases (each drains the whole backlog twice: aof, then the plain SDK reference). */
+const APPEND_RUNS = Math.min(RUNS, 3);
 const GZIP = !values['no-gzip'];
 const RECORD_BYTES = 100;
 const MB = 1e6;
@@ -270,6 +278,7 @@ async function aofUpload(server, template, workDir, prefix, compression, segment
   const dir = path.join(workDir, `upload-${compression}-${randomBytes(3).toString('hex')}`);
   copyLog(template, dir);
   const failures = [];
+  const cpu0 = cpuMs(server);
   const t0 = performance.now();
   const log = await Log.open(dir, { archive: s3ArchiveFor(server, prefix, compression) });
   log.on('archive', (e) => {
@@ -278,18 +287,26 @@ async function aofUpload(server, template, workDir, prefix, compression, segment
   try {
     await log.archiveNow();
     const ms = performance.now() - t0;
+    const cpu = cpuMs(server, cpu0);
     const m = log.metrics().archive;
     if (m.archived !== segments.length) throw new Error(`aof archived ${m.archived} segments, expected ${segments.length}`);
     if (failures.length > 0) progress(`aof upload: ${failures.length} failed attempt(s) (${failures.join(', ')}), retried`);
-    return { ms, bytes: m.bytesArchived };
+    return { ms, bytes: m.bytesArchived, cpu };
   } finally {
     await log.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** The plain SDK: the same files, one after another, PutObject or multipart with S3Archive's part size and concurrency. */
-async function sdkUpload(s3, sdk, segments, prefix) {
+/**
+ * The plain SDK: the same files, one after another, PutObject or multipart
+ * with S3Archive's part size and concurrency. `md5`: with a Content-MD5 on
+ * every request (the server checks the bytes it got), which is the least
+ * verification costs.
+ */
+async function sdkUpload({ server, s3, sdk }, segments, prefix, md5 = false) {
+  const contentMd5 = (body) => (md5 ? { ContentMD5: createHash('md5').update(body).digest('base64') } : {});
+  const cpu0 = cpuMs(server);
   const t0 = performance.now();
   let bytes = 0;
   for (const seg of segments) {
@@ -297,7 +314,7 @@ async function sdkUpload(s3, sdk, segments, prefix) {
     const size = fs.statSync(seg.file).size;
     if (size < S3_THRESHOLD) {
       const body = await fs.promises.readFile(seg.file);
-      await s3.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentLength: body.length }));
+      await s3.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentLength: body.length, ...contentMd5(body) }));
     } else {
       const { UploadId } = await s3.send(new sdk.CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }));
       const handle = await fs.promises.open(seg.file, 'r');
@@ -312,7 +329,7 @@ async function sdkUpload(s3, sdk, segments, prefix) {
             const length = Math.min(S3_PART_BYTES, size - start);
             const body = Buffer.allocUnsafe(length);
             await handle.read(body, 0, length, start);
-            const res = await s3.send(new sdk.UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber: index + 1, Body: body, ContentLength: length }));
+            const res = await s3.send(new sdk.UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber: index + 1, Body: body, ContentLength: length, ...contentMd5(body) }));
             etags[index] = res.ETag;
           }
         };
@@ -324,26 +341,46 @@ async function sdkUpload(s3, sdk, segments, prefix) {
     }
     bytes += size;
   }
-  return { ms: performance.now() - t0, bytes };
+  return { ms: performance.now() - t0, bytes, cpu: cpuMs(server, cpu0) };
 }
+
+/** CPU milliseconds used by this process (worker threads included) and by the server's daemons, since `from`. */
+function cpuMs(server, from) {
+  const own = process.cpuUsage();
+  let daemons = 0;
+  for (const pid of Object.values(server.pids())) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      daemons += (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
+    } catch {
+      // no /proc
+    }
+  }
+  const now = { client: (own.user + own.system) / 1000, server: daemons };
+  return from === undefined ? now : { client: now.client - from.client, server: now.server - from.server };
+}
+
+const UPLOADERS = {
+  aof: { label: 'aof', run: (ctx) => aofUpload(ctx.server, ctx.template, ctx.work, 'aof/', 'none', ctx.segments) },
+  sdk: { label: 'SDK', run: (ctx) => sdkUpload(ctx, ctx.segments, 'sdk/') },
+  sdkMd5: { label: 'SDK + Content-MD5', run: (ctx) => sdkUpload(ctx, ctx.segments, 'sdk-md5/', true) },
+};
 
 async function uploadThroughput(ctx) {
   const { server, s3, sdk, template, work, segments } = ctx;
-  const aof = [];
-  const plain = [];
+  // Warm-up, not timed: radosgw creates its data pool at the first upload.
+  await sdkUpload(ctx, segments.slice(0, 1), 'warm-up/');
+  const names = Object.keys(UPLOADERS);
+  const got = Object.fromEntries(names.map((n) => [n, []]));
   for (let run = 0; run < RUNS; run++) {
-    const order = run % 2 === 0 ? ['aof', 'sdk'] : ['sdk', 'aof'];
-    for (const who of order) {
+    // Each run starts with another uploader, so none always goes first.
+    const order = names.map((_, i) => names[(i + run) % names.length]);
+    for (const name of order) {
       await cleanServer(server, s3, sdk);
-      if (who === 'aof') {
-        const r = await aofUpload(server, template, work, 'aof/', 'none', segments);
-        aof.push(r);
-        progress(`upload run ${run + 1}/${RUNS}: aof ${(r.bytes / MB / (r.ms / 1000)).toFixed(0)} MB/s`);
-      } else {
-        const r = await sdkUpload(s3, sdk, segments, 'sdk/');
-        plain.push(r);
-        progress(`upload run ${run + 1}/${RUNS}: SDK ${(r.bytes / MB / (r.ms / 1000)).toFixed(0)} MB/s`);
-      }
+      const r = await UPLOADERS[name].run(ctx);
+      got[name].push({ ...r, mbPerS: r.bytes / MB / (r.ms / 1000), cpuPerGb: { client: r.cpu.client / (r.bytes / 1e9) / 1000, server: r.cpu.server / (r.bytes / 1e9) / 1000 } });
+      progress(`upload run ${run + 1}/${RUNS}: ${UPLOADERS[name].label} ${(r.bytes / MB / (r.ms / 1000)).toFixed(0)} MB/s`);
     }
   }
   let gzip;
@@ -358,19 +395,17 @@ async function uploadThroughput(ctx) {
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
     gzip = { ...r, mbPerS: r.bytes / MB / (r.ms / 1000), storedBytes: stored };
-    progress(`upload gzip: ${gzip.mbPerS.toFixed(0)} MB/s of original bytes, stored ${(stored / r.bytes * 100).toFixed(1)}%`);
+    progress(`upload gzip: ${gzip.mbPerS.toFixed(0)} MB/s of original bytes, stored ${((stored / r.bytes) * 100).toFixed(1)}%`);
   }
   await cleanServer(server, s3, sdk);
-  const rate = (r) => r.bytes / MB / (r.ms / 1000);
-  const aofRates = aof.map(rate);
-  const sdkRates = plain.map(rate);
-  return {
-    bytes: aof[0].bytes,
-    aof: { runs: aofRates, mbPerS: median(aofRates) },
-    sdk: { runs: sdkRates, mbPerS: median(sdkRates) },
-    ratio: median(aofRates) / median(sdkRates),
-    gzip,
-  };
+  const summarize = (runs) => ({
+    runs: runs.map((r) => r.mbPerS),
+    mbPerS: median(runs.map((r) => r.mbPerS)),
+    cpuSecondsPerGb: { client: median(runs.map((r) => r.cpuPerGb.client)), server: median(runs.map((r) => r.cpuPerGb.server)) },
+  });
+  const aof = summarize(got.aof);
+  const plain = summarize(got.sdk);
+  return { bytes: got.aof[0].bytes, aof, sdk: plain, sdkMd5: summarize(got.sdkMd5), ratio: aof.mbPerS / plain.mbPerS, gzip };
 }
 
 // ---------------------------------------------------------------------------
@@ -382,36 +417,49 @@ async function readBack(ctx) {
   const dir = path.join(work, 'readback');
   copyLog(template, dir);
   const prefix = 'readback/';
-  const log = await Log.open(dir, { archive: s3ArchiveFor(server, prefix), retention: { maxSegments: 1 }, archiveCacheMaxBytes: 1 });
+  // A cache bound of one byte keeps only the segment being read; each sample also opens the log afresh,
+  // so no file handle a reader kept from an earlier sample can serve it.
+  const open = () => Log.open(dir, { archive: s3ArchiveFor(server, prefix), retention: { maxSegments: 1 }, archiveCacheMaxBytes: 1 });
   const cold = [];
   const warm = [];
   const plain = [];
   const rnd = seededRandom(0x7e7d);
   const tmp = path.join(work, 'sdk-get.seg');
   try {
-    await log.archiveNow();
-    const evicted = log.segments().filter((s) => s.status === 'evicted');
-    if (evicted.length !== segments.length) throw new Error(`expected ${segments.length} evicted segments, found ${evicted.length} (${log.segments().map((s) => s.status).join(', ')})`);
+    let evicted;
+    {
+      const log = await open();
+      await log.archiveNow();
+      evicted = log.segments().filter((s) => s.status === 'evicted');
+      await log.close();
+    }
+    if (evicted.length !== segments.length) throw new Error(`expected ${segments.length} evicted segments, found ${evicted.length}`);
     const rounds = Math.max(1, Math.ceil(24 / evicted.length));
     for (let round = 0; round < rounds; round++) {
       for (const seg of evicted) {
-        const seq = seg.baseSeq + Math.floor(rnd() * (seg.nextSeq - seg.baseSeq));
-        const before = log.metrics().archive.fetches;
-        let t = performance.now();
-        const rec = await log.get(seq);
-        cold.push(performance.now() - t);
-        if (rec === undefined || rec.seq !== seq) throw new Error(`get(${seq}) of an evicted segment returned ${rec?.seq}`);
-        if (log.metrics().archive.fetches !== before + 1) throw new Error(`get(${seq}) did not fetch its segment: the cache was not cold`);
-        // Warm: the same segment, now in the cache.
-        for (let k = 0; k < 50; k++) {
-          const s = seg.baseSeq + Math.floor(rnd() * (seg.nextSeq - seg.baseSeq));
-          t = performance.now();
-          await log.get(s);
-          warm.push(performance.now() - t);
+        const log = await open();
+        try {
+          await log.archiveNow(); // nothing to upload: the archiver's start (a listing) is over before the clock starts
+          const seq = seg.baseSeq + Math.floor(rnd() * (seg.nextSeq - seg.baseSeq));
+          let t = performance.now();
+          const rec = await log.get(seq);
+          cold.push(performance.now() - t);
+          if (rec === undefined || rec.seq !== seq) throw new Error(`get(${seq}) of an evicted segment returned ${rec?.seq}`);
+          if (log.metrics().archive.fetches !== 1) throw new Error(`get(${seq}) did not fetch its segment from the archive`);
+          // Warm: the same segment, now in the cache.
+          for (let k = 0; k < 50; k++) {
+            const s = seg.baseSeq + Math.floor(rnd() * (seg.nextSeq - seg.baseSeq));
+            t = performance.now();
+            await log.get(s);
+            warm.push(performance.now() - t);
+          }
+          if (log.metrics().archive.fetches !== 1) throw new Error('warm gets fetched again');
+        } finally {
+          await log.close();
         }
         // The plain SDK: GetObject of the same object into a file.
         const key = `${prefix}segments/${String(seg.baseSeq).padStart(20, '0')}.seg`;
-        t = performance.now();
+        const t = performance.now();
         const res = await s3.send(new sdk.GetObjectCommand({ Bucket: BUCKET, Key: key }));
         await pipeline(res.Body, fs.createWriteStream(tmp));
         plain.push(performance.now() - t);
@@ -419,9 +467,7 @@ async function readBack(ctx) {
       }
       progress(`read-back round ${round + 1}/${rounds}: cold get p50 ${median(cold).toFixed(1)} ms, SDK GetObject p50 ${median(plain).toFixed(1)} ms`);
     }
-    if (log.metrics().archive.fetches !== cold.length) throw new Error('warm gets fetched again');
   } finally {
-    await log.close();
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(tmp, { force: true });
     await cleanServer(server, s3, sdk);
@@ -445,69 +491,65 @@ async function timedAppends(log, untilMs, stop) {
   return { ms, seconds: (performance.now() - started) / 1000 };
 }
 
+/** Appends measured while `work()` runs; resolves both. */
+async function appendsDuring(log, work) {
+  let done = false;
+  let failure;
+  const started = performance.now();
+  const running = work().then(
+    (value) => {
+      done = true;
+      return value;
+    },
+    (err) => {
+      failure = err;
+      done = true;
+    },
+  );
+  const appends = await timedAppends(log, 0, () => done);
+  const value = await running;
+  if (failure !== undefined) throw failure;
+  return { appends, value, seconds: (performance.now() - started) / 1000 };
+}
+
 async function appendsWhileDraining(ctx) {
-  const { server, s3, sdk, template, work } = ctx;
+  const { server, s3, sdk, template, work, segments } = ctx;
+  const backlogBytes = segments.reduce((n, s) => n + s.bytes, 0);
   const runs = [];
-  for (let run = 0; run < RUNS; run++) {
+  for (let run = 0; run < APPEND_RUNS; run++) {
     await cleanServer(server, s3, sdk);
-    // Draining: a copy of the template, its N sealed segments queued; the archiver starts at open.
-    const dir = path.join(work, `appends-${run}`);
-    copyLog(template, dir);
-    const log = await Log.open(dir, { archive: s3ArchiveFor(server, `appends-${run}/`) });
-    let drained = false;
-    let drainError;
-    const drainStarted = performance.now();
-    const drain = log.archiveNow().then(
-      () => (drained = true),
-      (err) => {
-        drainError = err;
-        drained = true;
-      },
-    );
-    const during = await timedAppends(log, 0, () => drained);
-    await drain;
-    if (drainError !== undefined) throw drainError;
-    const drainSeconds = (performance.now() - drainStarted) / 1000;
-    const uploaded = log.metrics().archive.bytesArchived;
-    const seconds = Math.max(APPEND_SECONDS, during.seconds);
-    // Idle: the same log, everything archived, the archive configured.
-    const idle = await timedAppends(log, seconds * 1000);
-    await log.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-    // No archive: a fresh copy of the template, opened without one.
+    // No archive: a copy of the template opened without one.
     const plainDir = path.join(work, `appends-plain-${run}`);
     copyLog(template, plainDir);
     const plainLog = await Log.open(plainDir);
-    const none = await timedAppends(plainLog, seconds * 1000);
-    // Reference: the same log (no archive) while plain SDK calls upload the same backlog in this process:
-    // what an upload costs the event loop and the CPU (the server shares the machine) without aof's archiver.
-    let uploaded2 = false;
-    let sdkError;
-    const sdkStarted = performance.now();
-    const sdkRun = sdkUpload(s3, sdk, ctx.segments, `appends-sdk-${run}/`).then(
-      () => (uploaded2 = true),
-      (err) => {
-        sdkError = err;
-        uploaded2 = true;
-      },
-    );
-    const sdkDuring = await timedAppends(plainLog, 0, () => uploaded2);
-    await sdkRun;
-    if (sdkError !== undefined) throw sdkError;
-    const sdkSeconds = (performance.now() - sdkStarted) / 1000;
+    const none = await timedAppends(plainLog, APPEND_SECONDS * 1000);
+    // Reference: the same log while plain SDK calls upload the same backlog in this process: what an
+    // upload costs the event loop and the CPU (the server shares the machine) without aof's archiver.
+    const reference = await appendsDuring(plainLog, () => sdkUpload(ctx, segments, `appends-sdk-${run}/`));
     await plainLog.close();
     fs.rmSync(plainDir, { recursive: true, force: true });
+    await cleanServer(server, s3, sdk);
+    // Draining: a copy of the template with the archive, its N sealed segments queued (the archiver starts at open).
+    const dir = path.join(work, `appends-${run}`);
+    copyLog(template, dir);
+    const log = await Log.open(dir, { archive: s3ArchiveFor(server, `appends-${run}/`) });
+    const draining = await appendsDuring(log, () => log.archiveNow());
+    if (log.metrics().archive.bytesArchived !== backlogBytes) throw new Error('the drain did not upload the whole backlog');
+    // Idle: the same log, everything archived, the archive configured.
+    const idle = await timedAppends(log, APPEND_SECONDS * 1000);
+    await log.close();
+    fs.rmSync(dir, { recursive: true, force: true });
     const r = {
       none: summary(none.ms),
       idle: summary(idle.ms),
-      draining: summary(during.ms),
-      sdkUploading: summary(sdkDuring.ms),
-      drainMbPerS: uploaded / MB / drainSeconds,
-      drainSeconds,
-      sdkMbPerS: ctx.segments.reduce((n, s) => n + s.bytes, 0) / MB / sdkSeconds,
+      draining: summary(draining.appends.ms),
+      sdkUploading: summary(reference.appends.ms),
+      drainMbPerS: backlogBytes / MB / draining.seconds,
+      drainSeconds: draining.seconds,
+      sdkMbPerS: backlogBytes / MB / reference.seconds,
     };
     runs.push(r);
-    progress(`appends run ${run + 1}/${RUNS}: p99 none ${r.none.p99Ms.toFixed(2)} ms, idle ${r.idle.p99Ms.toFixed(2)} ms, draining ${r.draining.p99Ms.toFixed(2)} ms (drain ${r.drainMbPerS.toFixed(0)} MB/s over ${drainSeconds.toFixed(1)} s), plain SDK uploading ${r.sdkUploading.p99Ms.toFixed(2)} ms`);
+    progress(`appends run ${run + 1}/${APPEND_RUNS}: p99 none ${r.none.p99Ms.toFixed(2)} ms, idle ${r.idle.p99Ms.toFixed(2)} ms, draining ${r.draining.p99Ms.toFixed(2)} ms (drain ${r.drainMbPerS.toFixed(0)} MB/s over ${r.drainSeconds.toFixed(1)} s), plain SDK uploading ${r.sdkUploading.p99Ms.toFixed(2)} ms`);
   }
   await cleanServer(server, s3, sdk);
   // The run with the median draining p99 is reported whole; every run's p99s are listed beside it.
@@ -534,11 +576,13 @@ function markdown(r) {
   }
   lines.push(`${r.params.segments} sealed segments of ${r.params.segmentBytes / MiB} MiB (${f0(totalMiB)} MiB, 100-byte records), ${r.params.runs} run(s) each, median shown; S3Archive defaults (no compression, multipart from ${S3_THRESHOLD / MiB} MiB, ${S3_PART_BYTES / MiB} MiB parts, ${S3_PART_CONCURRENCY} at once).${r.params.quick ? ' A --quick smoke run: these figures mean little.' : ''}`);
   lines.push('');
-  lines.push('| upload | MB/s | runs (MB/s) | vs plain SDK |');
-  lines.push('|---|---:|---|---:|');
-  lines.push(`| aof \`archiveNow()\` (S3Archive, verified) | ${f0(u.aof.mbPerS)} | ${u.aof.runs.map(f0).join(', ')} | **${f2(u.ratio)}x** (target >= 0.9x) |`);
-  lines.push(`| plain SDK PutObject / multipart, same files | ${f0(u.sdk.mbPerS)} | ${u.sdk.runs.map(f0).join(', ')} | 1.00x |`);
-  if (u.gzip !== undefined) lines.push(`| aof, gzip (MB/s of original bytes; stored ${f1((u.gzip.storedBytes / u.gzip.bytes) * 100)}%) | ${f0(u.gzip.mbPerS)} | ${f0(u.gzip.mbPerS)} | ${f2(u.gzip.mbPerS / u.sdk.mbPerS)}x |`);
+  lines.push('| upload | MB/s | vs plain SDK | runs (MB/s) | CPU s/GB: client | CPU s/GB: server |');
+  lines.push('|---|---:|---:|---|---:|---:|');
+  const urow = (name, x, ratio) => `| ${name} | ${f0(x.mbPerS)} | ${ratio} | ${x.runs.map(f0).join(', ')} | ${f2(x.cpuSecondsPerGb.client)} | ${f2(x.cpuSecondsPerGb.server)} |`;
+  lines.push(urow('aof `archiveNow()` (S3Archive, verified)', u.aof, `**${f2(u.ratio)}x** (target >= 0.9x)`));
+  lines.push(urow('plain SDK PutObject / multipart, same files', u.sdk, '1.00x'));
+  lines.push(urow('plain SDK + Content-MD5 (server-checked bytes, nothing else)', u.sdkMd5, `${f2(u.sdkMd5.mbPerS / u.sdk.mbPerS)}x`));
+  if (u.gzip !== undefined) lines.push(`| aof, gzip (MB/s of original bytes; stored ${f1((u.gzip.storedBytes / u.gzip.bytes) * 100)}%) | ${f0(u.gzip.mbPerS)} | ${f2(u.gzip.mbPerS / u.sdk.mbPerS)}x | ${f0(u.gzip.mbPerS)} | | |`);
   lines.push('');
   const b = r.readBack;
   lines.push(`Read-back of a record in an evicted ${f1(b.segmentBytes / MiB)} MiB segment (${b.cold.n} cold gets over ${r.params.segments} segments):`);
@@ -550,7 +594,7 @@ function markdown(r) {
   lines.push(`| \`log.get(seq)\`, evicted, in the cache (warm) | ${f2(b.warm.p50Ms)} | ${f2(b.warm.p99Ms)} | ${b.warm.n} |`);
   lines.push('');
   const a = r.appends.median;
-  lines.push(`Single awaited appends (default flush 'batch': one write + one fdatasync each) while the archive drains ${r.params.segments} segments (the run with the median draining p99; drain at ${f0(a.drainMbPerS)} MB/s over ${f1(a.drainSeconds)} s):`);
+  lines.push(`Single awaited appends (default flush 'batch': one write + one fdatasync each), and while the archive drains a backlog of ${r.params.segments} segments (drain at ${f0(a.drainMbPerS)} MB/s over ${f1(a.drainSeconds)} s; the run with the median draining p99 of ${r.appends.runs.length}):`);
   lines.push('');
   lines.push('| appends | p50 ms | p99 ms | p99 vs idle | appends | p99 of every run (ms) |');
   lines.push('|---|---:|---:|---:|---:|---|');

@@ -14,6 +14,14 @@
  * with `verifyAfterPut: 'read'`, the object is read back in full and its
  * decompressed CRC checked. `fetch` always checks the CRC of what it wrote.
  *
+ * A large uncompressed segment (the usual case) is read and hashed once
+ * before its upload by worker threads, a part each, in parallel: our CRC-32
+ * (the parts' CRCs combined), each part's MD5 (its `Content-MD5`, and the
+ * object's ETag, which goes into the metadata at the start of the upload)
+ * and each part's SHA-256, handed to the SigV4 signer as the payload hash, so
+ * that neither hashing nor signing a part blocks the event loop the log's
+ * appends run on.
+ *
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -24,6 +32,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Worker } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import {
   AbortMultipartUploadCommand,
@@ -42,6 +51,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { ArchiveError, ClosedError, CorruptionError, ErrorCode, InvalidArgumentError, IoError } from '../errors.js';
+import { crc32, crc32Native } from '../record/crc.js';
 import { parseSegmentKey, type ArchiveCallOptions, type ArchiveCompression, type ArchivedObject, type SegmentArchive, type SegmentSource } from './archive.js';
 import { decompressor, isCompression } from './compression.js';
 import { RunningCrc } from './file-crc.js';
@@ -143,7 +153,7 @@ const META = {
 const META_FORMAT = '1';
 
 /** The bytes to upload: in memory (small objects) or a file (the segment itself, or a spooled compressed copy). */
-type StoredBody = { partBytes: number; partMd5s: Buffer[] } & ({ kind: 'buffer'; buffer: Buffer; md5: Buffer } | { kind: 'file'; path: string; size: number; spooled: boolean });
+type StoredBody = { partBytes: number; partMd5s: Buffer[]; partSha256s?: Buffer[] } & ({ kind: 'buffer'; buffer: Buffer; md5: Buffer } | { kind: 'file'; path: string; size: number; spooled: boolean });
 
 const DEFAULTS = {
   multipartThresholdBytes: 16 * 1024 * 1024,
@@ -398,7 +408,9 @@ export class S3Archive implements SegmentArchive {
   /**
    * Reads the segment once, checking it against the CRC and size the caller
    * gave (a damaged local file is never uploaded), and returns the stored
-   * form with the MD5s the uploads will carry.
+   * form with the MD5s the uploads will carry. A large uncompressed segment
+   * is read and hashed by worker threads, a part each, in parallel and off
+   * the event loop; everything else on this thread.
    */
   private async prepare(source: SegmentSource, signal: AbortSignal | undefined): Promise<StoredBody> {
     const running = new RunningCrc();
@@ -412,8 +424,18 @@ export class S3Archive implements SegmentArchive {
       }
     };
     try {
+      if (this.compression === 'none' && source.bytes >= this.#threshold && crc32Native !== undefined) {
+        // Large, uncompressed: hash the file in place, each part on a worker thread; the parts are read again as they go up.
+        const size = (await fs.promises.stat(source.path)).size;
+        if (size !== source.bytes) throw new CorruptionError(`segment does not match what the archiver expects (${size} bytes, expected ${source.bytes}); not uploaded`, { file: source.path });
+        const { md5s, sha256s, crc, bytes } = await hashFileParts(source.path, size, partBytes, signal);
+        running.crc = crc;
+        running.bytes = bytes;
+        checkSource();
+        return { kind: 'file', path: source.path, size: bytes, partBytes, partMd5s: md5s, partSha256s: sha256s, spooled: false };
+      }
       if (this.compression === 'none' && source.bytes >= this.#threshold) {
-        // Large, uncompressed: hash the file in place; the parts are read again as they go up.
+        // The same on this thread (a Node without zlib.crc32).
         for await (const chunk of fs.createReadStream(source.path, { highWaterMark: 1 << 20, signal })) {
           running.update(chunk as Buffer);
           hasher.update(chunk as Buffer);
@@ -531,10 +553,10 @@ export class S3Archive implements SegmentArchive {
           }
           const expected = body.partMd5s[index]!;
           try {
-            const res = await this.#client.send(
-              new UploadPartCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, PartNumber: index + 1, Body: part, ContentLength: length, ContentMD5: expected.toString('base64') }),
-              { abortSignal: stop.signal },
-            );
+            const command = new UploadPartCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, PartNumber: index + 1, Body: part, ContentLength: length, ContentMD5: expected.toString('base64') });
+            const sha256 = body.partSha256s?.[index];
+            if (sha256 !== undefined) presetPayloadHash(command, sha256);
+            const res = await this.#client.send(command, { abortSignal: stop.signal });
             const etag = normalizeEtag(res.ETag);
             if (etag !== undefined && isMd5Etag(etag) && etag !== expected.toString('hex')) throw this.corrupt('UploadPart', objectKey, `part ${index + 1} was stored with ETag ${etag}, expected ${expected.toString('hex')}`);
             // radosgw may answer without an ETag; the part's MD5 is what S3 would have said.
@@ -854,6 +876,226 @@ class PartHasher {
     if (this.filled > 0 || this.total === 0) this.md5s.push(this.current.digest());
     return this.md5s;
   }
+}
+
+// -- hashing files on worker threads ----------------------------------------
+
+/**
+ * A worker thread's code: the MD5, SHA-256 and CRC-32 of a byte range of a
+ * file, read by the worker itself in 1 MiB windows. Plain CommonJS, evaluated
+ * as is, so that it needs no file of its own next to this module.
+ */
+const HASH_WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const { createHash } = require('node:crypto');
+const { crc32 } = require('node:zlib');
+const window = Buffer.allocUnsafe(1 << 20);
+parentPort.on('message', ({ path, start, length }) => {
+  let fd;
+  try {
+    fd = fs.openSync(path, 'r');
+    const md5 = createHash('md5');
+    const sha256 = createHash('sha256');
+    let crc = 0;
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(fd, window, 0, Math.min(window.length, length - done), start + done);
+      if (n === 0) break;
+      const chunk = window.subarray(0, n);
+      md5.update(chunk);
+      sha256.update(chunk);
+      crc = crc32(chunk, crc);
+      done += n;
+    }
+    parentPort.postMessage({ md5: md5.digest(), sha256: sha256.digest(), crc: crc >>> 0, bytes: done });
+  } catch (err) {
+    parentPort.postMessage({ error: { message: String(err && err.message), code: err && err.code, syscall: err && err.syscall } });
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+});
+`;
+
+/** What hashing one range of a file gives. */
+interface RangeHash {
+  md5: Buffer;
+  /** SHA-256 of the range: the payload hash SigV4 signs for an upload of exactly this range. */
+  sha256: Buffer;
+  crc: number;
+  bytes: number;
+}
+
+interface HashJob {
+  file: string;
+  start: number;
+  length: number;
+  resolve: (hash: RangeHash) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Worker threads that hash ranges of files: one per core, at most 4, started
+ * on first use and shared by every S3Archive of the process. Idle workers do
+ * not keep the process alive. A worker that cannot start or dies hands its
+ * job to this thread.
+ */
+class HashPool {
+  private readonly idle: Worker[] = [];
+  private readonly busy = new Map<Worker, HashJob>();
+  private readonly queue: HashJob[] = [];
+  private workers = 0;
+  private unavailable = false;
+
+  constructor(private readonly size: number) {}
+
+  hash(file: string, start: number, length: number): Promise<RangeHash> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ file, start, length, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      const worker = this.idle.pop() ?? (this.workers < this.size ? this.spawn() : undefined);
+      if (worker === undefined) {
+        if (this.workers === 0) for (const job of this.queue.splice(0)) hashRangeHere(job);
+        return;
+      }
+      const job = this.queue.shift()!;
+      this.busy.set(worker, job);
+      worker.ref();
+      worker.postMessage({ path: job.file, start: job.start, length: job.length });
+    }
+  }
+
+  private spawn(): Worker | undefined {
+    if (this.unavailable) return undefined;
+    let worker: Worker;
+    try {
+      worker = new Worker(HASH_WORKER_SOURCE, { eval: true });
+    } catch {
+      this.unavailable = true;
+      return undefined;
+    }
+    this.workers++;
+    worker.unref();
+    worker.on('message', (m: { md5?: Uint8Array; sha256?: Uint8Array; crc?: number; bytes?: number; error?: { message: string; code?: unknown; syscall?: unknown } }) => {
+      const job = this.busy.get(worker);
+      this.busy.delete(worker);
+      worker.unref();
+      this.idle.push(worker);
+      if (job !== undefined) {
+        if (m.error !== undefined) job.reject(Object.assign(new Error(m.error.message), { code: m.error.code, syscall: m.error.syscall, path: job.file }));
+        else job.resolve({ md5: Buffer.from(m.md5!), sha256: Buffer.from(m.sha256!), crc: m.crc! >>> 0, bytes: m.bytes! });
+      }
+      this.dispatch();
+    });
+    const lost = (): void => {
+      if (!this.idle.includes(worker) && !this.busy.has(worker)) return;
+      this.workers--;
+      const i = this.idle.indexOf(worker);
+      if (i >= 0) this.idle.splice(i, 1);
+      const job = this.busy.get(worker);
+      this.busy.delete(worker);
+      if (job !== undefined) hashRangeHere(job);
+      this.dispatch();
+    };
+    worker.once('error', lost);
+    worker.once('exit', lost);
+    return worker;
+  }
+}
+
+let hashPool: HashPool | undefined;
+
+/** MD5 and SHA-256 of each `partBytes` slice of a file, and the CRC-32 and size of the whole, hashed on worker threads in parallel. */
+async function hashFileParts(file: string, size: number, partBytes: number, signal: AbortSignal | undefined): Promise<{ md5s: Buffer[]; sha256s: Buffer[]; crc: number; bytes: number }> {
+  signal?.throwIfAborted();
+  hashPool ??= new HashPool(Math.max(1, Math.min(4, os.availableParallelism())));
+  const pool = hashPool;
+  const parts = Math.max(1, Math.ceil(size / partBytes));
+  const hashes = await Promise.all(Array.from({ length: parts }, (_, i) => pool.hash(file, i * partBytes, Math.min(partBytes, size - i * partBytes))));
+  signal?.throwIfAborted();
+  let crc = 0;
+  let bytes = 0;
+  for (const h of hashes) {
+    crc = crc32Combine(crc, h.crc, h.bytes);
+    bytes += h.bytes;
+    if (h.bytes < partBytes) break; // the file ended here: shorter than expected, which the caller reports
+  }
+  return { md5s: hashes.map((h) => h.md5), sha256s: hashes.map((h) => h.sha256), crc, bytes };
+}
+
+/** One range hashed on this thread. */
+function hashRangeHere(job: HashJob): void {
+  const md5 = createHash('md5');
+  const sha256 = createHash('sha256');
+  let crc = 0;
+  let bytes = 0;
+  const input = fs.createReadStream(job.file, { start: job.start, end: job.start + job.length - 1, highWaterMark: 1 << 20 });
+  input.on('data', (chunk) => {
+    md5.update(chunk as Buffer);
+    sha256.update(chunk as Buffer);
+    crc = crc32(chunk as Buffer, crc);
+    bytes += chunk.length;
+  });
+  input.once('error', job.reject);
+  input.once('end', () => job.resolve({ md5: md5.digest(), sha256: sha256.digest(), crc, bytes }));
+}
+
+/**
+ * Gives SigV4 the payload hash of an upload computed beforehand (on a worker
+ * thread), so that the signer does not hash the body on the event loop: the
+ * request is signed over the same hash, which the server checks as usual.
+ */
+function presetPayloadHash(command: UploadPartCommand, sha256: Buffer): void {
+  const hex = sha256.toString('hex');
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> } | undefined;
+      if (request?.headers !== undefined) request.headers['x-amz-content-sha256'] = hex;
+      return next(args);
+    },
+    { step: 'build', name: 'aofPresetPayloadHash' },
+  );
+}
+
+/**
+ * CRC-32 of A followed by B from the CRC-32s of A and B and B's length
+ * (zlib's crc32_combine: B's length in zeros applied to A's CRC by squaring
+ * the GF(2) matrix of one zero bit).
+ */
+function crc32Combine(crcA: number, crcB: number, lengthB: number): number {
+  if (lengthB <= 0) return crcA >>> 0;
+  const times = (matrix: Uint32Array, vector: number): number => {
+    let sum = 0;
+    for (let i = 0, v = vector >>> 0; v !== 0; i++, v >>>= 1) if ((v & 1) !== 0) sum ^= matrix[i]!;
+    return sum >>> 0;
+  };
+  const square = (into: Uint32Array, matrix: Uint32Array): void => {
+    for (let n = 0; n < 32; n++) into[n] = times(matrix, matrix[n]!);
+  };
+  const even = new Uint32Array(32);
+  const odd = new Uint32Array(32);
+  odd[0] = 0xedb88320; // the polynomial: one zero bit
+  for (let n = 1, row = 1; n < 32; n++, row <<= 1) odd[n] = row;
+  square(even, odd); // two zero bits
+  square(odd, even); // four
+  let crc = crcA >>> 0;
+  let length = lengthB;
+  for (;;) {
+    square(even, odd); // first pass: one zero byte
+    if (length % 2 === 1) crc = times(even, crc);
+    length = Math.floor(length / 2);
+    if (length === 0) break;
+    square(odd, even);
+    if (length % 2 === 1) crc = times(odd, crc);
+    length = Math.floor(length / 2);
+    if (length === 0) break;
+  }
+  return (crc ^ crcB) >>> 0;
 }
 
 // -- validation -----------------------------------------------------------

@@ -170,6 +170,38 @@ describe.skipIf(missing !== undefined)(suiteName('S3Archive on radosgw', missing
       });
     }
 
+    it('a large segment that does not match its CRC or size is refused before any part goes up (AOF_CORRUPT, nothing stored)', async () => {
+      // Large uncompressed segments are hashed part by part on worker threads; their CRC-32s are combined.
+      const a = archive(mp);
+      const data = segmentBytes(12 * MiB + 777, 25, false);
+      const source = writeSegment(dir, 'big-bad.seg', data);
+      expect((await rejectionOf(a.put(segmentKey(2004), { ...source, crc: (source.crc ^ 1) >>> 0 }))).code).toBe('AOF_CORRUPT');
+      expect((await rejectionOf(a.put(segmentKey(2004), { ...source, bytes: source.bytes - 1 }))).code).toBe('AOF_CORRUPT');
+      // One byte changed in the middle part.
+      const damaged = Buffer.from(data);
+      damaged[6 * MiB] ^= 0x10;
+      fs.writeFileSync(source.path, damaged);
+      expect((await rejectionOf(a.put(segmentKey(2004), source))).code).toBe('AOF_CORRUPT');
+      fs.rmSync(source.path);
+      expect((await rejectionOf(a.put(segmentKey(2004), source))).code).toBe('AOF_IO');
+      expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).toEqual([]);
+      expect(await allKeys(s3, BUCKET)).toEqual([]);
+    });
+
+    it('large segments hashed at once by several puts each get their own parts', async () => {
+      const a = archive(mp);
+      const sources = [26, 27, 28].map((seed) => writeSegment(dir, `big-${seed}.seg`, segmentBytes(11 * MiB + seed, seed, false)));
+      const stored = await Promise.all(sources.map((source, i) => a.put(segmentKey(2010 + i), source)));
+      for (const [i, source] of sources.entries()) {
+        expect(stored[i]!.crc).toBe(source.crc);
+        expect(await a.verify(segmentKey(2010 + i), { bytes: source.bytes, crc: source.crc })).toEqual(stored[i]);
+        const dest = path.join(dir, `big-${i}.out`);
+        await a.fetch(segmentKey(2010 + i), dest);
+        expect(fs.readFileSync(dest).equals(fs.readFileSync(source.path))).toBe(true);
+        fs.rmSync(dest);
+      }
+    });
+
     it('a compressed segment that shrinks below the threshold goes up in one PUT', async () => {
       const a = archive({ ...mp, compression: 'gzip' });
       const data = segmentBytes(6 * MiB, 22, true);
