@@ -64,29 +64,39 @@ const dist = path.resolve(process.env.AOF_BENCH_DIST ?? path.join(root, 'dist'))
 const { Log, S3Archive } = await import(pathToFileURL(path.join(dist, 'src/index.js')).href);
 const { seededRandom } = await import(pathToFileURL(path.join(dist, 'src/testing/random.js')).href);
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-    segments: { type: 'string' },
-    'segment-mib': { type: 'string' },
-    runs: { type: 'string' },
-    'append-seconds': { type: 'string' },
-    'no-gzip': { type: 'boolean', default: false },
-    dir: { type: 'string' },
-    help: { type: 'boolean', default: false },
-  },
-  strict: true,
-});
+const USAGE = 'usage: node bench/archive.mjs [--quick] [--json] [--segments N] [--segment-mib M] [--runs R] [--append-seconds S] [--no-gzip] [--dir DIR]';
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      segments: { type: 'string' },
+      'segment-mib': { type: 'string' },
+      runs: { type: 'string' },
+      'append-seconds': { type: 'string' },
+      'no-gzip': { type: 'boolean', default: false },
+      dir: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  }));
+} catch (err) {
+  process.stderr.write(`${err.message}\n${USAGE}\n`);
+  process.exit(2);
+}
 if (values.help) {
-  process.stdout.write('usage: node bench/archive.mjs [--quick] [--json] [--segments N] [--segment-mib M] [--runs R] [--append-seconds S] [--no-gzip] [--dir DIR]\n');
+  process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
 const QUICK = values.quick;
 const num = (v, fallback, name) => {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!(n > 0)) throw new Error(`--${name} must be a positive number`);
+  if (!(n > 0)) {
+    process.stderr.write(`--${name} must be a positive number\n${USAGE}\n`);
+    process.exit(2);
+  }
   return n;
 };
 const SEGMENTS = Math.round(num(values.segments, QUICK ? 2 : 16, 'segments'));
@@ -273,6 +283,26 @@ function s3ArchiveFor(server, prefix, compression = 'none') {
   return new S3Archive({ bucket: BUCKET, prefix, endpoint: server.endpoint, credentials: server.credentials, compression });
 }
 
+/** A log opened with an S3Archive of its own; `close()` closes both (the log does not own its archive). */
+async function openArchived(server, dir, prefix, options = {}, compression = 'none') {
+  const archive = s3ArchiveFor(server, prefix, compression);
+  let log;
+  try {
+    log = await Log.open(dir, { ...options, archive });
+  } catch (err) {
+    await archive.close();
+    throw err;
+  }
+  const close = async () => {
+    try {
+      await log.close();
+    } finally {
+      await archive.close();
+    }
+  };
+  return Object.assign(log, { closeAll: close });
+}
+
 /** aof: open a copy of the template with the archive and time until archiveNow() resolves (the archiver starts at open). */
 async function aofUpload(server, template, workDir, prefix, compression, segments) {
   const dir = path.join(workDir, `upload-${compression}-${randomBytes(3).toString('hex')}`);
@@ -280,7 +310,7 @@ async function aofUpload(server, template, workDir, prefix, compression, segment
   const failures = [];
   const cpu0 = cpuMs(server);
   const t0 = performance.now();
-  const log = await Log.open(dir, { archive: s3ArchiveFor(server, prefix, compression) });
+  const log = await openArchived(server, dir, prefix, {}, compression);
   log.on('archive', (e) => {
     if (e.status === 'failed') failures.push(e.error?.code ?? 'failed');
   });
@@ -293,7 +323,7 @@ async function aofUpload(server, template, workDir, prefix, compression, segment
     if (failures.length > 0) progress(`aof upload: ${failures.length} failed attempt(s) (${failures.join(', ')}), retried`);
     return { ms, bytes: m.bytesArchived, cpu };
   } finally {
-    await log.close();
+    await log.closeAll();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -419,7 +449,7 @@ async function readBack(ctx) {
   const prefix = 'readback/';
   // A cache bound of one byte keeps only the segment being read; each sample also opens the log afresh,
   // so no file handle a reader kept from an earlier sample can serve it.
-  const open = () => Log.open(dir, { archive: s3ArchiveFor(server, prefix), retention: { maxSegments: 1 }, archiveCacheMaxBytes: 1 });
+  const open = () => openArchived(server, dir, prefix, { retention: { maxSegments: 1 }, archiveCacheMaxBytes: 1 });
   const cold = [];
   const warm = [];
   const plain = [];
@@ -431,7 +461,7 @@ async function readBack(ctx) {
       const log = await open();
       await log.archiveNow();
       evicted = log.segments().filter((s) => s.status === 'evicted');
-      await log.close();
+      await log.closeAll();
     }
     if (evicted.length !== segments.length) throw new Error(`expected ${segments.length} evicted segments, found ${evicted.length}`);
     const rounds = Math.max(1, Math.ceil(24 / evicted.length));
@@ -455,7 +485,7 @@ async function readBack(ctx) {
           }
           if (log.metrics().archive.fetches !== 1) throw new Error('warm gets fetched again');
         } finally {
-          await log.close();
+          await log.closeAll();
         }
         // The plain SDK: GetObject of the same object into a file.
         const key = `${prefix}segments/${String(seg.baseSeq).padStart(20, '0')}.seg`;
@@ -532,12 +562,12 @@ async function appendsWhileDraining(ctx) {
     // Draining: a copy of the template with the archive, its N sealed segments queued (the archiver starts at open).
     const dir = path.join(work, `appends-${run}`);
     copyLog(template, dir);
-    const log = await Log.open(dir, { archive: s3ArchiveFor(server, `appends-${run}/`) });
+    const log = await openArchived(server, dir, `appends-${run}/`);
     const draining = await appendsDuring(log, () => log.archiveNow());
     if (log.metrics().archive.bytesArchived !== backlogBytes) throw new Error('the drain did not upload the whole backlog');
     // Idle: the same log, everything archived, the archive configured.
     const idle = await timedAppends(log, APPEND_SECONDS * 1000);
-    await log.close();
+    await log.closeAll();
     fs.rmSync(dir, { recursive: true, force: true });
     const r = {
       none: summary(none.ms),
