@@ -126,7 +126,7 @@ export class Log extends EventEmitter<LogEvents> {
     this.openReport = openReport;
     this.files = new FileCache(opts.fs, opts.maxOpenFiles);
     this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes, (seg) => this.prepareSegment(seg), opts.syncIoMaxBytes);
-    if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes);
+    if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes, (file) => void this.files.forget(file));
     if (writer === undefined) {
       this.wakeup = new FileWakeup(path.join(dir, WATERMARK_FILE), opts.tailPollIntervalMs);
       this.follower = new Follower(opts.fs, dir, segmentList, { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes });

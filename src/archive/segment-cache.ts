@@ -30,6 +30,8 @@ export class SegmentCache {
     private readonly archive: SegmentArchive,
     /** Bound of the cache in bytes (the segment being read is kept even if it alone exceeds it). */
     readonly maxBytes: number,
+    /** A cached file was removed: readers must close their handles of it, or its disk space stays in use. */
+    private readonly removed: (file: string) => void = () => undefined,
   ) {
     assert(maxBytes > 0, 'archive cache bound is positive');
   }
@@ -110,5 +112,6 @@ export class SegmentCache {
     fs.rmSync(entry.file, { force: true });
     this.cached.delete(base);
     this.bytes -= entry.bytes;
+    this.removed(entry.file);
   }
 }

@@ -60,7 +60,7 @@ export class Tiering {
   ) {
     const { archive } = settings;
     if (archive !== undefined) {
-      this.cache = new SegmentCache(settings.cacheDir, archive, settings.cacheMaxBytes);
+      this.cache = new SegmentCache(settings.cacheDir, archive, settings.cacheMaxBytes, (file) => void events.removedLocal(file));
       this.archiver = new Archiver(settings.dir, catalog, archive, settings.backoff, {
         archived: (entry) => {
           events.archived(entry);

@@ -54,7 +54,8 @@ export class SegmentReader {
       return Promise.resolve(undefined);
     }
     // A segment ready to read in a handle already open: the whole lookup can run now, with no thread-pool round trip.
-    const handle = seg.deferred === true || seg.needsFetch ? undefined : this.files.peek(seg.file);
+    // (Never an evicted segment: its fetched copy may have left the bounded cache, and `ready` fetches it again.)
+    const handle = seg.location !== 'local' || seg.deferred === true ? undefined : this.files.peek(seg.file);
     if (handle?.readSync !== undefined) {
       try {
         // All on this thread: one scratch window serves every lookup; the record gets its own bytes.

@@ -200,6 +200,28 @@ describe('FsArchive tier', () => {
     await again.close();
   });
 
+  it('a segment dropped from the fetch-back cache is fetched again, never read from the removed file, and the cache stays within its bound', async () => {
+    const { dir, archiveDir } = dirs();
+    const archive = new FsArchive(archiveDir);
+    const log = await Log.open(dir, { ...SMALL, archive, retention: { maxSegments: 1 }, archiveCacheMaxBytes: 1 });
+    await fill(log, 0, 70);
+    await log.archiveNow();
+    expect(log.segments().map((s) => s.status)).toEqual(['evicted', 'evicted', 'evicted', 'active']);
+    const cacheFiles = (): string[] => fs.readdirSync(path.join(dir, 'cache')).filter((f) => f.endsWith('.seg'));
+    for (let round = 0; round < 3; round++) {
+      for (const seq of [5, 25, 45]) {
+        const fetchesBefore = log.metrics().archive!.fetches;
+        expect((await log.get(seq))?.payload.toString()).toBe(`record-${seq}-${'x'.repeat(seq % 50)}`);
+        expect((await log.get(seq + 1))?.payload.toString()).toBe(`record-${seq + 1}-${'x'.repeat((seq + 1) % 50)}`);
+        // Each get moved to another segment: the one cached before was dropped, this one fetched (once for both gets).
+        expect(log.metrics().archive!.fetches).toBe(fetchesBefore + 1);
+        expect(cacheFiles()).toHaveLength(1);
+        expect(log.metrics().archive!.cacheBytes).toBe(fs.statSync(path.join(dir, 'cache', cacheFiles()[0]!)).size);
+      }
+    }
+    await log.close();
+  });
+
   it('nothing is evicted before it is archived, and nothing pinned is removed', async () => {
     const { dir, archiveDir } = dirs();
     const archive = flaky(new FsArchive(archiveDir), true);
