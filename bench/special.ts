@@ -19,7 +19,7 @@ export function openTimeCase(): CaseDef {
   return {
     id: 'open/aof',
     produces: [
-      { workload: W, contender: 'open', label: 'Log.open (writer)', kind: 'aof', setting: 'takes the lock, loads every sealed segment (footers), recovers the active one' },
+      { workload: W, contender: 'open', label: 'Log.open (writer)', kind: 'aof', setting: 'takes the lock, opens sealed segments from the catalog (each read on first use), recovers the active one' },
       { workload: W, contender: 'open-ro', label: 'Log.open (readOnly)', kind: 'aof', setting: 'no lock, no recovery' },
       { workload: W, contender: 'scan', label: 'scan: log.read() of every record', kind: 'aof', setting: 'readOnly log, every frame read and checked' },
     ],
