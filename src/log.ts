@@ -282,7 +282,7 @@ export class Log extends EventEmitter<LogEvents> {
   append(payload: Payload): Promise<number> {
     try {
       const writer = this.writable();
-      return writer.append([toPayloadBytes(payload, this.opts.maxRecordBytes)]);
+      return writer.append(toPayloadBytes(payload, this.opts.maxRecordBytes));
     } catch (err) {
       return Promise.reject(err);
     }

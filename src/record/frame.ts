@@ -68,27 +68,33 @@ export function encodeFrame(out: Buffer, offset: number, crcSeed: number, firstS
  * As {@link encodeFrame}, for the payloads of several append calls in order
  * (the writer's group commit), without first gathering them into one array.
  */
-export function encodeGroupedFrame(out: Buffer, offset: number, crcSeed: number, firstSeq: number, timestamp: number, groups: ReadonlyArray<{ readonly payloads: readonly Uint8Array[] }>, flags = 0): number {
+export function encodeGroupedFrame(out: Buffer, offset: number, crcSeed: number, firstSeq: number, timestamp: number, groups: ReadonlyArray<{ readonly payloads: Uint8Array | readonly Uint8Array[] }>, flags = 0): number {
   let at = offset + FRAME_HEADER_BYTES;
   let count = 0;
   for (let g = 0; g < groups.length; g++) {
     const payloads = groups[g]!.payloads;
-    for (let p = 0; p < payloads.length; p++) {
-      const payload = payloads[p]!;
-      const length = payload.byteLength;
-      out[at] = length;
-      out[at + 1] = length >>> 8;
-      out[at + 2] = length >>> 16;
-      out[at + 3] = length >>> 24;
-      at += RECORD_HEADER_BYTES;
-      copySmall(out, payload, at);
-      at += length;
+    if (payloads instanceof Uint8Array) {
+      at = encodeRecord(out, at, payloads);
+      count++;
+      continue;
     }
+    for (let p = 0; p < payloads.length; p++) at = encodeRecord(out, at, payloads[p]!);
     count += payloads.length;
   }
   const frameBytes = at - offset;
   writeHeaderFields(out, offset, crcSeed, frameBytes, firstSeq, count, timestamp, flags);
   return frameBytes;
+}
+
+/** Writes one record (length prefix, bytes) at `at`; returns where the next one goes. */
+function encodeRecord(out: Buffer, at: number, payload: Uint8Array): number {
+  const length = payload.byteLength;
+  out[at] = length;
+  out[at + 1] = length >>> 8;
+  out[at + 2] = length >>> 16;
+  out[at + 3] = length >>> 24;
+  copySmall(out, payload, at + RECORD_HEADER_BYTES);
+  return at + RECORD_HEADER_BYTES + length;
 }
 
 /** Below this a byte loop copies faster than `TypedArray.prototype.set`, whose call costs more than the copy. */

@@ -6,7 +6,10 @@ const COMPACT_AFTER_ITEMS = 1024;
 /** An append waiting to be written: whole payloads that must land in one frame. */
 export interface PendingAppend {
   kind: 'append';
-  payloads: Uint8Array[];
+  /** One payload (a single `append`, kept without an array around it) or a batch's, in order. */
+  payloads: Uint8Array | readonly Uint8Array[];
+  /** Records in it. */
+  count: number;
   /** Bytes this append adds to a frame (payloads plus their length prefixes). */
   frameBytes: number;
   resolve: (firstSeq: number) => void;

@@ -4,7 +4,7 @@ import { FlushController } from '../flush/controller.js';
 import { writeFully, writeFullyPreferSync } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import type { NormalizedOptions } from '../options.js';
-import { encodeEmptyFrame, encodeGroupedFrame, FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, frameCrcSeed, frameRecordCount } from '../record/frame.js';
+import { encodeEmptyFrame, encodeGroupedFrame, FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, frameCrcSeed, frameRecordCount, RECORD_HEADER_BYTES } from '../record/frame.js';
 import { createSegment } from '../segment/create.js';
 import { SEGMENT_HEADER_BYTES } from '../segment/header.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
@@ -102,11 +102,19 @@ export class Writer {
     return this.queue.pendingBytes;
   }
 
-  /** Queues an append of whole payloads (one frame); resolves the first sequence number once acknowledged. */
-  append(payloads: Uint8Array[]): Promise<number> {
-    let frameBytes = 0;
-    for (const p of payloads) frameBytes += 4 + p.byteLength;
-    return new Promise<number>((resolve, reject) => this.submit({ kind: 'append', payloads, frameBytes, resolve, reject }));
+  /** Queues an append of one payload, or of a batch's (one frame); resolves the first sequence number once acknowledged. */
+  append(payloads: Uint8Array | readonly Uint8Array[]): Promise<number> {
+    let frameBytes: number;
+    let count: number;
+    if (payloads instanceof Uint8Array) {
+      frameBytes = RECORD_HEADER_BYTES + payloads.byteLength;
+      count = 1;
+    } else {
+      frameBytes = 0;
+      for (const p of payloads) frameBytes += RECORD_HEADER_BYTES + p.byteLength;
+      count = payloads.length;
+    }
+    return new Promise<number>((resolve, reject) => this.submit({ kind: 'append', payloads, count, frameBytes, resolve, reject }));
   }
 
   /** Seals the active segment and starts a new one, in order with appends. */
@@ -250,7 +258,7 @@ export class Writer {
     if (this.writeOffset === SEGMENT_HEADER_BYTES) return false;
     const { maxRecords, maxAgeMs } = this.opts.segment;
     if (this.writeOffset + FRAME_HEADER_BYTES + head.frameBytes > this.dataLimit()) return true;
-    if (this.writeSeq - seg.baseSeq + head.payloads.length > maxRecords) return true;
+    if (this.writeSeq - seg.baseSeq + head.count > maxRecords) return true;
     return this.opts.clock() - seg.createdMs >= maxAgeMs;
   }
 
@@ -277,7 +285,7 @@ export class Writer {
       if (bytes > 0) {
         if (bytes + added > this.writeBuffer.length) break;
         if (this.writeOffset + bytes + added > dataLimit) break;
-        if (this.writeSeq - seg.baseSeq + records + item.payloads.length > maxRecords) break;
+        if (this.writeSeq - seg.baseSeq + records + item.count > maxRecords) break;
       }
       if (startsFrame) {
         frame = [];
@@ -287,7 +295,7 @@ export class Writer {
       frame.push(this.queue.shift() as PendingAppend);
       frameBytes += item.frameBytes;
       bytes += added;
-      records += item.payloads.length;
+      records += item.count;
       appends++;
     }
     return { frames, bytes, appends };
@@ -362,7 +370,7 @@ export class Writer {
       let seq = f.firstSeq;
       for (const g of f.group) {
         g.resolve(seq);
-        seq += g.payloads.length;
+        seq += g.count;
       }
     }
     this.events.appended(frames[0]!.firstSeq, seg.nextSeq);
