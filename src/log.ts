@@ -514,6 +514,17 @@ export class Log extends EventEmitter<LogEvents> {
   }
 
   /**
+   * Lets a writer that waits for archive room (`archiveMaxQueuedBytes`) go
+   * on, as `close()` does first: for owners that must see their appends
+   * settle before they close the log (the event store).
+   *
+   * @internal
+   */
+  releaseArchiveWait(): void {
+    this.tiering?.releaseWriter();
+  }
+
+  /**
    * Writes everything queued, marks the clean end of the data, releases the
    * lock. After a clean close, damage anywhere is reported as corruption,
    * never cut away as a torn tail. Idempotent.

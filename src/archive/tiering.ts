@@ -49,6 +49,7 @@ export class Tiering {
   private retentionPass: Promise<void> = Promise.resolve();
   private roomWaiters: Array<() => void> = [];
   private closed = false;
+  private writerReleased = false;
   private writerWaits = 0;
   private writerWaitMs = 0;
 
@@ -74,7 +75,11 @@ export class Tiering {
 
   /** Starts the archiver (settling interrupted uploads) and a first retention pass; never blocks the open. */
   start(): void {
-    void this.archiver?.start().catch((err: AofError) => this.events.failed(err, -1, undefined));
+    void this.archiver?.start().catch((err: AofError) => {
+      this.events.failed(err, -1, undefined);
+      // No upload will run until the log is reopened: holding the writer at the bound would hold it for good.
+      this.releaseWriter();
+    });
     this.retain();
   }
 
@@ -94,7 +99,7 @@ export class Tiering {
   async waitForArchiveRoom(): Promise<void> {
     if (this.archiver === undefined) return;
     let since: number | undefined;
-    for (let queued = this.unarchivedBytes(); !this.closed && queued >= this.settings.maxQueuedBytes; queued = this.unarchivedBytes()) {
+    for (let queued = this.unarchivedBytes(); !this.writerReleased && queued >= this.settings.maxQueuedBytes; queued = this.unarchivedBytes()) {
       if (since === undefined) {
         since = performance.now();
         this.writerWaits++;
@@ -135,16 +140,22 @@ export class Tiering {
     return { ...(this.archiver?.metrics ?? emptyArchiveMetrics()), writerWaits: this.writerWaits, writerWaitMs: Math.round(this.writerWaitMs) };
   }
 
+  /** The log is closing: a writer waiting for archive room goes on (whatever it still holds is written). */
+  releaseWriter(): void {
+    this.writerReleased = true;
+    for (const wake of this.roomWaiters.splice(0)) wake();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
-    for (const wake of this.roomWaiters.splice(0)) wake();
+    this.releaseWriter();
     await this.archiver?.close();
     await this.retentionPass.catch(() => undefined);
   }
 
   /** Schedules one retention pass after the current one. */
   private retain(): void {
-    if (this.settings.retention === undefined && this.settings.archiveRetention === undefined) return;
+    if (this.closed || (this.settings.retention === undefined && this.settings.archiveRetention === undefined)) return;
     this.retentionPass = this.retentionPass.then(() => this.applyRetention()).catch((err: AofError) => this.events.failed(err, -1, undefined));
   }
 

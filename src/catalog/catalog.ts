@@ -30,8 +30,10 @@ function openEnvironment(where: string, readOnly: boolean): RootDatabase {
 }
 
 /** The catalog's meta database; undefined in a read-only environment that has none yet. */
-function openMeta(env: RootDatabase): Database<boolean, string> | undefined {
+function openMeta(env: RootDatabase, readOnly: boolean): Database<boolean, string> | undefined {
   try {
+    // A read-only handle must not create the database (a write, from a reader): it opens it only if a writer made it.
+    if (readOnly && ![...env.getKeys({ limit: 1000 })].includes(META_DB)) return undefined;
     return env.openDB<boolean, string>(META_DB, {});
   } catch {
     return undefined;
@@ -76,6 +78,26 @@ export class SegmentCatalog {
     return this.meta?.get(CLOSED_CLEANLY_KEY) === true;
   }
 
+  /**
+   * Takes the clean-close mark back before something other than a writer
+   * changes segment files (repair): until the catalog is synced with them
+   * again, an open must read every footer.
+   */
+  static async forgetCleanClose(dir: string): Promise<void> {
+    if (!SegmentCatalog.exists(dir)) return;
+    let catalog: SegmentCatalog | undefined;
+    try {
+      catalog = await SegmentCatalog.open(dir, false);
+    } catch {
+      return; // a damaged catalog is rebuilt from the files at the next open
+    }
+    try {
+      if (catalog?.meta !== undefined && catalog.meta.get(CLOSED_CLEANLY_KEY) === true) await catalog.meta.put(CLOSED_CLEANLY_KEY, false);
+    } finally {
+      await catalog?.close();
+    }
+  }
+
   /** Records a writer's clean close: called after its last catalog write. */
   async markClosedCleanly(): Promise<void> {
     if (this.readOnly) throw new InvariantError('catalog opened read-only was written');
@@ -113,7 +135,7 @@ export class SegmentCatalog {
     entry.users++;
     openEnvironments.set(path.resolve(where), entry);
     const db = env.openDB<CatalogEntry, number>(SEGMENTS_DB, { sharedStructuresKey: Symbol.for(SEGMENTS_STRUCTURES_KEY) });
-    return new SegmentCatalog(where, env, db, openMeta(env), readOnly);
+    return new SegmentCatalog(where, env, db, openMeta(env, readOnly), readOnly);
   }
 
   /** The environment, for other indexes that live beside the catalog (the event store's stream index). */

@@ -9,6 +9,8 @@ import type { LogRecord } from './record.js';
 export class RecordIterator implements AsyncIterableIterator<LogRecord> {
   private batch: readonly LogRecord[] = [];
   private next_ = 0;
+  private done = false;
+  private refilling: Promise<void> | undefined;
 
   constructor(
     private readonly batches: AsyncGenerator<readonly LogRecord[]>,
@@ -20,15 +22,38 @@ export class RecordIterator implements AsyncIterableIterator<LogRecord> {
   }
 
   next(): Promise<IteratorResult<LogRecord, undefined>> {
+    // Calls made while a batch is being fetched wait for it, in order, as with an async generator.
+    if (this.refilling !== undefined) return this.refilling.then(() => this.next());
     if (this.next_ < this.batch.length) return Promise.resolve({ value: this.batch[this.next_++]!, done: false });
-    return this.refill();
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    const refill = this.refill();
+    // Settles either way (the caller gets the error); cleared before any waiter resumes, as it is registered first.
+    const settled = refill.then(() => undefined, () => undefined);
+    this.refilling = settled;
+    void settled.then(() => {
+      if (this.refilling === settled) this.refilling = undefined;
+    });
+    return refill;
   }
 
   /** The consumer stopped early (`break`, `return`): the source releases its files. */
   async return(): Promise<IteratorResult<LogRecord, undefined>> {
-    this.batch = [];
+    this.finish();
     await this.batches.return(undefined);
     return { value: undefined, done: true };
+  }
+
+  /** The consumer failed (`yield*` delegation passes it on): the source releases its files, and the error goes back. */
+  async throw(err?: unknown): Promise<IteratorResult<LogRecord, undefined>> {
+    this.finish();
+    await this.batches.return(undefined);
+    throw err;
+  }
+
+  private finish(): void {
+    this.batch = [];
+    this.next_ = 0;
+    this.done = true;
   }
 
   private async refill(): Promise<IteratorResult<LogRecord, undefined>> {
@@ -36,7 +61,7 @@ export class RecordIterator implements AsyncIterableIterator<LogRecord> {
       for (;;) {
         const step = await this.batches.next();
         if (step.done === true) {
-          this.batch = [];
+          this.finish();
           return { value: undefined, done: true };
         }
         if (step.value.length === 0) continue;
@@ -45,7 +70,7 @@ export class RecordIterator implements AsyncIterableIterator<LogRecord> {
         return { value: step.value[0]!, done: false };
       }
     } catch (err) {
-      this.batch = [];
+      this.finish();
       throw this.mapError(err);
     }
   }

@@ -3,6 +3,7 @@ import { CorruptionError, GapError } from '../errors.js';
 import { FLAG_GAP, forEachRecord, frameCrcSeed, recordAt, type FrameHeader } from '../record/frame.js';
 import { FrameCursor, type CursorStep } from '../segment/frame-cursor.js';
 import type { FileHandle } from '../fs/types.js';
+import { LoopYield } from '../fs/loop-yield.js';
 import { SEGMENT_HEADER_BYTES } from '../segment/header.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { floorBySeq } from '../segment/sparse-index.js';
@@ -25,6 +26,7 @@ export type SegmentList = () => readonly LoadedSegment[];
 export class SegmentReader {
   /** The window of lookups that run entirely on this thread (never shared across an await). */
   private readonly scratch = Buffer.allocUnsafe(GET_WINDOW_BYTES);
+  private readonly loopYield = new LoopYield();
 
   constructor(
     private readonly segments: SegmentList,
@@ -43,6 +45,8 @@ export class SegmentReader {
 
   /** The record `seq`, or undefined when the log does not hold it. */
   get(seq: number): Promise<LogRecord | undefined> {
+    // A lookup on this thread resolves in the same turn: a loop of awaited gets must still let timers and I/O run.
+    if (this.loopYield.due()) return this.loopYield.wait().then(() => this.get(seq));
     const seg = this.findSegment(seq);
     if (seg === undefined) return Promise.resolve(undefined);
     if (seq >= seg.nextSeq) {
@@ -104,6 +108,7 @@ export class SegmentReader {
       const publishedBefore = seg.nextSeq;
       // One resumption of the inner generator per frame, not per record.
       for await (const records of this.readSegment(seg, seq, to)) {
+        if (this.loopYield.due()) await this.loopYield.wait();
         yield records;
         seq = records[records.length - 1]!.seq + 1;
       }

@@ -10,6 +10,7 @@ import { analyzeSegment, type SegmentAnalysis } from './analyze.js';
 import { listSegmentBases, loadSegments } from './load-segments.js';
 import { isRangeZero } from '../segment/load.js';
 import { openReconciledCatalog } from '../catalog/reconcile.js';
+import { SegmentCatalog } from '../catalog/catalog.js';
 import { moveToRecovery, preserveRange, type RecoveryTarget } from './preserve.js';
 import { planSkipRebuild, type RepairStep } from './repair-plan.js';
 import { rebuildSegment } from './rebuild.js';
@@ -72,6 +73,8 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
     const target: RecoveryTarget = { fs, dir, fileMode: options.fileMode ?? DEFAULTS.fileMode, dirMode: options.dirMode ?? DEFAULTS.dirMode };
     const report: RepairReport = { dir, mode, dryRun, actions: [], lostRanges: [], after: undefined };
     const ctx: RepairContext = { fs, dir, target, dryRun, report, readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes };
+    // Before any file changes: a crash before the catalog is synced must not leave it vouching for old footers.
+    if (!dryRun) await SegmentCatalog.forgetCleanClose(dir);
     if (mode === 'truncate') await repairByTruncation(ctx);
     else await repairBySkipping(ctx);
     if (!dryRun && report.actions.length > 0) await syncCatalog(ctx);

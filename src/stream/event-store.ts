@@ -380,6 +380,8 @@ export class EventStore {
     if (this.state !== 'open') return;
     this.state = 'closing';
     try {
+      // Appends held back by the archive's local-disk bound would otherwise never settle: closing releases them.
+      this.log.releaseArchiveWait();
       if (this.appendsInProgress > 0) await new Promise<void>((resolve) => (this.appendsSettled = resolve));
       await this.index.drain().catch(() => undefined);
       this.unpin?.();

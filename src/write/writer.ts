@@ -2,6 +2,7 @@ import { assert } from '../assert.js';
 import { ClosedError, errnoOf, IoError, LogFailedError } from '../errors.js';
 import { FlushController } from '../flush/controller.js';
 import { writeFully, writeFullyPreferSync } from '../fs/io.js';
+import { LoopYield } from '../fs/loop-yield.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import type { NormalizedOptions } from '../options.js';
 import { encodeEmptyFrame, encodeGroupedFrame, FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, frameCrcSeed, frameRecordCount, RECORD_HEADER_BYTES } from '../record/frame.js';
@@ -64,6 +65,7 @@ export class Writer {
   private unsyncedBytes = 0;
   private idleWaiters: Array<() => void> = [];
   private arrivalWaiter: (() => void) | undefined;
+  private readonly loopYield = new LoopYield();
   private intervalTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -167,7 +169,10 @@ export class Writer {
 
   private async run(): Promise<void> {
     try {
+      // Writes on this thread resolve appends in the same turn: let timers (the interval sync) and I/O run now and then.
+      if (this.loopYield.due()) await this.loopYield.wait();
       for (let item = this.queue.peek(); item !== undefined && this.failure === undefined; item = this.queue.peek()) {
+        if (this.loopYield.due()) await this.loopYield.wait();
         if (item.kind === 'append') await this.commitAppends();
         else await this.control(this.queue.shift()!);
       }
@@ -430,6 +435,8 @@ export class Writer {
     const seg = this.active;
     assert(this.unacked.length === 0, 'a segment is sealed only when every frame in it is acknowledged');
     if (seg.dataEnd === SEGMENT_HEADER_BYTES) return;
+    // The wait for archive room may be long: nothing acknowledged waits undurable meanwhile (interval, none).
+    if (!(await this.syncOrFail())) throw this.failure!;
     await this.events.beforeSeal();
     const footer = encodeSegmentFooter(seg);
     try {

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ArchiveError, FsArchive, Log, type LogOptions, type SegmentArchive } from '../../src/index.js';
+import { ArchiveError, EventStore, FsArchive, Log, type LogOptions, type SegmentArchive } from '../../src/index.js';
+import { FaultFs } from '../../src/testing/fault-fs.js';
 import { SegmentCatalog } from '../../src/catalog/catalog.js';
 import { segmentKey } from '../../src/archive/archive.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -122,6 +123,33 @@ describe('FsArchive tier', () => {
       expect(log.segments().map((s) => s.status)).toEqual(['archived', 'archived', 'active']);
       expect(log.metrics().archive).toMatchObject({ writerWaits: 1, queuedBytes: 0 });
       await log.close();
+    });
+
+    it('under interval, what was acknowledged is made durable before the writer starts waiting', async () => {
+      const { dir, archiveDir } = dirs();
+      const faults = new FaultFs({ seed: 4, unsyncedSurvival: 'none' });
+      const archive = flaky(new FsArchive(archiveDir), true);
+      const log = await Log.open(dir, { fs: faults, flush: { strategy: 'interval', intervalMs: 3_600_000 }, segment: { maxRecords: 10 }, archive, archiveMaxQueuedBytes: 1, archiveRetry: { baseMs: 3_600_000, maxMs: 3_600_000 } });
+      const waiting = new Promise<void>((resolve) => log.on('archive', (e) => e.status === 'writer-waiting' && resolve()));
+      await fill(log, 0, 20); // acknowledged after write(2) only
+      void log.append('waits').catch(() => undefined);
+      await waiting;
+      await faults.powerLoss();
+      await log.close().catch(() => undefined);
+      const reopened = await Log.open(dir);
+      expect(reopened.nextSeq).toBe(20);
+      await reopened.close();
+    });
+
+    it('an event store closes while its writer waits for the archive', async () => {
+      const { dir, archiveDir } = dirs();
+      const archive = flaky(new FsArchive(archiveDir), true);
+      const es = await EventStore.open(dir, { segment: { maxRecords: 10 }, archive, archiveMaxQueuedBytes: 1, archiveRetry: { baseMs: 3_600_000, maxMs: 3_600_000 } });
+      const waiting = new Promise<void>((resolve) => es.log.on('archive', (e) => e.status === 'writer-waiting' && resolve()));
+      const appended = Array.from({ length: 25 }, (_, i) => es.appendToStream(`s-${i}`, [{ type: 'happened', data: { i } }]));
+      await waiting;
+      await es.close();
+      expect((await Promise.allSettled(appended)).every((r) => r.status === 'fulfilled')).toBe(true);
     });
 
     it('closing releases a waiting writer: everything accepted is written, and readable after reopening', async () => {

@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { Log } from '../../src/index.js';
 import { SegmentCatalog } from '../../src/catalog/catalog.js';
 import { CountingFs } from '../../src/testing/counting-fs.js';
+import { ProcessFs } from '../../src/testing/process-fs.js';
+import { nodeFs } from '../../src/fs/node-fs.js';
+import { open as openLmdb } from 'lmdb';
 import { tempLogDir } from '../helpers/tmp.js';
 import { openLog, payloadFor, rejection, segmentFiles } from './support.js';
 
@@ -92,5 +95,39 @@ describe('sealed segments opened from the catalog after a clean close', () => {
     expect(reopened.openReport.catalog?.corrected.map((c) => c.baseSeq)).toEqual([10]);
     expect(reopened.segments()[1]).toMatchObject({ baseSeq: 10, recordCount: 10 });
     await reopened.close();
+  });
+});
+
+describe('the clean-close mark and other writers of segment files', () => {
+  it('repair takes the mark back before it changes any file: a crash mid-repair leaves an open that reads every footer', async () => {
+    const { dir, sealed } = await closedLog();
+    // Damage a frame in the middle of sealed segment 20: truncate mode cuts the log there.
+    const bytes = fs.readFileSync(sealed[2]!);
+    bytes[200] ^= 0xff;
+    fs.writeFileSync(sealed[2]!, bytes);
+    expect(await closedCleanly(dir)).toBe(true);
+    const machine = new ProcessFs(nodeFs);
+    machine.crashBefore('truncate');
+    await expect(Log.repair(dir, { fs: machine })).rejects.toThrow();
+    expect(await closedCleanly(dir)).toBe(false);
+    const repaired = await Log.repair(dir);
+    expect(repaired.after?.ok).toBe(true);
+    const log = await openLog(dir, OPTIONS);
+    expect((await log.get(5))?.payload).toEqual(payloadFor(5));
+    await log.close();
+  });
+
+  it('a read-only open creates nothing in the catalog', async () => {
+    const { dir } = await closedLog();
+    const env = openLmdb({ path: SegmentCatalog.pathOf(dir), maxDbs: 8 });
+    await env.openDB('catalog-meta', {}).drop();
+    await env.close();
+    const checksum = fs.readFileSync(`${SegmentCatalog.pathOf(dir)}/closed-checksum.json`, 'utf8');
+    const dataBefore = fs.readFileSync(`${SegmentCatalog.pathOf(dir)}/data.mdb`);
+    const reader = await Log.open(dir, { ...OPTIONS, readOnly: true });
+    expect((await reader.get(12))?.payload).toEqual(payloadFor(12));
+    await reader.close();
+    expect(fs.readFileSync(`${SegmentCatalog.pathOf(dir)}/data.mdb`).equals(dataBefore)).toBe(true);
+    expect(fs.readFileSync(`${SegmentCatalog.pathOf(dir)}/closed-checksum.json`, 'utf8')).toBe(checksum);
   });
 });

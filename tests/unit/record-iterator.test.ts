@@ -42,6 +42,32 @@ describe('RecordIterator', () => {
     await expect(it.next()).rejects.toThrow('mapped: boom');
   });
 
+  it('concurrent next() calls get consecutive records, as from an async generator', async () => {
+    async function* batches(): AsyncGenerator<readonly LogRecord[]> {
+      for (let b = 0; b < 10; b++) yield Array.from({ length: 7 }, (_, i) => rec(b * 7 + i));
+    }
+    const it = new RecordIterator(batches(), (e) => e);
+    const results = await Promise.all(Array.from({ length: 75 }, () => it.next()));
+    expect(results.filter((r) => r.done !== true).map((r) => r.value!.seq)).toEqual(Array.from({ length: 70 }, (_, i) => i));
+    expect(results.slice(70).every((r) => r.done === true)).toBe(true);
+  });
+
+  it('throw() ends the source and rethrows', async () => {
+    let released = false;
+    async function* batches(): AsyncGenerator<readonly LogRecord[]> {
+      try {
+        yield [rec(0), rec(1)];
+      } finally {
+        released = true;
+      }
+    }
+    const it = new RecordIterator(batches(), (e) => e);
+    await it.next();
+    await expect(it.throw(new Error('consumer failed'))).rejects.toThrow('consumer failed');
+    expect(released).toBe(true);
+    expect((await it.next()).done).toBe(true);
+  });
+
   it('log.read: breaking out early releases the segment file, and a later read works', async () => {
     const log = await Log.open(tempLogDir(), { segment: { maxRecords: 10 } });
     for (let i = 0; i < 35; i++) await log.append(`r${i}`);
