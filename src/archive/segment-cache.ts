@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { CorruptionError } from '../errors.js';
 import { nodeFs } from '../fs/node-fs.js';
-import { readSegmentEnvelope } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentFileName } from '../segment/names.js';
 import { segmentKey, type SegmentArchive } from './archive.js';
@@ -90,11 +90,8 @@ export class SegmentCache {
       if (envelope.kind !== 'sealed') throw new CorruptionError('a segment fetched from the archive has no valid footer', { file: tmp });
       const s = envelope.summary;
       if (!seg.needsFetch && s.nextSeq !== seg.nextSeq) throw new CorruptionError(`archived segment ends before ${s.nextSeq}, the catalog says ${seg.nextSeq}`, { file: tmp });
-      Object.assign(seg, {
-        salt: envelope.header.salt, createdMs: envelope.header.createdMs, nextSeq: s.nextSeq, recordCount: s.recordCount, dataEnd: s.dataEnd,
-        firstTimestamp: s.firstTimestamp, lastTimestamp: s.lastTimestamp, index: s.index, footerCrc: envelope.footerCrc,
-        footerBytes: envelope.size - s.dataEnd, needsFetch: false, deferred: false, sealed: true,
-      });
+      // The segment stays where readers find it through the cache: in the archive tier.
+      Object.assign(seg, { ...sealedFigures(envelope), location: seg.location });
     } finally {
       await handle.close();
     }

@@ -12,7 +12,7 @@ import type { CatalogEntry } from '../catalog/entry.js';
 import { impossibleEntry } from '../catalog/entry.js';
 import { CorruptionError } from '../errors.js';
 import type { FileSystem } from '../fs/types.js';
-import { readSegmentEnvelope } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentPath } from '../segment/names.js';
 
@@ -67,7 +67,7 @@ async function load(fs: FileSystem, seg: LoadedSegment): Promise<void> {
       envelope.header.createdMs !== seg.createdMs && 'creation time',
     ].filter((d): d is string => d !== false);
     if (differs.length > 0) throw new CorruptionError(`sealed segment changed since the catalog recorded it: ${differs.join(', ')} (run Log.verify)`, { file: seg.file, offset: s.dataEnd });
-    Object.assign(seg, { salt: envelope.header.salt, index: s.index, dataEnd: s.dataEnd, footerBytes: envelope.size - s.dataEnd, deferred: false });
+    Object.assign(seg, sealedFigures(envelope));
   } finally {
     await handle.close();
   }

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { CorruptionError, errnoOf } from '../errors.js';
 import type { FileSystem } from '../fs/types.js';
-import { readSegmentEnvelope, type SegmentEnvelope } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures, type SegmentEnvelope } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { parseSegmentFileName, SEGMENTS_DIR, segmentPath } from '../segment/names.js';
 import type { FileHandle } from '../fs/types.js';
@@ -91,10 +91,5 @@ function checkJoins(prev: LoadedSegment | undefined, base: number, file: string)
 }
 
 function sealedSegment(file: string, envelope: Extract<SegmentEnvelope, { kind: 'sealed' }>): LoadedSegment {
-  const s = envelope.summary;
-  return {
-    baseSeq: envelope.header.baseSeq, file, salt: envelope.header.salt, createdMs: envelope.header.createdMs, sealed: true,
-    nextSeq: s.nextSeq, recordCount: s.recordCount, dataEnd: s.dataEnd, firstTimestamp: s.firstTimestamp, lastTimestamp: s.lastTimestamp,
-    index: s.index, gaps: [], damage: undefined, footerCrc: envelope.footerCrc, footerBytes: envelope.size - s.dataEnd, location: 'local', needsFetch: false,
-  };
+  return { baseSeq: envelope.header.baseSeq, file, gaps: [], damage: undefined, ...sealedFigures(envelope) };
 }

@@ -3,6 +3,7 @@ import { readAt } from '../fs/io.js';
 import type { FileHandle } from '../fs/types.js';
 import { decodeFooter, decodeTrailer, FOOTER_FIXED_BYTES, TRAILER_BYTES, type SegmentSummary } from './footer.js';
 import { decodeSegmentHeader, isAllZero, SEGMENT_HEADER_BYTES, type SegmentHeader } from './header.js';
+import type { LoadedSegment } from './loaded-segment.js';
 
 /** Bytes read from the end of a segment in the first read, enough for the footer of most segments. */
 export const FOOTER_READ_BYTES = 64 * 1024;
@@ -40,6 +41,19 @@ export async function readSegmentEnvelope(file: FileHandle, baseSeq: number): Pr
   const footer = trailer.footerBytes <= tail.length ? tail.subarray(tail.length - trailer.footerBytes) : await readAt(file, footerStart, trailer.footerBytes);
   const summary = decodeFooter(footer, size, header.salt, baseSeq, file.path);
   return { kind: 'sealed', header, size, summary, footerCrc: trailer.crc };
+}
+
+/** A sealed envelope's figures, as a loaded segment holds them (sealed, local, nothing deferred or to fetch). */
+export type SealedFigures = Pick<LoadedSegment, 'salt' | 'createdMs' | 'sealed' | 'nextSeq' | 'recordCount' | 'dataEnd' | 'firstTimestamp' | 'lastTimestamp' | 'index' | 'footerCrc' | 'footerBytes' | 'location' | 'needsFetch' | 'deferred'>;
+
+/** What a sealed segment's header and footer say about it, in the fields of {@link LoadedSegment}. */
+export function sealedFigures(envelope: Extract<SegmentEnvelope, { kind: 'sealed' }>): SealedFigures {
+  const s = envelope.summary;
+  return {
+    salt: envelope.header.salt, createdMs: envelope.header.createdMs, sealed: true, nextSeq: s.nextSeq, recordCount: s.recordCount, dataEnd: s.dataEnd,
+    firstTimestamp: s.firstTimestamp, lastTimestamp: s.lastTimestamp, index: s.index, footerCrc: envelope.footerCrc, footerBytes: envelope.size - s.dataEnd,
+    location: 'local', needsFetch: false, deferred: false,
+  };
 }
 
 /** Window used when checking that a range of a file holds only zero bytes. */

@@ -2,7 +2,7 @@ import { errnoOf } from '../errors.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import { FLAG_CLOSE_MARKER, frameCrcSeed } from '../record/frame.js';
 import { FrameCursor } from '../segment/frame-cursor.js';
-import { readSegmentEnvelope } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentPath } from '../segment/names.js';
 import { SparseIndexBuilder } from '../segment/sparse-index.js';
@@ -98,11 +98,7 @@ export class Follower {
     try {
       const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
       if (envelope.kind !== 'sealed') return false;
-      const s = envelope.summary;
-      Object.assign(seg, {
-        sealed: true, nextSeq: s.nextSeq, recordCount: s.recordCount, dataEnd: s.dataEnd, firstTimestamp: s.firstTimestamp,
-        lastTimestamp: s.lastTimestamp, index: s.index, footerCrc: envelope.footerCrc, footerBytes: envelope.size - s.dataEnd, location: 'local', needsFetch: false,
-      });
+      Object.assign(seg, sealedFigures(envelope));
       return true;
     } finally {
       await handle.close();

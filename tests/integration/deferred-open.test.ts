@@ -131,3 +131,29 @@ describe('the clean-close mark and other writers of segment files', () => {
     expect(fs.readFileSync(`${SegmentCatalog.pathOf(dir)}/closed-checksum.json`, 'utf8')).toBe(checksum);
   });
 });
+
+describe('syncs at open (docs/DURABILITY.md, "After a crash")', () => {
+  it('a reopen after a clean close makes only the removal of its marker durable; one after a crash fdatasyncs what it found and fsyncs segments/', async () => {
+    const { dir } = await closedLog();
+    const clean = new CountingFs();
+    const cleanly = await Log.open(dir, { ...OPTIONS, fs: clean });
+    expect(cleanly.openReport.recovery?.cleanClose).toBe(true);
+    expect(clean.calls.get('datasync')).toBe(1); // only the removal of the clean-close marker (recover-active)
+    expect(clean.calls.get('syncDir') ?? 0).toBe(0);
+    await cleanly.close();
+
+    // A copy of a log whose writer never closed: no clean-close marker.
+    const live = await openLog(dir, OPTIONS);
+    await live.append(payloadFor(53));
+    await live.flush();
+    const crashed = `${dir}-crashed`;
+    fs.cpSync(dir, crashed, { recursive: true, filter: (src) => !src.endsWith('LOCK') });
+    await live.close();
+    const counting = new CountingFs();
+    const reopened = await Log.open(crashed, { ...OPTIONS, fs: counting });
+    expect(reopened.openReport.recovery?.cleanClose).toBe(false);
+    expect(counting.calls.get('datasync')).toBeGreaterThanOrEqual(2); // the last sealed segment and the active one
+    expect(counting.calls.get('syncDir')).toBeGreaterThanOrEqual(1);
+    await reopened.close();
+  });
+});
