@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { concurrentProducers, randomInts, freshDir, median, now, pipelined, rate, removeDir, sequential, POOL_SIZE, RECORD_BYTES, type Budget, type Timed } from './common.js';
-import { openAof, openHypercore, openLevel, openLmdb, openSqlite, type Adapter, type Durability } from './engines.js';
+import { openAof, openHypercore, openLevel, openLmdb, openSqlite, scanBatches, type Adapter, type Durability } from './engines.js';
 import type { Params } from './params.js';
 import { rawGetter, rawScan, rawSequentialWrite, rawWrite } from './raw.js';
 import { crcCase, openTimeCase, rssCase, tailCase } from './special.js';
@@ -482,15 +482,7 @@ function rawReadCase(mode: 'sync' | 'async'): CaseDef {
         });
         const getter = await rawGetter(file, ctx.params.batch, RECORD_BYTES, mode);
         try {
-          const g = await repeat(ctx, `${label} random get`, { n: ctx.params.gets, capMs: ctx.params.getCapMs }, async (budget, run) => {
-            const rnd = randomInts(1234 + run);
-            return sequential(budget, async () => {
-              const s = rnd(N);
-              const p = await getter.get(s);
-              if ((p[0]! | (p[1]! << 8)) !== s % POOL_SIZE) throw new Error(`raw: get(${s}) returned the wrong record`);
-              return 1;
-            });
-          });
+          const g = await rawRandomGets(ctx, label, getter, N);
           const figures: Figure[] = [
             { workload: 'seq-read', contender, value: m.value, runs: m.runs, extra: { records: N, bytes: fs.statSync(file).size } },
             { workload: 'get', contender, value: g.value, runs: g.runs, extra: { records: N, recordsPerRun: Math.round(median(g.timed.map((t) => t.ops))) } },
@@ -506,14 +498,60 @@ function rawReadCase(mode: 'sync' | 'async'): CaseDef {
   };
 }
 
+/** Seeded random gets of `N` records through a raw getter, every record checked. */
+function rawRandomGets(ctx: CaseContext, label: string, getter: Awaited<ReturnType<typeof rawGetter>>, N: number): ReturnType<typeof repeat> {
+  return repeat(ctx, `${label} random get`, { n: ctx.params.gets, capMs: ctx.params.getCapMs }, async (budget, run) => {
+    const rnd = randomInts(1234 + run);
+    return sequential(budget, async () => {
+      const s = rnd(N);
+      const p = await getter.get(s);
+      if ((p[0]! | (p[1]! << 8)) !== s % POOL_SIZE) throw new Error(`raw: get(${s}) returned the wrong record`);
+      return 1;
+    });
+  });
+}
+
+/** Records per frame of the 4 KiB-frame get floor: 38 records of 100 bytes fill a frame as aof's coalesced appends do (at most 4 KiB). */
+const SMALL_FRAME_RECORDS = 38;
+
+/** The floor of a get when frames are as small as coalesced appends make them: one readSync of a 4 KiB frame and its CRC, no engine. */
+function rawSmallFrameGetCase(): CaseDef {
+  const contender = 'raw-sync-4k';
+  const label = 'raw fs readSync, 4 KiB frames';
+  return {
+    id: `read/${contender}`,
+    produces: [{ workload: 'get', contender, label, kind: 'floor', setting: `a file of frames of ${SMALL_FRAME_RECORDS} records (4 KiB, as aof's coalesced appends); with every frame's offset in memory, one readSync of the frame holding the record, its CRC checked` }],
+    async run(ctx) {
+      const dir = freshDir(ctx.dir, 'data');
+      try {
+        const file = path.join(dir, 'raw.log');
+        const N = ctx.params.readN;
+        ctx.progress(`${label}: writing ${N.toLocaleString('en-US')} records`);
+        await rawWrite(file, ctx.pool, { n: N, capMs: Infinity }, SMALL_FRAME_RECORDS, 'end', 'sync');
+        const getter = await rawGetter(file, SMALL_FRAME_RECORDS, RECORD_BYTES, 'sync');
+        try {
+          const g = await rawRandomGets(ctx, label, getter, N);
+          return [{ workload: 'get', contender, value: g.value, runs: g.runs, extra: { records: N, recordsPerRun: Math.round(median(g.timed.map((t) => t.ops))) } }];
+        } finally {
+          await getter.close();
+        }
+      } finally {
+        removeDir(dir);
+      }
+    },
+  };
+}
+
 function readCases(): CaseDef[] {
   const batchOf = (ctx: CaseContext, a: Adapter): Promise<void> => populateBatches(ctx, a, ctx.params.batch);
   return [
     readCase({ contender: 'aof', label: 'aof', kind: 'aof', setting: "written with appendBatch(1,000), flush 'none' (frames of 1,000 records); log.read() / log.get()", open: open.aof(NONE), populate: batchOf, concurrentGets: true }),
+    readCase({ contender: 'aof-batches', label: 'aof, log.readBatches()', kind: 'aof', setting: "as aof; log.readBatches(): a stored frame's records at a time", open: (dir) => openAof(dir, NONE).then((a) => ({ ...a, scan: scanBatches(a.log) })), populate: batchOf, gets: false }),
     readCase({ contender: 'aof-append', label: 'aof, written with append()', kind: 'aof', setting: "written with single append() calls, a window of them in flight (the writer coalesces them into frames of up to 4 KiB); log.get()", open: open.aof(NONE), populate: populatePipelined, seqRead: false }),
     readCase({ contender: 'aof-f10', label: 'aof, frames of 10', kind: 'aof', setting: 'written with appendBatch(10) awaited one by one (frames of 10 records); log.get()', open: open.aof(NONE), populate: (ctx, a) => populateBatches(ctx, a, 10), seqRead: false }),
     rawReadCase('sync'),
     rawReadCase('async'),
+    rawSmallFrameGetCase(),
     readCase({ contender: 'lmdb', label: 'lmdb', kind: 'peer', setting: 'getRange() / get() (synchronous); written in transactions of 1,000', open: open.lmdb('non-durable'), populate: batchOf }),
     readCase({ contender: 'sqlite', label: 'better-sqlite3', kind: 'peer', setting: 'SELECT payload ORDER BY seq / WHERE seq = ? (synchronous)', open: open.sqlite('non-durable'), populate: batchOf }),
     readCase({ contender: 'level', label: 'classic-level', kind: 'peer', setting: 'values() iterator with nextv(1,000) / get()', open: open.level('non-durable'), populate: batchOf }),

@@ -56,6 +56,20 @@ export async function openAof(dir: string, options: LogOptions): Promise<Adapter
   };
 }
 
+/** A scan through `log.readBatches()`: a stored frame's records at a time. */
+export function scanBatches(log: Log): (visit: (payload: Buffer) => boolean | void) => Promise<number> {
+  return async (visit) => {
+    let n = 0;
+    for await (const records of log.readBatches({ from: 0 })) {
+      for (const r of records) {
+        n++;
+        if (visit(r.payload) === false) return n;
+      }
+    }
+    return n;
+  };
+}
+
 function round(x: number): number {
   return Math.round(x * 100) / 100;
 }

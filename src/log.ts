@@ -27,7 +27,7 @@ import type { LoadedSegment } from './segment/loaded-segment.js';
 import { emptyMetrics, type LogMetrics } from './write/metrics.js';
 import { openCatalogForReading, startFirstSegment, syncAdoptedState } from './log/open-helpers.js';
 import { wrapErrors } from './log/wrap-errors.js';
-import { RecordIterator } from './read/record-iterator.js';
+import { mapErrors, RecordIterator } from './read/record-iterator.js';
 import { Pins } from './log/pins.js';
 import { archivedSegments, evictedPlaceholders, Tiering, type ArchiveReadOptions } from './archive/tiering.js';
 import { emptyArchiveMetrics } from './archive/archiver.js';
@@ -313,12 +313,32 @@ export class Log extends EventEmitter<LogEvents> {
 
   /** Records in `[from, to)` in order. Rejects mid-iteration with `AOF_CORRUPT` or `AOF_GAP` at damage, never skipping silently. */
   read(options: ReadOptions = {}): AsyncIterable<LogRecord> {
+    const { from, to } = this.readRange(options);
+    return new RecordIterator(this.readLatest(from, to), readError);
+  }
+
+  /**
+   * As {@link read}, a stored frame's records at a time: the same records in
+   * the same order, with the same checks and errors, in arrays that are never
+   * empty (a frame holds one `appendBatch`, or appends that group commit
+   * wrote together, at most `writeBufferBytes`). One step per frame instead of
+   * one per record: the faster way to scan when the consumer takes arrays.
+   *
+   * @example
+   * for await (const records of log.readBatches({ from: 0 })) for (const r of records) sum += r.payload.length;
+   */
+  readBatches(options: ReadOptions = {}): AsyncIterable<readonly LogRecord[]> {
+    const { from, to } = this.readRange(options);
+    return mapErrors(this.readLatest(from, to), readError);
+  }
+
+  private readRange(options: ReadOptions): { from: number | undefined; to: number | undefined } {
     this.checkOpen();
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('read options must be an object');
     const from = options.from === undefined ? undefined : checkSeq('from', options.from);
     // The writer's watermark is known now; a read-only handle learns it when it catches up, at the first pull.
     const to = options.to === undefined ? (this.follower === undefined ? this.nextSeq : undefined) : checkSeq('to', options.to);
-    return new RecordIterator(this.readLatest(from, to), (err) => toAofError(err, 'cannot read the log'));
+    return { from, to };
   }
 
   /**
@@ -583,3 +603,6 @@ export class Log extends EventEmitter<LogEvents> {
   }
 }
 
+function readError(err: unknown): unknown {
+  return toAofError(err, 'cannot read the log');
+}

@@ -50,6 +50,15 @@ export interface LogOptions {
   maxPendingBytes?: number;
   /** Size of the reusable buffer appends are copied into before one write (default 1 MiB). */
   writeBufferBytes?: number;
+  /**
+   * Under the flush strategies that do not sync before acknowledging (`none`,
+   * `interval`): once this many bytes are written and not yet synced, an
+   * fdatasync starts in the background, without holding appends up (default
+   * 8 MiB; 0: never). The sync when a segment is sealed (and at close) then
+   * has little left to do, and the log's dirty pages in the kernel stay near
+   * this bound. It promises nothing more: see docs/DURABILITY.md.
+   */
+  writebackBytes?: number;
   /** Read-ahead window of readers and scans, in bytes (default 256 KiB). */
   readAheadBytes?: number;
   /** Most segment files kept open for reading at once (default 64). */
@@ -113,6 +122,7 @@ export interface NormalizedOptions {
   maxBatchRecords: number;
   maxPendingBytes: number;
   writeBufferBytes: number;
+  writebackBytes: number;
   readAheadBytes: number;
   maxOpenFiles: number;
   syncIoMaxBytes: number;
@@ -143,6 +153,7 @@ export const DEFAULTS = {
   maxBatchRecords: 1_000_000,
   maxPendingBytes: 16 * 1024 * 1024,
   writeBufferBytes: 1024 * 1024,
+  writebackBytes: 8 * 1024 * 1024,
   readAheadBytes: 256 * 1024,
   maxOpenFiles: 64,
   syncIoMaxBytes: 256 * 1024,
@@ -175,6 +186,7 @@ export function normalizeOptions(options: LogOptions | undefined): NormalizedOpt
     maxBatchRecords: positiveInt('maxBatchRecords', o.maxBatchRecords, DEFAULTS.maxBatchRecords, 0xffff_ffff),
     maxPendingBytes: positiveInt('maxPendingBytes', o.maxPendingBytes, DEFAULTS.maxPendingBytes, Number.MAX_SAFE_INTEGER),
     writeBufferBytes: positiveInt('writeBufferBytes', o.writeBufferBytes, DEFAULTS.writeBufferBytes, BYTES_OPTION_MAX),
+    writebackBytes: positiveInt('writebackBytes', o.writebackBytes, DEFAULTS.writebackBytes, Number.MAX_SAFE_INTEGER, true),
     readAheadBytes: positiveInt('readAheadBytes', o.readAheadBytes, DEFAULTS.readAheadBytes, BYTES_OPTION_MAX),
     maxOpenFiles: positiveInt('maxOpenFiles', o.maxOpenFiles, DEFAULTS.maxOpenFiles, 1 << 16),
     syncIoMaxBytes: positiveInt('syncIoMaxBytes', o.syncIoMaxBytes, DEFAULTS.syncIoMaxBytes, BYTES_OPTION_MAX, true),

@@ -75,3 +75,25 @@ export class RecordIterator implements AsyncIterableIterator<LogRecord> {
     }
   }
 }
+
+/**
+ * Passes the batches of `source` through, its errors each once through
+ * `mapError`; a consumer that stops early (`break`) makes the source release
+ * its files.
+ */
+export async function* mapErrors<T>(source: AsyncGenerator<T>, mapError: (err: unknown) => unknown): AsyncGenerator<T, undefined> {
+  try {
+    for (;;) {
+      let step: IteratorResult<T>;
+      try {
+        step = await source.next();
+      } catch (err) {
+        throw mapError(err);
+      }
+      if (step.done === true) return undefined;
+      yield step.value;
+    }
+  } finally {
+    await source.return(undefined);
+  }
+}

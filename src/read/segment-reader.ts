@@ -1,6 +1,6 @@
 import { assert } from '../assert.js';
 import { CorruptionError, GapError } from '../errors.js';
-import { FLAG_GAP, forEachRecord, frameCrcSeed, recordAt, type FrameHeader } from '../record/frame.js';
+import { FLAG_GAP, FRAME_HEADER_BYTES, frameCrcSeed, RECORD_HEADER_BYTES, recordAt, type FrameHeader } from '../record/frame.js';
 import { FrameCursor, type CursorStep } from '../segment/frame-cursor.js';
 import type { FileHandle } from '../fs/types.js';
 import { LoopYield } from '../fs/loop-yield.js';
@@ -168,13 +168,21 @@ function throwIfDamaged(seg: LoadedSegment): void {
 
 function frameRecords(buf: Buffer, at: number, h: FrameHeader, from: number, to: number, file: string, offset: number): LogRecord[] {
   if ((h.flags & FLAG_GAP) !== 0) throw new GapError(h.firstSeq, h.firstSeq + h.count, { file, offset });
+  if (h.flags !== 0) return [];
+  // One loop without a callback: this runs once per record of every sequential read.
   const out: LogRecord[] = [];
-  const problem = forEachRecord(buf, at, h, (payload, i) => {
-    const seq = h.firstSeq + i;
-    if (seq >= from && seq < to) out.push({ seq, timestamp: h.timestamp, payload });
-  });
-  if (problem !== undefined) throw new CorruptionError(problem, { file, offset });
-  assert(out.every((r, i) => i === 0 || r.seq === out[i - 1]!.seq + 1), 'records of a frame are consecutive');
+  const end = at + h.frameBytes;
+  const last = Math.min(to, h.firstSeq + h.count);
+  let pos = at + FRAME_HEADER_BYTES;
+  for (let seq = h.firstSeq; seq < last; seq++) {
+    if (pos + RECORD_HEADER_BYTES > end) throw new CorruptionError(`record ${seq - h.firstSeq} header runs past the frame`, { file, offset });
+    const length = buf.readUInt32LE(pos);
+    pos += RECORD_HEADER_BYTES;
+    if (pos + length > end) throw new CorruptionError(`record ${seq - h.firstSeq} of ${length} bytes runs past the frame`, { file, offset });
+    if (seq >= from) out.push({ seq, timestamp: h.timestamp, payload: buf.subarray(pos, pos + length) });
+    pos += length;
+  }
+  if (last === h.firstSeq + h.count && pos !== end) throw new CorruptionError(`frame has ${end - pos} bytes after its last record`, { file, offset });
   return out;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RecordIterator } from '../../src/read/record-iterator.js';
+import { mapErrors, RecordIterator } from '../../src/read/record-iterator.js';
 import type { LogRecord } from '../../src/read/record.js';
 import { Log } from '../../src/index.js';
 import { tempLogDir } from '../helpers/tmp.js';
@@ -76,5 +76,30 @@ describe('RecordIterator', () => {
     for await (const r of log.read({ from: 30 })) all.push(r.payload.toString());
     expect(all).toEqual(['r30', 'r31', 'r32', 'r33', 'r34']);
     await log.close(); // would hang or fail if a reader still held a handle it never released
+  });
+});
+
+describe('mapErrors (log.readBatches)', () => {
+  it('passes batches through, maps a source error once, and ends the source on an early break', async () => {
+    let released = 0;
+    async function* batches(fail: boolean): AsyncGenerator<readonly LogRecord[]> {
+      try {
+        yield [rec(0), rec(1)];
+        if (fail) throw new Error('boom');
+        yield [rec(2)];
+      } finally {
+        released++;
+      }
+    }
+    const seen: number[][] = [];
+    for await (const b of mapErrors(batches(false), (e) => e)) seen.push(b.map((r) => r.seq));
+    expect(seen).toEqual([[0, 1], [2]]);
+    for await (const b of mapErrors(batches(false), (e) => e)) if (b[0]!.seq === 0) break;
+    expect(released).toBe(2);
+    const it = mapErrors(batches(true), (e) => new Error(`mapped: ${(e as Error).message}`));
+    expect((await it.next()).value?.map((r) => r.seq)).toEqual([0, 1]);
+    await expect(it.next()).rejects.toThrow('mapped: boom');
+    expect(released).toBe(3);
+    expect(await it.next()).toEqual({ value: undefined, done: true });
   });
 });
