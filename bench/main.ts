@@ -27,7 +27,7 @@ const USAGE = `usage: npm run bench [-- options]
   --svg FILE     the chart (default: beside --out, named after it; docs/performance.svg by default)
   --json FILE    also write every figure as JSON
   --dir DIR      where the workloads write (default: the OS temp dir); every engine uses the same one
-  --only TEXT    run only the cases whose id contains TEXT (e.g. append, read/, lmdb)
+  --only TEXT    run only the cases whose id contains TEXT (e.g. append, read/, lmdb); skips the standalone event-store, snapshot and archive scripts
   --help`;
 
 interface Progress {
@@ -82,10 +82,10 @@ function mergeRounds(rounds: Figure[]): Figure {
 /**
  * The event store's decisions benchmark and the snapshot tick measurement are
  * their own scripts; a full run appends what they print to the page (a quick
- * smoke run skips them).
+ * smoke run skips them, and so does a run narrowed with `--only`).
  */
-function standaloneSections(repo: string, mode: string): string {
-  if (mode === 'quick') return '';
+function standaloneSections(repo: string, mode: string, only: string | undefined): string {
+  if (mode === 'quick' || only !== undefined) return '';
   const run = (title: string, script: string, args: string[]): string => {
     process.stderr.write(`running ${script}\n`);
     const r = spawnSync(process.execPath, [path.join(repo, 'bench', script), ...args], { cwd: repo, encoding: 'utf8', timeout: 600_000 });
@@ -194,7 +194,7 @@ async function main(): Promise<number> {
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.mkdirSync(path.dirname(svg), { recursive: true });
     fs.writeFileSync(svg, renderSvg(results));
-    fs.writeFileSync(out, renderMarkdown(results, path.relative(path.dirname(out), svg).split(path.sep).join('/')) + standaloneSections(repo, params.mode));
+    fs.writeFileSync(out, renderMarkdown(results, path.relative(path.dirname(out), svg).split(path.sep).join('/')) + standaloneSections(repo, params.mode, values.only));
     if (values.json !== undefined) fs.writeFileSync(path.resolve(values.json), JSON.stringify({ ...results, verdicts: verdicts(results) }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
     if (results.load.max > machine.cores / 2) process.stderr.write(`warning: other processes were running (1-minute load average up to ${results.load.max.toFixed(1)} on ${machine.cores} cores): the figures are noisy\n`);
     process.stderr.write(`wrote ${path.relative(process.cwd(), out)} and ${path.relative(process.cwd(), svg)} in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
