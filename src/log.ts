@@ -320,8 +320,8 @@ export class Log extends EventEmitter<LogEvents> {
   /**
    * As {@link read}, a stored frame's records at a time: the same records in
    * the same order, with the same checks and errors, in arrays that are never
-   * empty (a frame holds one `appendBatch`, or appends that group commit
-   * wrote together, at most `writeBufferBytes`). One step per frame instead of
+   * empty (a frame holds one `appendBatch`, or single appends that group
+   * commit wrote together, at most 4 KiB of them). One step per frame instead of
    * one per record: the faster way to scan when the consumer takes arrays.
    *
    * @example

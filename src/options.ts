@@ -54,9 +54,10 @@ export interface LogOptions {
    * Under the flush strategies that do not sync before acknowledging (`none`,
    * `interval`): once this many bytes are written and not yet synced, an
    * fdatasync starts in the background, without holding appends up (default
-   * 8 MiB; 0: never). The sync when a segment is sealed (and at close) then
-   * has little left to do, and the log's dirty pages in the kernel stay near
-   * this bound. It promises nothing more: see docs/DURABILITY.md.
+   * 8 MiB; 0: never; one at a time). The sync when a segment is sealed (and
+   * at close) then finds only what was written since the last one began,
+   * instead of the whole segment. It promises nothing more: see
+   * docs/DURABILITY.md.
    */
   writebackBytes?: number;
   /** Read-ahead window of readers and scans, in bytes (default 256 KiB). */

@@ -172,17 +172,18 @@ function frameRecords(buf: Buffer, at: number, h: FrameHeader, from: number, to:
   // One loop without a callback: this runs once per record of every sequential read.
   const out: LogRecord[] = [];
   const end = at + h.frameBytes;
-  const last = Math.min(to, h.firstSeq + h.count);
+  // The whole frame is walked, whatever the range, so every read judges a frame's layout alike.
+  const last = h.firstSeq + h.count;
   let pos = at + FRAME_HEADER_BYTES;
   for (let seq = h.firstSeq; seq < last; seq++) {
     if (pos + RECORD_HEADER_BYTES > end) throw new CorruptionError(`record ${seq - h.firstSeq} header runs past the frame`, { file, offset });
     const length = buf.readUInt32LE(pos);
     pos += RECORD_HEADER_BYTES;
     if (pos + length > end) throw new CorruptionError(`record ${seq - h.firstSeq} of ${length} bytes runs past the frame`, { file, offset });
-    if (seq >= from) out.push({ seq, timestamp: h.timestamp, payload: buf.subarray(pos, pos + length) });
+    if (seq >= from && seq < to) out.push({ seq, timestamp: h.timestamp, payload: buf.subarray(pos, pos + length) });
     pos += length;
   }
-  if (last === h.firstSeq + h.count && pos !== end) throw new CorruptionError(`frame has ${end - pos} bytes after its last record`, { file, offset });
+  if (pos !== end) throw new CorruptionError(`frame has ${end - pos} bytes after its last record`, { file, offset });
   return out;
 }
 

@@ -90,7 +90,8 @@ export interface LogOptionsArbOptions {
 /**
  * Log options that exercise the engine's edges: segments small enough to
  * roll every few appends (by bytes, records or age), preallocation on and
- * off, tiny sparse-index intervals, read-ahead windows and write buffers
+ * off, background writeback (`none`, `interval`) every few appends or never,
+ * tiny sparse-index intervals, read-ahead windows and write buffers
  * smaller than a frame, a file cache of one handle. `fs` and `clock` are
  * left for the harness to set.
  */
@@ -110,6 +111,7 @@ export function logOptionsArb(options: LogOptionsArbOptions = {}): fc.Arbitrary<
         { requiredKeys: ['maxBytes'] },
       ),
       writeBufferBytes: fc.integer({ min: 64, max: 8192 }),
+      writebackBytes: fc.constantFrom(0, 64, 1024, 8192),
       readAheadBytes: fc.integer({ min: 32, max: 65536 }),
       maxOpenFiles: fc.integer({ min: 1, max: 4 }),
     },

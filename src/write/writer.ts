@@ -224,6 +224,7 @@ export class Writer {
       if (next !== undefined) {
         if (next.kind !== 'append' || this.needsRoll(next)) return;
         await this.writeQueued();
+        if (this.loopYield.due()) await this.loopYield.wait();
         continue;
       }
       const remainingMs = deadline - performance.now();
@@ -322,7 +323,9 @@ export class Writer {
     const limit = sync ? Math.min(this.opts.syncIoMaxBytes, this.writeBuffer.length) : this.writeBuffer.length;
     let budget = this.writeBuffer.length;
     for (;;) {
-      const written = await this.writeNextGroup(limit);
+      // An append too large for a write on this thread goes through the thread pool: with what follows it, as one write.
+      const head = this.queue.peek() as PendingAppend;
+      const written = await this.writeNextGroup(head.frameBytes + FRAME_HEADER_BYTES > limit ? this.writeBuffer.length : limit);
       budget -= written;
       const next = this.queue.peek();
       if (written === 0 || budget < limit || next?.kind !== 'append' || this.needsRoll(next)) return;
@@ -365,6 +368,11 @@ export class Writer {
       return 0;
     }
     this.writeOffset = offset + total;
+    if (this.failure !== undefined) {
+      // The log failed while this write was under way (a writeback's fdatasync, a lost lock): these appends were off the queue, so fail() could not reject them.
+      for (const f of frames) for (const g of f) g.reject(this.failure);
+      return 0;
+    }
     this.unsyncedRecords += seq - this.writeSeq;
     this.unsyncedBytes += total;
     this.metrics.observeWrite(seq - this.writeSeq, total, appends);
@@ -396,7 +404,8 @@ export class Writer {
   /** Publishes every written frame to readers and resolves its appends, in order. */
   private acknowledge(): void {
     const frames = this.unacked;
-    if (frames.length === 0) return;
+    // fail() rejected whatever was unacknowledged: nothing is acknowledged after it.
+    if (frames.length === 0 || this.failure !== undefined) return;
     this.unacked = [];
     const seg = this.active;
     for (const f of frames) {
@@ -443,15 +452,11 @@ export class Writer {
     try {
       await this.handle.datasync();
     } catch (err) {
-      this.fail(new LogFailedError('fsync failed; data written since the last fsync may not be durable, reopen the log to re-verify it', err, { file: this.active.file }));
+      this.syncFailed(err);
       return false;
     }
-    const durationMs = performance.now() - started;
-    this.metrics.observeSync(durationMs, this.unsyncedRecords, this.unsyncedBytes);
-    this.controller.observeSync(durationMs, this.queue.peek() !== undefined);
-    this.events.flushed(this.unsyncedRecords, this.unsyncedBytes, durationMs);
-    this.unsyncedRecords = 0;
-    this.unsyncedBytes = 0;
+    this.controller.observeSync(performance.now() - started, this.queue.peek() !== undefined);
+    this.synced(this.unsyncedRecords, this.unsyncedBytes, started);
     return true;
   }
 
@@ -459,9 +464,10 @@ export class Writer {
    * Under `none` and `interval`, starts an fdatasync in the background once
    * `writebackBytes` are written and not synced; appends go on meanwhile.
    * Sealing a segment and closing sync it anyway: this way that sync finds
-   * little left to write (a full 64 MiB segment took about 60 ms, an append
-   * stall at every roll), and the kernel's dirty pages of the log stay
-   * bounded. A failure is an fsync failure like any other: the failed state.
+   * only what was written since the last writeback began (a full 64 MiB
+   * segment took about 60 ms, an append stall at every roll). One writeback
+   * runs at a time. A failure is an fsync failure like any other: the failed
+   * state.
    */
   private startWritebackIfDue(): void {
     const threshold = this.opts.writebackBytes;
@@ -471,18 +477,28 @@ export class Writer {
     const started = performance.now();
     this.writeback = this.handle.datasync().then(
       () => {
-        const durationMs = performance.now() - started;
-        this.unsyncedRecords -= records;
-        this.unsyncedBytes -= bytes;
-        this.metrics.observeSync(durationMs, records, bytes);
-        this.events.flushed(records, bytes, durationMs);
         this.writeback = undefined;
+        this.synced(records, bytes, started);
       },
       (err: unknown) => {
         this.writeback = undefined;
-        this.fail(new LogFailedError('fsync failed; data written since the last fsync may not be durable, reopen the log to re-verify it', err, { file: this.active.file }));
+        this.syncFailed(err);
       },
     );
+  }
+
+  /** Books an fdatasync that covered the first `records` and `bytes` not yet synced. The counts settle before the `flush` listeners run. */
+  private synced(records: number, bytes: number, started: number): void {
+    const durationMs = performance.now() - started;
+    this.unsyncedRecords -= records;
+    this.unsyncedBytes -= bytes;
+    assert(this.unsyncedRecords >= 0 && this.unsyncedBytes >= 0, 'an fdatasync covers only what was written');
+    this.metrics.observeSync(durationMs, records, bytes);
+    this.events.flushed(records, bytes, durationMs);
+  }
+
+  private syncFailed(err: unknown): void {
+    this.fail(new LogFailedError('fsync failed; data written since the last fsync may not be durable, reopen the log to re-verify it', err, { file: this.active.file }));
   }
 
   private async syncNow(): Promise<void> {
