@@ -461,13 +461,8 @@ function rawReadCase(mode: 'sync' | 'async'): CaseDef {
       { workload: 'seq-read', contender, label, kind: 'floor', setting: `1 MiB ${call} calls over a file of frames of 1,000 records (aof's framing), every frame's CRC checked, a view of every record` },
       { workload: 'get', contender, label, kind: 'floor', setting: `the same file; with every frame's offset in memory, one ${call} of the frame holding the record, its CRC checked (the floor of a get under one CRC per frame)` },
     ],
-    async run(ctx) {
-      const dir = freshDir(ctx.dir, 'data');
-      try {
-        const file = path.join(dir, 'raw.log');
-        const N = ctx.params.readN;
-        ctx.progress(`${label}: writing ${N.toLocaleString('en-US')} records`);
-        await rawWrite(file, ctx.pool, { n: N, capMs: Infinity }, ctx.params.batch, 'end', 'sync');
+    run: (ctx) =>
+      withRawDataFile(ctx, label, ctx.params.batch, async (file, N) => {
         const m = await repeat(ctx, `${label} sequential read`, { n: N, capMs: ctx.params.capMs }, async (budget) => {
           const start = now();
           let seen = 0;
@@ -491,11 +486,22 @@ function rawReadCase(mode: 'sync' | 'async'): CaseDef {
         } finally {
           await getter.close();
         }
-      } finally {
-        removeDir(dir);
-      }
-    },
+      }),
   };
+}
+
+/** Writes the read data set (`readN` records in frames of `perFrame`) as a raw file, runs `body` on it, removes it. */
+async function withRawDataFile(ctx: CaseContext, label: string, perFrame: number, body: (file: string, N: number) => Promise<Figure[]>): Promise<Figure[]> {
+  const dir = freshDir(ctx.dir, 'data');
+  try {
+    const file = path.join(dir, 'raw.log');
+    const N = ctx.params.readN;
+    ctx.progress(`${label}: writing ${N.toLocaleString('en-US')} records`);
+    await rawWrite(file, ctx.pool, { n: N, capMs: Infinity }, perFrame, 'end', 'sync');
+    return await body(file, N);
+  } finally {
+    removeDir(dir);
+  }
 }
 
 /** Seeded random gets of `N` records through a raw getter, every record checked. */
@@ -521,13 +527,8 @@ function rawSmallFrameGetCase(): CaseDef {
   return {
     id: `read/${contender}`,
     produces: [{ workload: 'get', contender, label, kind: 'floor', setting: `a file of frames of ${SMALL_FRAME_RECORDS} records (4 KiB, as aof's coalesced appends); with every frame's offset in memory, one readSync of the frame holding the record, its CRC checked` }],
-    async run(ctx) {
-      const dir = freshDir(ctx.dir, 'data');
-      try {
-        const file = path.join(dir, 'raw.log');
-        const N = ctx.params.readN;
-        ctx.progress(`${label}: writing ${N.toLocaleString('en-US')} records`);
-        await rawWrite(file, ctx.pool, { n: N, capMs: Infinity }, SMALL_FRAME_RECORDS, 'end', 'sync');
+    run: (ctx) =>
+      withRawDataFile(ctx, label, SMALL_FRAME_RECORDS, async (file, N) => {
         const getter = await rawGetter(file, SMALL_FRAME_RECORDS, RECORD_BYTES, 'sync');
         try {
           const g = await rawRandomGets(ctx, label, getter, N);
@@ -535,10 +536,7 @@ function rawSmallFrameGetCase(): CaseDef {
         } finally {
           await getter.close();
         }
-      } finally {
-        removeDir(dir);
-      }
-    },
+      }),
   };
 }
 

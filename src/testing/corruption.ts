@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { AofError, GapError } from '../errors.js';
-import type { FileHandle, FileSystem, OpenMode, FileStat } from '../fs/types.js';
-import { nodeFs } from '../fs/node-fs.js';
+import type { FileHandle, FileSystem } from '../fs/types.js';
+import { PassThroughFs } from './pass-through-fs.js';
 import { Log } from '../log.js';
 import type { LogRecord } from '../read/record.js';
 import { crc32 } from '../record/crc.js';
@@ -420,16 +420,13 @@ function applyHostile(layout: LogLayout, d: Extract<Damage, { kind: 'hostile' }>
  * requested through it: the engine allocates a buffer per read, so this
  * bounds what hostile length fields can make it allocate.
  */
-export class ReadBoundFs implements FileSystem {
+export class ReadBoundFs extends PassThroughFs {
   /** Largest `length` of one read. */
   maxRead = 0;
   /** Largest `length` of one write. */
   maxWrite = 0;
 
-  constructor(private readonly inner: FileSystem = nodeFs) {}
-
-  async open(p: string, how: OpenMode, mode?: number): Promise<FileHandle> {
-    const h = await this.inner.open(p, how, mode);
+  protected override wrapHandle(h: FileHandle): FileHandle {
     const owner = this;
     return {
       get path() {
@@ -449,24 +446,6 @@ export class ReadBoundFs implements FileSystem {
       size: () => h.size(),
       close: () => h.close(),
     };
-  }
-  readdir(p: string): Promise<string[]> {
-    return this.inner.readdir(p);
-  }
-  mkdir(p: string, mode?: number): Promise<void> {
-    return this.inner.mkdir(p, mode);
-  }
-  rename(from: string, to: string): Promise<void> {
-    return this.inner.rename(from, to);
-  }
-  unlink(p: string): Promise<void> {
-    return this.inner.unlink(p);
-  }
-  stat(p: string): Promise<FileStat> {
-    return this.inner.stat(p);
-  }
-  syncDir(p: string): Promise<void> {
-    return this.inner.syncDir(p);
   }
 }
 

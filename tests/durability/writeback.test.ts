@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { Log } from '../../src/index.js';
-import type { FileHandle, FileSystem, OpenMode } from '../../src/fs/types.js';
+import type { FileHandle, FileSystem } from '../../src/fs/types.js';
+import { PassThroughFs } from '../../src/testing/pass-through-fs.js';
 import { FaultFs } from '../../src/testing/fault-fs.js';
 import { tempLogDir } from '../helpers/tmp.js';
 
 type FlushInfo = { records: number; bytes: number; durationMs: number };
 
 /** Holds the next fdatasync of a segment file until the test lets it go (every other call passes straight through). */
-class GatedSyncFs implements FileSystem {
+class GatedSyncFs extends PassThroughFs {
   waiting = 0;
   writesWaiting = 0;
   private holdNext = false;
@@ -20,9 +21,11 @@ class GatedSyncFs implements FileSystem {
 
   /** With `instantOtherSyncs`, the fdatasyncs not held resolve at once without reaching the disk (for tests of ordering, not durability). */
   constructor(
-    private readonly inner: FileSystem,
+    inner: FileSystem,
     private readonly instantOtherSyncs = false,
-  ) {}
+  ) {
+    super(inner);
+  }
 
   /** Holds the next segment fdatasync; with `failWith`, it then fails instead of syncing. */
   hold(failWith?: Error): void {
@@ -41,34 +44,11 @@ class GatedSyncFs implements FileSystem {
     this.releaseWrite();
   }
 
-  open(path: string, how: OpenMode, mode?: number): Promise<FileHandle> {
-    return this.inner.open(path, how, mode).then((h) => this.wrap(h));
-  }
-
   letGo(): void {
     this.release();
   }
 
-  readdir(p: string): Promise<string[]> {
-    return this.inner.readdir(p);
-  }
-  mkdir(p: string, mode?: number): Promise<void> {
-    return this.inner.mkdir(p, mode);
-  }
-  rename(from: string, to: string): Promise<void> {
-    return this.inner.rename(from, to);
-  }
-  unlink(p: string): Promise<void> {
-    return this.inner.unlink(p);
-  }
-  stat(p: string): ReturnType<FileSystem['stat']> {
-    return this.inner.stat(p);
-  }
-  syncDir(p: string): Promise<void> {
-    return this.inner.syncDir(p);
-  }
-
-  private wrap(h: FileHandle): FileHandle {
+  protected override wrapHandle(h: FileHandle): FileHandle {
     const gated: FileHandle = Object.create(h) as FileHandle;
     const segment = h.path.endsWith('.seg');
     Object.assign(gated, {
@@ -105,6 +85,11 @@ class GatedSyncFs implements FileSystem {
 }
 
 const KIB = 1024;
+
+/** Lets the event loop turn until `done()` holds, at most `turns` times (no clock involved). */
+async function turnsUntil(done: () => boolean, turns: number): Promise<void> {
+  for (let turn = 0; turn < turns && !done(); turn++) await new Promise((resolve) => setImmediate(resolve));
+}
 const record = (i: number): Buffer => Buffer.alloc(KIB, i & 0xff);
 
 describe('writeback ahead of sealing (writebackBytes, flush none and interval)', () => {
@@ -176,7 +161,7 @@ describe('writeback ahead of sealing (writebackBytes, flush none and interval)',
     // Sealing must sync the segment while the writeback still holds part of it. Its own fdatasync would resolve at
     // once: were it not waiting for the writeback, its flush event would come within these turns of the event loop.
     const rolled = log.roll();
-    for (let turn = 0; turn < 10 && events.length === 0; turn++) await new Promise((resolve) => setImmediate(resolve));
+    await turnsUntil(() => events.length > 0, 10);
     expect(events).toEqual([]);
     gated.letGo();
     await rolled;
@@ -199,7 +184,7 @@ describe('writeback ahead of sealing (writebackBytes, flush none and interval)',
     gated.holdNextWrite();
     const inFlight = log.append(record(4));
     const outcome = inFlight.then(() => 'acknowledged', (err: { code?: string }) => err.code);
-    for (let turn = 0; turn < 100 && gated.writesWaiting === 0; turn++) await new Promise((resolve) => setImmediate(resolve));
+    await turnsUntil(() => gated.writesWaiting > 0, 100);
     expect(gated.writesWaiting).toBe(1);
     gated.letGo();
     expect(await failed).toMatchObject({ code: 'AOF_LOG_FAILED' });

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { CountingFs } from '../../src/testing/counting-fs.js';
+import { FaultFs } from '../../src/testing/fault-fs.js';
 import { seededRandom } from '../helpers/rng.js';
 import { tempLogDir } from '../helpers/tmp.js';
 import { collect, openLog, payloadFor } from './support.js';
@@ -147,5 +149,27 @@ describe('group commit', () => {
     expect(appended).toEqual([{ from: 0, to: 4 }, { from: 4, to: 5 }]);
     expect(flushed.map((f) => f.records)).toEqual([4, 1]);
     expect(log.metrics().fsyncs).toBe(2);
+  });
+
+  it('more than syncIoMaxBytes queued goes out in pieces on this thread, under one fdatasync; a failed piece rejects only its own appends', async () => {
+    const counting = new CountingFs();
+    const log = await openLog(tempLogDir(), { fs: counting, flush: { strategy: 'always' }, syncIoMaxBytes: 4096 });
+    counting.reset();
+    // 40 appends of 1 KiB issued in one turn: about 41 KiB waiting, pieces of at most 4 KiB.
+    const seqs = await Promise.all(Array.from({ length: 40 }, (_, i) => log.append(payloadFor(i, 1024))));
+    expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(counting.calls.get('writeSync')).toBeGreaterThanOrEqual(10);
+    expect(counting.calls.get('write') ?? 0).toBe(0);
+    expect(counting.calls.get('datasync')).toBe(1);
+
+    const faults = new FaultFs();
+    const failing = await openLog(tempLogDir(), { fs: faults, flush: { strategy: 'none' }, syncIoMaxBytes: 4096 });
+    faults.failNext('write', 'EIO', { path: /\.seg$/, skip: 1 });
+    const outcomes = await Promise.all(Array.from({ length: 12 }, (_, i) => failing.append(payloadFor(i, 1024)).then((seq) => seq, (err: { code?: string }) => err.code ?? 'no code')));
+    // The first piece (3 appends of 1 KiB and their headers fit 4 KiB) is written and acknowledged; the second fails alone; the rest follow.
+    expect(outcomes.slice(0, 3)).toEqual([0, 1, 2]);
+    expect(outcomes.slice(3, 6)).toEqual(['AOF_IO', 'AOF_IO', 'AOF_IO']);
+    expect(outcomes.slice(6)).toEqual([3, 4, 5, 6, 7, 8]);
+    for (let seq = 0; seq < 9; seq++) expect((await failing.get(seq))?.payload).toEqual(payloadFor(seq < 3 ? seq : seq + 3, 1024));
   });
 });
