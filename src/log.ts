@@ -205,6 +205,8 @@ export class Log extends EventEmitter<LogEvents> {
       log.startTiering(catalog);
       return log;
     } catch (err) {
+      // The writer owns the active segment's handle from its construction on: it closes it, once.
+      await writer?.abandon().catch(() => undefined);
       await opened?.catalog.close().catch(() => undefined);
       await readCatalog?.close().catch(() => undefined);
       await lock?.release();

@@ -69,15 +69,23 @@ export class Writer {
   private arrivalWaiter: (() => void) | undefined;
   private readonly loopYield = new LoopYield();
   private intervalTimer: NodeJS.Timeout | undefined;
+  /**
+   * The active segment's write handle, owned by the writer alone; undefined
+   * once closed (by a roll or by close). Taken out before it is closed, so it
+   * is closed exactly once: a second close would close a descriptor number
+   * that by then may belong to another file of the process.
+   */
+  private handle: FileHandle | undefined;
 
   constructor(
     private readonly fs: FileSystem,
     private readonly dir: string,
     private readonly opts: NormalizedOptions,
     private readonly segments: LoadedSegment[],
-    private handle: FileHandle,
+    handle: FileHandle,
     private readonly events: WriterEvents,
   ) {
+    this.handle = handle;
     assert(!this.active.sealed, 'the writer starts on an unsealed segment');
     this.queue = new AppendQueue(opts.maxPendingBytes);
     this.writeBuffer = Buffer.allocUnsafe(opts.writeBufferBytes);
@@ -152,8 +160,28 @@ export class Writer {
     try {
       if (this.failure === undefined) await this.writeCloseMarker();
     } finally {
-      await this.handle.close();
+      await this.closeHandle();
     }
+  }
+
+  /** An open that failed after the writer was made: closes its handle, writes nothing. */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.intervalTimer);
+    await this.closeHandle();
+  }
+
+  /** The open write handle; using it after it was closed is a bug. */
+  private get out(): FileHandle {
+    assert(this.handle !== undefined, 'the write handle is never used after it was closed');
+    return this.handle;
+  }
+
+  /** Closes the write handle if the writer still holds one (a roll that failed after sealing holds none). */
+  private async closeHandle(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.close();
   }
 
   private submit(item: PendingItem): void {
@@ -319,7 +347,7 @@ export class Writer {
    * (appendBatch of 1,000 in flight: about +25%). One sync covers them all.
    */
   private async writeQueued(): Promise<void> {
-    const sync = this.handle.writeSync !== undefined && this.opts.syncIoMaxBytes > 0;
+    const sync = this.out.writeSync !== undefined && this.opts.syncIoMaxBytes > 0;
     const limit = sync ? Math.min(this.opts.syncIoMaxBytes, this.writeBuffer.length) : this.writeBuffer.length;
     let budget = this.writeBuffer.length;
     for (;;) {
@@ -360,7 +388,7 @@ export class Writer {
     assert(at === total, 'frames fill exactly the planned write');
     try {
       await this.preallocate(offset + total);
-      await writeFullyPreferSync(this.handle, buffer, 0, total, offset, this.opts.syncIoMaxBytes);
+      await writeFullyPreferSync(this.out, buffer, 0, total, offset, this.opts.syncIoMaxBytes);
     } catch (err) {
       await this.cutBack(offset, err);
       const io = new IoError('append failed; nothing of it was kept', err, { file: seg.file, offset });
@@ -391,13 +419,13 @@ export class Writer {
     // Only an fdatasync per acknowledgement gains from it; under none and interval it would cost an ftruncate per chunk for nothing.
     if (chunk === 0 || !this.controller.syncBeforeAck || end <= this.allocatedEnd) return;
     const target = Math.max(end, Math.min(this.allocatedEnd + chunk, this.opts.segment.maxBytes));
-    await this.handle.truncate(target);
+    await this.out.truncate(target);
     this.allocatedEnd = target;
   }
 
   /** Cuts preallocated space off so the file ends where its data does. */
   private async trimToData(): Promise<void> {
-    if (this.allocatedEnd > this.writeOffset) await this.handle.truncate(this.writeOffset);
+    if (this.allocatedEnd > this.writeOffset) await this.out.truncate(this.writeOffset);
     this.allocatedEnd = this.writeOffset;
   }
 
@@ -435,7 +463,7 @@ export class Writer {
   private async cutBack(offset: number, cause: unknown): Promise<void> {
     this.metrics.writeErrors++;
     try {
-      await this.handle.truncate(offset);
+      await this.out.truncate(offset);
       this.allocatedEnd = offset;
     } catch (err) {
       this.fail(new LogFailedError(`write failed (${errnoOf(cause) ?? 'error'}) and its partial frame could not be cut off`, err, { file: this.active.file, offset }));
@@ -450,7 +478,7 @@ export class Writer {
     if (this.unsyncedBytes === 0) return true;
     const started = performance.now();
     try {
-      await this.handle.datasync();
+      await this.out.datasync();
     } catch (err) {
       this.syncFailed(err);
       return false;
@@ -475,7 +503,7 @@ export class Writer {
     const records = this.unsyncedRecords;
     const bytes = this.unsyncedBytes;
     const started = performance.now();
-    this.writeback = this.handle.datasync().then(
+    this.writeback = this.out.datasync().then(
       () => {
         this.writeback = undefined;
         this.synced(records, bytes, started);
@@ -519,7 +547,7 @@ export class Writer {
     const footer = encodeSegmentFooter(seg);
     try {
       await this.trimToData();
-      await writeFully(this.handle, footer, 0, footer.length, seg.dataEnd);
+      await writeFully(this.out, footer, 0, footer.length, seg.dataEnd);
     } catch (err) {
       await this.cutBack(seg.dataEnd, err);
       throw new IoError('sealing the segment failed; it stays active', err, { file: seg.file, offset: seg.dataEnd });
@@ -530,7 +558,7 @@ export class Writer {
     seg.footerBytes = footer.length;
     seg.footerCrc = footer.readUInt32LE(footer.length - 12);
     await this.events.sealed(seg);
-    await this.handle.close();
+    await this.closeHandle();
     await this.startSegment(seg.nextSeq, Math.max(this.opts.clock(), seg.lastTimestamp));
   }
 
@@ -559,8 +587,8 @@ export class Writer {
     assert(this.writeOffset === seg.dataEnd, 'close marker follows the last acknowledged frame');
     const marker = encodeEmptyFrame(frameCrcSeed(seg.salt), seg.nextSeq, 0, Math.max(this.opts.clock(), seg.lastTimestamp), FLAG_CLOSE_MARKER);
     await this.trimToData();
-    await writeFully(this.handle, marker, 0, marker.length, seg.dataEnd);
-    await this.handle.datasync();
+    await writeFully(this.out, marker, 0, marker.length, seg.dataEnd);
+    await this.out.datasync();
   }
 
   private fail(failure: LogFailedError): void {
