@@ -9,7 +9,7 @@ import { openWritableCatalog, reconcileCatalog, type CatalogReport, type OpenedC
 import { loadDeferredSegment, trustedSealedEntries } from './log/deferred-segment.js';
 import { batchPayloads, checkSeq } from './log/validate-input.js';
 import { normalizeOptions, type LogOptions, type NormalizedOptions } from './options.js';
-import { FileCache } from './read/file-cache.js';
+import { HandlePool } from './segment/handle-pool.js';
 import type { LogRecord } from './read/record.js';
 import { SegmentReader } from './read/segment-reader.js';
 import { seekTime } from './read/seek-time.js';
@@ -100,7 +100,8 @@ export class Log extends EventEmitter<LogEvents> {
   readonly catalogErrors: Error[] = [];
   private state: 'open' | 'closing' | 'closed' = 'open';
   private readonly reader: SegmentReader;
-  private readonly files: FileCache;
+  /** The descriptor budget (`maxOpenFiles`): every read descriptor of a segment file is leased from it. */
+  private readonly files: HandlePool;
   /** Wakes tail readers: on acknowledgement for the writer, on the watermark file for read-only handles. */
   private readonly wakeup: Wakeup;
   /** Read-only handles: follows the writer's files up to its published watermark. */
@@ -124,12 +125,12 @@ export class Log extends EventEmitter<LogEvents> {
   ) {
     super();
     this.openReport = openReport;
-    this.files = new FileCache(opts.fs, opts.maxOpenFiles);
+    this.files = new HandlePool(opts.fs, opts.maxOpenFiles);
     this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes, (seg) => this.prepareSegment(seg), opts.syncIoMaxBytes);
-    if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes, (file) => void this.files.forget(file));
+    if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes, this.files, (file) => void this.files.forget(file));
     if (writer === undefined) {
       this.wakeup = new FileWakeup(path.join(dir, WATERMARK_FILE), opts.tailPollIntervalMs);
-      this.follower = new Follower(opts.fs, dir, segmentList, { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes });
+      this.follower = new Follower(opts.fs, dir, segmentList, { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes }, this.files);
     } else {
       this.wakeup = new Wakeup();
     }
@@ -390,7 +391,7 @@ export class Log extends EventEmitter<LogEvents> {
     this.tiering = new Tiering(
       {
         dir: this.dir, archive: this.opts.archive, retention: this.opts.retention, archiveRetention: this.opts.archiveRetention, cacheDir: this.opts.archiveCacheDir ?? path.join(this.dir, 'cache'),
-        cacheMaxBytes: this.opts.archiveCacheMaxBytes, maxQueuedBytes: this.opts.archiveMaxQueuedBytes, backoff: this.opts.archiveRetry, lowestPinnedSeq: () => this.pins.lowestPinnedSeq(), clock: this.opts.clock,
+        cacheMaxBytes: this.opts.archiveCacheMaxBytes, maxQueuedBytes: this.opts.archiveMaxQueuedBytes, backoff: this.opts.archiveRetry, lowestPinnedSeq: () => this.pins.lowestPinnedSeq(), clock: this.opts.clock, files: this.files,
       },
       catalog,
       this.segmentList,
@@ -406,7 +407,7 @@ export class Log extends EventEmitter<LogEvents> {
 
   /** A deferred segment's header and footer are read, an evicted one fetched back into the bounded cache, before it is read. */
   private async prepareSegment(seg: LoadedSegment): Promise<void> {
-    if (seg.location === 'local') return loadDeferredSegment(this.opts.fs, seg);
+    if (seg.location === 'local') return loadDeferredSegment(this.files, seg);
     const cache = this.tiering?.cache ?? this.fetched;
     if (cache === undefined) throw new ArchiveError(ErrorCode.ARCHIVE_UNAVAILABLE, `segment ${seg.baseSeq} was evicted to the archive: open the log with its archive to read it`, { file: seg.file });
     await cache.ensure(seg);
@@ -469,7 +470,7 @@ export class Log extends EventEmitter<LogEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    const source = { dir: this.dir, fs: this.opts.fs, fileMode: this.opts.fileMode, dirMode: this.opts.dirMode, segments: this.segmentList, pin: (fromSeq: number, reason: string) => this.pin(fromSeq, reason) };
+    const source = { dir: this.dir, fs: this.opts.fs, fileMode: this.opts.fileMode, dirMode: this.opts.dirMode, segments: this.segmentList, files: this.files, pin: (fromSeq: number, reason: string) => this.pin(fromSeq, reason) };
     // A writer's view is current now: taking it in this same turn keeps later appends out of the copy.
     if (this.follower === undefined) return backupLog(source, dest, options);
     return this.follower.catchUp().then(() => backupLog(source, dest, options));
@@ -568,7 +569,7 @@ export class Log extends EventEmitter<LogEvents> {
       this.wakeup.notify();
       if (this.wakeup instanceof FileWakeup) this.wakeup.close();
       await this.catalog?.close().catch(() => undefined);
-      await this.files.closeAll();
+      await this.files.close();
       await this.lock?.release();
       this.state = 'closed';
     }

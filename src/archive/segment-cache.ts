@@ -8,6 +8,7 @@ import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentFileName } from '../segment/names.js';
 import { segmentKey, type SegmentArchive } from './archive.js';
+import type { HandlePool } from '../segment/handle-pool.js';
 
 /** Default bound of the local cache of segments fetched back from the archive. */
 export const ARCHIVE_CACHE_MAX_BYTES_DEFAULT = 256 * 1024 * 1024;
@@ -30,6 +31,8 @@ export class SegmentCache {
     private readonly archive: SegmentArchive,
     /** Bound of the cache in bytes (the segment being read is kept even if it alone exceeds it). */
     readonly maxBytes: number,
+    /** The log's descriptor budget: a fetch holds one slot of it while it writes and checks its file. */
+    private readonly files: HandlePool,
     /** A cached file was removed: readers must close their handles of it, or its disk space stays in use. */
     private readonly removed: (file: string) => void = () => undefined,
   ) {
@@ -68,8 +71,11 @@ export class SegmentCache {
     const file = path.join(this.dir, segmentFileName(seg.baseSeq));
     const tmp = `${file}.fetch-${randomBytes(4).toString('hex')}`;
     try {
-      await this.archive.fetch(segmentKey(seg.baseSeq), tmp);
-      await this.adopt(seg, tmp);
+      // One descriptor at a time: the archive writes the file, then it is checked.
+      await this.files.withSlot(async () => {
+        await this.archive.fetch(segmentKey(seg.baseSeq), tmp);
+        await this.adopt(seg, tmp);
+      });
       await fs.promises.rename(tmp, file);
     } finally {
       await fs.promises.rm(tmp, { force: true });

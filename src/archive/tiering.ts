@@ -11,6 +11,7 @@ import { Archiver, emptyArchiveMetrics, type ArchiveMetrics } from './archiver.j
 import type { BackoffOptions } from './backoff.js';
 import { planArchiveRetention, planRetention, type RetentionOptions } from './retention.js';
 import { SegmentCache } from './segment-cache.js';
+import type { HandlePool } from '../segment/handle-pool.js';
 
 /** What tiering tells the log. */
 export interface TieringEvents {
@@ -35,6 +36,8 @@ export interface TieringSettings {
   backoff: BackoffOptions;
   lowestPinnedSeq: () => number | undefined;
   clock: () => number;
+  /** The log's descriptor budget, shared by fetches of evicted segments. */
+  files: HandlePool;
 }
 
 /**
@@ -61,7 +64,7 @@ export class Tiering {
   ) {
     const { archive } = settings;
     if (archive !== undefined) {
-      this.cache = new SegmentCache(settings.cacheDir, archive, settings.cacheMaxBytes, (file) => void events.removedLocal(file));
+      this.cache = new SegmentCache(settings.cacheDir, archive, settings.cacheMaxBytes, settings.files, (file) => void events.removedLocal(file));
       this.archiver = new Archiver(settings.dir, catalog, archive, settings.backoff, {
         archived: (entry) => {
           events.archived(entry);

@@ -11,7 +11,8 @@
 import type { CatalogEntry } from '../catalog/entry.js';
 import { impossibleEntry } from '../catalog/entry.js';
 import { CorruptionError } from '../errors.js';
-import type { FileSystem } from '../fs/types.js';
+import type { FileHandle } from '../fs/types.js';
+import type { HandlePool } from '../segment/handle-pool.js';
 import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentPath } from '../segment/names.js';
@@ -42,33 +43,28 @@ export function deferredSegment(dir: string, e: CatalogEntry): LoadedSegment {
 const loading = new WeakMap<LoadedSegment, Promise<void>>();
 
 /** Reads a deferred segment's header and footer, checks them against what the catalog said, and fills in the rest. Concurrent calls share one load. */
-export function loadDeferredSegment(fs: FileSystem, seg: LoadedSegment): Promise<void> {
+export function loadDeferredSegment(files: HandlePool, seg: LoadedSegment): Promise<void> {
   if (seg.deferred !== true) return Promise.resolve();
   let pending = loading.get(seg);
   if (pending === undefined) {
-    pending = load(fs, seg).finally(() => loading.delete(seg));
+    pending = files.withHandle(seg.file, (handle) => load(handle, seg)).finally(() => loading.delete(seg));
     loading.set(seg, pending);
   }
   return pending;
 }
 
-async function load(fs: FileSystem, seg: LoadedSegment): Promise<void> {
-  const handle = await fs.open(seg.file, 'read');
-  try {
-    const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
-    if (envelope.kind !== 'sealed') throw new CorruptionError('the catalog lists this segment as sealed but its footer is missing or damaged (run Log.verify)', { file: seg.file, offset: envelope.size });
-    const s = envelope.summary;
-    const differs = [
-      envelope.size !== seg.dataEnd + seg.footerBytes && `size ${envelope.size} (catalog: ${seg.dataEnd + seg.footerBytes})`,
-      envelope.footerCrc !== seg.footerCrc && 'footer checksum',
-      s.nextSeq !== seg.nextSeq && `next sequence ${s.nextSeq} (catalog: ${seg.nextSeq})`,
-      s.recordCount !== seg.recordCount && 'record count',
-      (s.firstTimestamp !== seg.firstTimestamp || s.lastTimestamp !== seg.lastTimestamp) && 'timestamps',
-      envelope.header.createdMs !== seg.createdMs && 'creation time',
-    ].filter((d): d is string => d !== false);
-    if (differs.length > 0) throw new CorruptionError(`sealed segment changed since the catalog recorded it: ${differs.join(', ')} (run Log.verify)`, { file: seg.file, offset: s.dataEnd });
-    Object.assign(seg, sealedFigures(envelope));
-  } finally {
-    await handle.close();
-  }
+async function load(handle: FileHandle, seg: LoadedSegment): Promise<void> {
+  const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
+  if (envelope.kind !== 'sealed') throw new CorruptionError('the catalog lists this segment as sealed but its footer is missing or damaged (run Log.verify)', { file: seg.file, offset: envelope.size });
+  const s = envelope.summary;
+  const differs = [
+    envelope.size !== seg.dataEnd + seg.footerBytes && `size ${envelope.size} (catalog: ${seg.dataEnd + seg.footerBytes})`,
+    envelope.footerCrc !== seg.footerCrc && 'footer checksum',
+    s.nextSeq !== seg.nextSeq && `next sequence ${s.nextSeq} (catalog: ${seg.nextSeq})`,
+    s.recordCount !== seg.recordCount && 'record count',
+    (s.firstTimestamp !== seg.firstTimestamp || s.lastTimestamp !== seg.lastTimestamp) && 'timestamps',
+    envelope.header.createdMs !== seg.createdMs && 'creation time',
+  ].filter((d): d is string => d !== false);
+  if (differs.length > 0) throw new CorruptionError(`sealed segment changed since the catalog recorded it: ${differs.join(', ')} (run Log.verify)`, { file: seg.file, offset: s.dataEnd });
+  Object.assign(seg, sealedFigures(envelope));
 }

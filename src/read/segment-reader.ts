@@ -1,5 +1,5 @@
 import { assert } from '../assert.js';
-import { CorruptionError, GapError } from '../errors.js';
+import { BehindRetentionError, CorruptionError, errnoOf, GapError } from '../errors.js';
 import { FLAG_GAP, FRAME_HEADER_BYTES, frameCrcSeed, RECORD_HEADER_BYTES, recordAt, type FrameHeader } from '../record/frame.js';
 import { FrameCursor, type CursorStep } from '../segment/frame-cursor.js';
 import type { FileHandle } from '../fs/types.js';
@@ -8,7 +8,7 @@ import { SEGMENT_HEADER_BYTES } from '../segment/header.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { floorBySeq } from '../segment/sparse-index.js';
 import { lastWhere } from '../segment/bisect.js';
-import type { FileCache } from './file-cache.js';
+import type { HandlePool, Lease } from '../segment/handle-pool.js';
 import type { LogRecord } from './record.js';
 
 /** Read window of a single-record lookup (frames larger than it are read whole). */
@@ -30,7 +30,7 @@ export class SegmentReader {
 
   constructor(
     private readonly segments: SegmentList,
-    private readonly files: FileCache,
+    private readonly files: HandlePool,
     private readonly readAheadBytes: number,
     /** Makes a segment readable first (fetches an evicted one back from the archive). */
     private readonly prepare: (seg: LoadedSegment) => Promise<void> = async () => undefined,
@@ -74,16 +74,13 @@ export class SegmentReader {
 
   private async getAsync(seg: LoadedSegment, seq: number): Promise<LogRecord | undefined> {
     await this.ready(seg);
-    const { handle, release } = await this.files.acquire(seg.file);
-    try {
+    return this.files.withHandle(seg.file, async (handle) => {
       const cursor = this.lookupCursor(handle, seg, seq);
       for (;;) {
         const found = lookupStep(await cursor.next(), seq, seg);
         if (found !== undefined) return found;
       }
-    } finally {
-      await release();
-    }
+    });
   }
 
   /** A lookup scans at most one index interval: a small window, not the sequential read-ahead. */
@@ -124,36 +121,63 @@ export class SegmentReader {
     }
   }
 
+  /**
+   * Leases `seg`'s file again when its reader resumes. Meanwhile retention
+   * may have evicted it (read on from a copy fetched back: the same bytes) or
+   * deleted it (the reader fell behind the start of the log).
+   */
+  private async leaseAfterPause(seg: LoadedSegment, seq: number): Promise<Lease> {
+    try {
+      return await this.files.lease(seg.file);
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') throw err;
+      if (this.findSegment(seg.baseSeq) !== seg) throw new BehindRetentionError(seq, this.segments()[0]?.baseSeq ?? seg.nextSeq);
+      await this.ready(seg);
+      return this.files.lease(seg.file);
+    }
+  }
+
   /** Prepares `seg` (loads a deferred one, fetches an evicted one): its salt and index are known after. */
   private async ready(seg: LoadedSegment): Promise<void> {
     await this.prepare(seg);
     assert(seg.deferred !== true && !seg.needsFetch, `segment ${seg.baseSeq} is read only once its header and footer are known`);
   }
 
-  /** The records of each frame of `seg` in `[from, to)`, a frame at a time (never an empty batch). */
+  /**
+   * The records of each frame of `seg` in `[from, to)`, a frame at a time
+   * (never an empty batch). The handle is leased for the reads only and given
+   * back before each batch is yielded: a paused consumer holds no descriptor,
+   * so any number of paused iterators fit the `maxOpenFiles` budget.
+   */
   private async *readSegment(seg: LoadedSegment, from: number, to: number): AsyncGenerator<LogRecord[]> {
     await this.ready(seg);
-    const { handle, release } = await this.files.acquire(seg.file);
+    let lease: Lease | undefined = await this.files.lease(seg.file);
     let seq = from;
     let offset = startOffset(seg, from);
     const crcSeed = frameCrcSeed(seg.salt);
     try {
       // The active segment may grow while we read it: continue until its published end stops moving.
       while (seq < to && offset < seg.dataEnd) {
-        const cursor = new FrameCursor(handle, offset, seg.dataEnd, this.readAheadBytes, crcSeed, this.syncReadMaxBytes);
+        const cursor = new FrameCursor(lease.handle, offset, seg.dataEnd, this.readAheadBytes, crcSeed, this.syncReadMaxBytes);
         for (let step = await cursor.next(); step.kind !== 'end'; step = await cursor.next()) {
           if (step.kind === 'bad') throw new CorruptionError(step.reason, { file: seg.file, offset: step.offset });
           offset = step.offset + step.header.frameBytes;
           const h = step.header;
           if (h.firstSeq + h.count <= seq) continue;
           const records = frameRecords(step.buf, step.at, h, seq, to, seg.file, step.offset);
-          if (records.length > 0) yield records;
           seq = h.firstSeq + h.count;
+          if (records.length > 0) {
+            lease.release();
+            lease = undefined;
+            yield records;
+            lease = await this.leaseAfterPause(seg, seq);
+            cursor.rebind(lease.handle);
+          }
           if (seq >= to) return;
         }
       }
     } finally {
-      await release();
+      lease?.release();
     }
   }
 }

@@ -25,7 +25,7 @@ export class FrameCursor {
   private position: number;
 
   constructor(
-    private readonly file: FileHandle,
+    private file: FileHandle,
     start: number,
     private readonly end: number,
     private readonly readAheadBytes: number,
@@ -42,6 +42,16 @@ export class FrameCursor {
   ) {
     assert(start <= end, `cursor range [${start}, ${end}) is ordered`);
     this.position = start;
+  }
+
+  /**
+   * Reads on through `file` from here: a handle of the same segment leased
+   * again after a pause (readers hold no handle while their consumer is
+   * paused), possibly a copy fetched back from the archive. The window read
+   * so far stays valid.
+   */
+  rebind(file: FileHandle): void {
+    this.file = file;
   }
 
   /** Offset of the next frame to be read. */

@@ -24,6 +24,7 @@ import { pathExists, readFully, writeFully } from '../fs/io.js';
 import { NodeFs } from '../fs/node-fs.js';
 import type { FileSystem } from '../fs/types.js';
 import { encodeEmptyFrame, FLAG_CLOSE_MARKER, frameCrcSeed } from '../record/frame.js';
+import type { HandlePool } from '../segment/handle-pool.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { SEGMENTS_DIR, segmentFileName } from '../segment/names.js';
 import { abortError, isAbortError, throwIfAborted } from './abort.js';
@@ -81,6 +82,8 @@ export interface BackupSource {
   fileMode: number;
   dirMode: number;
   segments: readonly LoadedSegment[];
+  /** The log's descriptor budget: each segment is read through a handle leased from it. */
+  files: HandlePool;
   pin(fromSeq: number, reason: string): () => void;
 }
 
@@ -157,11 +160,11 @@ async function copyPlan(source: BackupSource, plan: PlannedSegment[], firstSeq: 
       let bytes = seg.length;
       if (seg.sealed) {
         how = options.link !== false && (await tryLink(fs, seg.file, target)) ? 'link' : 'copy';
-        if (how === 'copy') report.bytesCopied += await copyPrefix(fs, seg.file, target, seg.length, source.fileMode, undefined, signal);
+        if (how === 'copy') report.bytesCopied += await copyPrefix(fs, source.files, seg.file, target, seg.length, source.fileMode, undefined, signal);
       } else {
         how = 'prefix';
         const marker = encodeEmptyFrame(frameCrcSeed(seg.salt), seg.nextSeq, 0, Math.max(Date.now(), seg.lastTimestamp), FLAG_CLOSE_MARKER);
-        report.bytesCopied += await copyPrefix(fs, seg.file, target, seg.length, source.fileMode, marker, signal);
+        report.bytesCopied += await copyPrefix(fs, source.files, seg.file, target, seg.length, source.fileMode, marker, signal);
         bytes += marker.length;
         report.cleanClose = true;
       }
@@ -209,9 +212,8 @@ async function tryLink(fs: FileSystem, from: string, to: string): Promise<boolea
 }
 
 /** Copies the first `length` bytes of `from` into a new file `to` (then `tail`, if given), fdatasynced. Resolves bytes written. */
-async function copyPrefix(fs: FileSystem, from: string, to: string, length: number, fileMode: number, tail: Buffer | undefined, signal: AbortSignal | undefined): Promise<number> {
-  const src = await fs.open(from, 'read');
-  try {
+async function copyPrefix(fs: FileSystem, files: HandlePool, from: string, to: string, length: number, fileMode: number, tail: Buffer | undefined, signal: AbortSignal | undefined): Promise<number> {
+  return files.withHandle(from, async (src) => {
     const dst = await fs.open(to, 'createNew', fileMode);
     try {
       const buffer = Buffer.allocUnsafe(Math.min(COPY_BUFFER_BYTES, Math.max(1, length)));
@@ -230,9 +232,7 @@ async function copyPrefix(fs: FileSystem, from: string, to: string, length: numb
     } finally {
       await dst.close();
     }
-  } finally {
-    await src.close();
-  }
+  });
 }
 
 /**

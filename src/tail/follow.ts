@@ -8,6 +8,7 @@ import { segmentPath } from '../segment/names.js';
 import { SparseIndexBuilder } from '../segment/sparse-index.js';
 import { readWatermark } from './watermark.js';
 import { findFrameAfter } from '../segment/resync.js';
+import type { HandlePool, Lease } from '../segment/handle-pool.js';
 
 /** Most steps (segments crossed) one catch-up takes; the next wake-up continues. */
 const CATCH_UP_SEGMENTS_MAX = 1024;
@@ -34,6 +35,8 @@ export class Follower {
     private readonly dir: string,
     private readonly segments: LoadedSegment[],
     private readonly settings: FollowSettings,
+    /** The log's descriptor budget: every segment read here leases its handle from it. */
+    private readonly files: HandlePool,
   ) {}
 
   /** Brings the segment list up to the published watermark (or, with no writer ever seen, to what the files hold). */
@@ -62,8 +65,7 @@ export class Follower {
 
   /** Accepts the whole frames written after `seg.dataEnd`, up to the watermark. */
   private async extend(seg: LoadedSegment, bound: number): Promise<void> {
-    const handle = await this.fs.open(seg.file, 'read');
-    try {
+    await this.files.withHandle(seg.file, async (handle) => {
       const cursor = new FrameCursor(handle, seg.dataEnd, await handle.size(), this.settings.readAheadBytes, frameCrcSeed(seg.salt));
       const index = new SparseIndexBuilder(this.settings.indexIntervalBytes, seg.index);
       let step = await cursor.next();
@@ -83,9 +85,7 @@ export class Follower {
       seg.index = index.entries;
       // Bytes that are not a frame before the watermark: damage if valid frames follow them (a torn tail otherwise).
       if (step.kind === 'bad' && seg.nextSeq < bound && seg.damage === undefined) await this.checkDamage(handle, seg, step.offset, step.reason);
-    } finally {
-      await handle.close();
-    }
+    });
   }
 
   private async checkDamage(handle: FileHandle, seg: LoadedSegment, offset: number, reason: string): Promise<void> {
@@ -93,28 +93,28 @@ export class Follower {
   }
 
   /** True (and the segment updated from its footer) when the writer has sealed it. */
-  private async sealedNow(seg: LoadedSegment): Promise<boolean> {
-    const handle = await this.fs.open(seg.file, 'read');
-    try {
-      const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
-      if (envelope.kind !== 'sealed') return false;
-      Object.assign(seg, sealedFigures(envelope));
-      return true;
-    } finally {
-      await handle.close();
-    }
+  private sealedNow(seg: LoadedSegment): Promise<boolean> {
+    return this.files.withHandle(seg.file, (handle) => this.sealedFrom(handle, seg));
+  }
+
+  private async sealedFrom(handle: FileHandle, seg: LoadedSegment): Promise<boolean> {
+    const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
+    if (envelope.kind !== 'sealed') return false;
+    Object.assign(seg, sealedFigures(envelope));
+    return true;
   }
 
   /** Adds the segment starting at `baseSeq` once its file exists with a header; false when it does not yet. */
   private async loadSegment(baseSeq: number): Promise<boolean> {
     const file = segmentPath(this.dir, baseSeq);
-    let handle: FileHandle;
+    let lease: Lease;
     try {
-      handle = await this.fs.open(file, 'read');
+      lease = await this.files.lease(file);
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') return false;
       throw err;
     }
+    const handle = lease.handle;
     try {
       const envelope = await readSegmentEnvelope(handle, baseSeq);
       if (envelope.kind === 'unborn') return false;
@@ -124,10 +124,10 @@ export class Follower {
         firstTimestamp: 0, lastTimestamp: 0, index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
       };
       this.segments.push(seg);
-      if (envelope.kind === 'sealed') await this.sealedNow(seg);
+      if (envelope.kind === 'sealed') await this.sealedFrom(handle, seg);
       return true;
     } finally {
-      await handle.close();
+      lease.release();
     }
   }
 }
