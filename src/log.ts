@@ -9,7 +9,8 @@ import { openWritableCatalog, reconcileCatalog, type CatalogReport, type OpenedC
 import { loadDeferredSegment, trustedSealedEntries } from './log/deferred-segment.js';
 import { batchPayloads, checkSeq } from './log/validate-input.js';
 import { normalizeOptions, type LogOptions, type NormalizedOptions } from './options.js';
-import { HandlePool } from './segment/handle-pool.js';
+import type { HandlePool } from './segment/handle-pool.js';
+import { SegmentList } from './segment/segment-list.js';
 import type { LogRecord } from './read/record.js';
 import { SegmentReader } from './read/segment-reader.js';
 import { seekTime } from './read/seek-time.js';
@@ -100,8 +101,6 @@ export class Log extends EventEmitter<LogEvents> {
   readonly catalogErrors: Error[] = [];
   private state: 'open' | 'closing' | 'closed' = 'open';
   private readonly reader: SegmentReader;
-  /** The descriptor budget (`maxOpenFiles`): every read descriptor of a segment file is leased from it. */
-  private readonly files: HandlePool;
   /** Wakes tail readers: on acknowledgement for the writer, on the watermark file for read-only handles. */
   private readonly wakeup: Wakeup;
   /** Read-only handles: follows the writer's files up to its published watermark. */
@@ -117,7 +116,8 @@ export class Log extends EventEmitter<LogEvents> {
     /** The log directory. */
     readonly dir: string,
     private readonly opts: NormalizedOptions,
-    private readonly segmentList: LoadedSegment[],
+    /** The segments and their descriptor budget: the one owner of segment state. */
+    private readonly segs: SegmentList,
     private readonly writer: Writer | undefined,
     private readonly lock: WriterLock | undefined,
     private readonly catalog: SegmentCatalog | undefined,
@@ -125,12 +125,11 @@ export class Log extends EventEmitter<LogEvents> {
   ) {
     super();
     this.openReport = openReport;
-    this.files = new HandlePool(opts.fs, opts.maxOpenFiles);
     this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes, (seg) => this.prepareSegment(seg), opts.syncIoMaxBytes);
     if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes, this.files, (file) => void this.files.forget(file));
     if (writer === undefined) {
       this.wakeup = new FileWakeup(path.join(dir, WATERMARK_FILE), opts.tailPollIntervalMs);
-      this.follower = new Follower(opts.fs, dir, segmentList, { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes }, this.files);
+      this.follower = new Follower(opts.fs, dir, segs, { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes });
     } else {
       this.wakeup = new Wakeup();
     }
@@ -152,6 +151,7 @@ export class Log extends EventEmitter<LogEvents> {
     let writer: Writer | undefined;
     if (!opts.readOnly) lock = await acquireWriterLock(dir, (err) => writer?.poison(new LogFailedError('the writer lock was lost (its LOCK directory was removed or replaced)', err, { file: dir })), opts.dirMode);
     let opened: OpenedCatalog | undefined;
+    let list: SegmentList | undefined;
     let readCatalog: SegmentCatalog | undefined;
     try {
       const target = { fs: opts.fs, dir, fileMode: opts.fileMode, dirMode: opts.dirMode };
@@ -163,28 +163,29 @@ export class Log extends EventEmitter<LogEvents> {
       const entries = opened?.entries ?? readCatalog?.all() ?? [];
       const trusted = (opened?.catalog ?? readCatalog)?.closedCleanly === true ? trustedSealedEntries(entries) : undefined;
       const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, settings, trusted);
+      list = new SegmentList(opts.fs, opts.maxOpenFiles, loaded.segments);
       const report: OpenReport = { recovery: loaded.recovery, unbornMovedTo: loaded.unbornMovedTo, catalog: undefined };
       if (opts.readOnly) {
-        if (opts.archive !== undefined) loaded.segments.unshift(...evictedPlaceholders(dir, entries));
-        const reader = new Log(dir, opts, loaded.segments, undefined, undefined, readCatalog, report);
+        if (opts.archive !== undefined) list.prepend(evictedPlaceholders(dir, entries));
+        const reader = new Log(dir, opts, list, undefined, undefined, readCatalog, report);
         await reader.follower!.catchUp();
         return reader;
       }
       // After a clean close everything found was already made durable by that close.
       const cleanlyClosed = loaded.recovery?.cleanClose === true && loaded.recovery.zeroTailBytes === 0 && loaded.recovery.tornTail === undefined;
-      if (!cleanlyClosed) await syncAdoptedState(opts.fs, dir, loaded.segments, loaded.activeHandle);
-      const handle = loaded.activeHandle ?? (await startFirstSegment(opts, dir, loaded.segments));
+      if (!cleanlyClosed) await syncAdoptedState(opts.fs, dir, list.view, loaded.activeHandle);
+      const handle = loaded.activeHandle ?? (await startFirstSegment(opts, dir, list));
       const reconciled = opened ?? (await openWritableCatalog(dir, opts));
       opened = undefined; // reconcileCatalog closes it on failure
-      const { catalog, report: catalogReport } = await reconcileCatalog(dir, reconciled, loaded.segments, { dropMissing: false }).catch(async (err: unknown) => {
+      const { catalog, report: catalogReport } = await reconcileCatalog(dir, reconciled, list.view, { dropMissing: false }).catch(async (err: unknown) => {
         await handle.close();
         throw err;
       });
       report.catalog = catalogReport;
       const unchanged = catalogReport.added.length === 0 && catalogReport.corrected.length === 0 && catalogReport.dropped.length === 0 && !catalogReport.rebuilt;
-      loaded.segments.unshift(...evictedPlaceholders(dir, unchanged ? reconciled.entries : catalog.all()));
+      list.prepend(evictedPlaceholders(dir, unchanged ? reconciled.entries : catalog.all()));
       let log: Log | undefined;
-      writer = new Writer(opts.fs, dir, opts, loaded.segments, handle, {
+      writer = new Writer(opts.fs, dir, opts, list, handle, {
         appended: (from, to) => log?.acknowledged(from, to),
         flushed: (records, bytes, durationMs) => log?.emit('flush', { records, bytes, durationMs }),
         sealed: async (s) => {
@@ -201,13 +202,14 @@ export class Log extends EventEmitter<LogEvents> {
         },
         failed: (err) => log?.reportError(err),
       });
-      log = new Log(dir, opts, loaded.segments, writer, lock, catalog, report);
+      log = new Log(dir, opts, list, writer, lock, catalog, report);
       log.watermark = await WatermarkPublisher.open(opts.fs, dir, log.nextSeq, opts.fileMode);
       log.startTiering(catalog);
       return log;
     } catch (err) {
       // The writer owns the active segment's handle from its construction on: it closes it, once.
       await writer?.abandon().catch(() => undefined);
+      await list?.close();
       await opened?.catalog.close().catch(() => undefined);
       await readCatalog?.close().catch(() => undefined);
       await lock?.release();
@@ -225,10 +227,10 @@ export class Log extends EventEmitter<LogEvents> {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('openArchive needs options with a cacheDir');
     const opts = normalizeOptions({ readOnly: true, archive, archiveCacheDir: options.cacheDir, archiveCacheMaxBytes: options.cacheMaxBytes, readAheadBytes: options.readAheadBytes, maxOpenFiles: options.maxOpenFiles });
     try {
-      const segments = await archivedSegments(archive, options.cacheDir);
+      const segments = new SegmentList(opts.fs, opts.maxOpenFiles, await archivedSegments(archive, options.cacheDir));
       const log = new Log(options.cacheDir, opts, segments, undefined, undefined, undefined, { recovery: undefined, unbornMovedTo: undefined, catalog: undefined });
       log.follower = undefined; // nothing to follow: the archive holds sealed segments only
-      const last = segments[segments.length - 1];
+      const last = segments.last;
       if (last !== undefined) await log.prepareSegment(last);
       return log;
     } catch (err) {
@@ -253,6 +255,16 @@ export class Log extends EventEmitter<LogEvents> {
     return repairLog(dir, options).catch((err: unknown) => {
       throw toAofError(err, 'cannot repair the log', dir);
     });
+  }
+
+  /** The segments, oldest first, as readers see them: readonly. */
+  private get segmentList(): readonly LoadedSegment[] {
+    return this.segs.view;
+  }
+
+  /** The descriptor budget (`maxOpenFiles`): every read descriptor of a segment file is leased from it. */
+  private get files(): HandlePool {
+    return this.segs.files;
   }
 
   /** True when opened with `readOnly`. */
@@ -391,14 +403,13 @@ export class Log extends EventEmitter<LogEvents> {
     this.tiering = new Tiering(
       {
         dir: this.dir, archive: this.opts.archive, retention: this.opts.retention, archiveRetention: this.opts.archiveRetention, cacheDir: this.opts.archiveCacheDir ?? path.join(this.dir, 'cache'),
-        cacheMaxBytes: this.opts.archiveCacheMaxBytes, maxQueuedBytes: this.opts.archiveMaxQueuedBytes, backoff: this.opts.archiveRetry, lowestPinnedSeq: () => this.pins.lowestPinnedSeq(), clock: this.opts.clock, files: this.files,
+        cacheMaxBytes: this.opts.archiveCacheMaxBytes, maxQueuedBytes: this.opts.archiveMaxQueuedBytes, backoff: this.opts.archiveRetry, lowestPinnedSeq: () => this.pins.lowestPinnedSeq(), clock: this.opts.clock,
       },
       catalog,
-      this.segmentList,
+      this.segs,
       {
         archived: (entry) => this.emit('archive', { status: 'archived', segment: infoFromEntry(entry, this.dir) }),
         failed: (error, baseSeq, retryInMs) => this.emit('archive', { status: 'failed', baseSeq, error, retryInMs }),
-        removedLocal: (file) => this.files.forget(file),
         writerWaiting: (queuedBytes, maxQueuedBytes) => this.emit('archive', { status: 'writer-waiting', queuedBytes, maxQueuedBytes }),
       },
     );
@@ -407,10 +418,10 @@ export class Log extends EventEmitter<LogEvents> {
 
   /** A deferred segment's header and footer are read, an evicted one fetched back into the bounded cache, before it is read. */
   private async prepareSegment(seg: LoadedSegment): Promise<void> {
-    if (seg.location === 'local') return loadDeferredSegment(this.files, seg);
+    if (seg.location === 'local') return loadDeferredSegment(this.files, this.segs.own(seg));
     const cache = this.tiering?.cache ?? this.fetched;
     if (cache === undefined) throw new ArchiveError(ErrorCode.ARCHIVE_UNAVAILABLE, `segment ${seg.baseSeq} was evicted to the archive: open the log with its archive to read it`, { file: seg.file });
-    await cache.ensure(seg);
+    await cache.ensure(this.segs.own(seg));
   }
 
   /**
@@ -569,7 +580,7 @@ export class Log extends EventEmitter<LogEvents> {
       this.wakeup.notify();
       if (this.wakeup instanceof FileWakeup) this.wakeup.close();
       await this.catalog?.close().catch(() => undefined);
-      await this.files.close();
+      await this.segs.close();
       await this.lock?.release();
       this.state = 'closed';
     }

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { CorruptionError } from '../errors.js';
 import { nodeFs } from '../fs/node-fs.js';
-import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures, type SealedFigures } from '../segment/load.js';
+import type { Segment } from '../segment/segment.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentFileName } from '../segment/names.js';
 import { segmentKey, type SegmentArchive } from './archive.js';
@@ -20,7 +21,7 @@ export const ARCHIVE_CACHE_MAX_BYTES_DEFAULT = 256 * 1024 * 1024;
  * here) before any reader sees it. One fetch per segment at a time.
  */
 export class SegmentCache {
-  private readonly cached = new Map<number, { file: string; bytes: number; seg: LoadedSegment }>();
+  private readonly cached = new Map<number, { file: string; bytes: number; seg: Segment }>();
   private readonly fetching = new Map<number, Promise<void>>();
   private bytes = 0;
   /** Segments fetched from the archive since open. */
@@ -45,7 +46,7 @@ export class SegmentCache {
   }
 
   /** Makes an archived segment readable locally: fetches it if it is not cached, fills in what only its file says. */
-  async ensure(seg: LoadedSegment): Promise<void> {
+  async ensure(seg: Segment): Promise<void> {
     if (seg.location !== 'archive') return;
     const hit = this.cached.get(seg.baseSeq);
     if (hit !== undefined && fs.existsSync(hit.file)) {
@@ -66,15 +67,16 @@ export class SegmentCache {
     for (const [base, entry] of this.cached) this.drop(base, entry);
   }
 
-  private async fetch(seg: LoadedSegment): Promise<void> {
+  private async fetch(seg: Segment): Promise<void> {
     await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
     const file = path.join(this.dir, segmentFileName(seg.baseSeq));
     const tmp = `${file}.fetch-${randomBytes(4).toString('hex')}`;
+    let figures: SealedFigures;
     try {
       // One descriptor at a time: the archive writes the file, then it is checked.
-      await this.files.withSlot(async () => {
+      figures = await this.files.withSlot(async () => {
         await this.archive.fetch(segmentKey(seg.baseSeq), tmp);
-        await this.adopt(seg, tmp);
+        return this.check(seg, tmp);
       });
       await fs.promises.rename(tmp, file);
     } finally {
@@ -82,22 +84,21 @@ export class SegmentCache {
     }
     this.fetches++;
     const bytes = (await fs.promises.stat(file)).size;
-    seg.file = file;
+    seg.fetched(file, figures);
     this.cached.set(seg.baseSeq, { file, bytes, seg });
     this.bytes += bytes;
     this.evictBeyondBound(seg.baseSeq);
   }
 
-  /** Checks the fetched file is the sealed segment expected and takes its salt, index and figures. */
-  private async adopt(seg: LoadedSegment, tmp: string): Promise<void> {
+  /** Checks the fetched file is the sealed segment expected; resolves its salt, index and figures. */
+  private async check(seg: LoadedSegment, tmp: string): Promise<SealedFigures> {
     const handle = await nodeFs.open(tmp, 'read');
     try {
       const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
       if (envelope.kind !== 'sealed') throw new CorruptionError('a segment fetched from the archive has no valid footer', { file: tmp });
       const s = envelope.summary;
       if (!seg.needsFetch && s.nextSeq !== seg.nextSeq) throw new CorruptionError(`archived segment ends before ${s.nextSeq}, the catalog says ${seg.nextSeq}`, { file: tmp });
-      // The segment stays where readers find it through the cache: in the archive tier.
-      Object.assign(seg, { ...sealedFigures(envelope), location: seg.location });
+      return sealedFigures(envelope);
     } finally {
       await handle.close();
     }

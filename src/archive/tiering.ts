@@ -1,24 +1,20 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SegmentCatalog } from '../catalog/catalog.js';
 import type { CatalogEntry } from '../catalog/entry.js';
 import type { AofError } from '../errors.js';
-import { nodeFs } from '../fs/node-fs.js';
-import type { LoadedSegment } from '../segment/loaded-segment.js';
+import type { SegmentState } from '../segment/loaded-segment.js';
+import type { SegmentList } from '../segment/segment-list.js';
 import { segmentFileName, segmentPath } from '../segment/names.js';
 import { parseSegmentKey, segmentKey, type SegmentArchive } from './archive.js';
 import { Archiver, emptyArchiveMetrics, type ArchiveMetrics } from './archiver.js';
 import type { BackoffOptions } from './backoff.js';
 import { planArchiveRetention, planRetention, type RetentionOptions } from './retention.js';
 import { SegmentCache } from './segment-cache.js';
-import type { HandlePool } from '../segment/handle-pool.js';
 
 /** What tiering tells the log. */
 export interface TieringEvents {
   archived(entry: CatalogEntry): void;
   failed(err: AofError, baseSeq: number, retryInMs: number | undefined): void;
-  /** A local file was removed (evicted or deleted): readers must drop cached handles of it. */
-  removedLocal(file: string): Promise<void>;
   /** The writer waits before sealing: segments not yet archived hold `queuedBytes`, at least the bound. */
   writerWaiting(queuedBytes: number, maxQueuedBytes: number): void;
 }
@@ -36,8 +32,6 @@ export interface TieringSettings {
   backoff: BackoffOptions;
   lowestPinnedSeq: () => number | undefined;
   clock: () => number;
-  /** The log's descriptor budget, shared by fetches of evicted segments. */
-  files: HandlePool;
 }
 
 /**
@@ -59,12 +53,12 @@ export class Tiering {
   constructor(
     private readonly settings: TieringSettings,
     private readonly catalog: SegmentCatalog,
-    private readonly segments: LoadedSegment[],
+    private readonly segments: SegmentList,
     private readonly events: TieringEvents,
   ) {
     const { archive } = settings;
     if (archive !== undefined) {
-      this.cache = new SegmentCache(settings.cacheDir, archive, settings.cacheMaxBytes, settings.files, (file) => void events.removedLocal(file));
+      this.cache = new SegmentCache(settings.cacheDir, archive, settings.cacheMaxBytes, segments.files, (file) => void segments.files.forget(file));
       this.archiver = new Archiver(settings.dir, catalog, archive, settings.backoff, {
         archived: (entry) => {
           events.archived(entry);
@@ -120,11 +114,6 @@ export class Tiering {
     return bytes;
   }
 
-  /** Makes a segment readable (fetching an evicted one back). */
-  async prepare(seg: LoadedSegment): Promise<void> {
-    if (seg.location === 'archive') await this.cache!.ensure(seg);
-  }
-
   /** Uploads everything queued now, then applies retention. */
   async archiveNow(): Promise<void> {
     await this.archiver?.drainNow();
@@ -170,29 +159,18 @@ export class Tiering {
   private async applyArchiveRetention(options: RetentionOptions, archive: SegmentArchive): Promise<void> {
     for (const baseSeq of planArchiveRetention(this.catalog.all(), options, this.settings.lowestPinnedSeq(), this.settings.clock())) {
       await archive.delete(segmentKey(baseSeq));
-      const file = segmentPath(this.settings.dir, baseSeq);
       await this.catalog.transition(baseSeq, 'deleted');
-      await this.events.removedLocal(file);
-      fs.rmSync(file, { force: true });
-      const index = this.segments.findIndex((s) => s.baseSeq === baseSeq);
-      if (index >= 0) this.segments.splice(index, 1);
+      await this.segments.removeLocal(baseSeq, 'delete', segmentPath(this.settings.dir, baseSeq));
     }
   }
 
   private async applyLocalRetention(options: RetentionOptions): Promise<void> {
     const steps = planRetention(this.catalog.all(), options, this.settings.lowestPinnedSeq(), this.settings.archive !== undefined, this.settings.clock());
     for (const step of steps) {
-      const file = segmentPath(this.settings.dir, step.baseSeq);
       // Catalog first: a crash before the unlink leaves a file the catalog calls gone, which is harmless;
       // the other order would leave an entry whose file is missing.
       await this.catalog.transition(step.baseSeq, step.action === 'evict' ? 'evicted' : 'deleted');
-      await this.events.removedLocal(file);
-      fs.rmSync(file, { force: true });
-      await nodeFs.syncDir(path.dirname(file));
-      const index = this.segments.findIndex((s) => s.baseSeq === step.baseSeq);
-      if (index < 0) continue;
-      if (step.action === 'delete') this.segments.splice(index, 1);
-      else this.segments[index]!.location = 'archive';
+      await this.segments.removeLocal(step.baseSeq, step.action, segmentPath(this.settings.dir, step.baseSeq));
     }
   }
 }
@@ -212,7 +190,7 @@ export interface ArchiveReadOptions {
  * where the next begins; the last one is fetched at open to learn its end.
  * The archive must hold a contiguous run of segments.
  */
-export async function archivedSegments(archive: SegmentArchive, cacheDir: string): Promise<LoadedSegment[]> {
+export async function archivedSegments(archive: SegmentArchive, cacheDir: string): Promise<SegmentState[]> {
   const bases: number[] = [];
   for await (const key of archive.list()) {
     const base = parseSegmentKey(key);
@@ -230,7 +208,7 @@ export async function archivedSegments(archive: SegmentArchive, cacheDir: string
 }
 
 /** Placeholders for segments the catalog says were evicted: readable through the archive once fetched. */
-export function evictedPlaceholders(dir: string, entries: readonly CatalogEntry[]): LoadedSegment[] {
+export function evictedPlaceholders(dir: string, entries: readonly CatalogEntry[]): SegmentState[] {
   return entries
     .filter((e) => e.status === 'evicted')
     .map((e) => ({

@@ -13,8 +13,9 @@ import { impossibleEntry } from '../catalog/entry.js';
 import { CorruptionError } from '../errors.js';
 import type { FileHandle } from '../fs/types.js';
 import type { HandlePool } from '../segment/handle-pool.js';
-import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
-import type { LoadedSegment } from '../segment/loaded-segment.js';
+import { readSegmentEnvelope, sealedFigures, type SealedFigures } from '../segment/load.js';
+import type { LoadedSegment, SegmentState } from '../segment/loaded-segment.js';
+import type { Segment } from '../segment/segment.js';
 import { segmentPath } from '../segment/names.js';
 
 /** Entries a loader may open a sealed local segment from without reading its file. */
@@ -32,7 +33,7 @@ export function trustedSealedEntries(entries: readonly CatalogEntry[]): Map<numb
  * and index are unknown, `dataEnd` is the file size and `footerBytes` 0 (so
  * `dataEnd + footerBytes` is the size either way).
  */
-export function deferredSegment(dir: string, e: CatalogEntry): LoadedSegment {
+export function deferredSegment(dir: string, e: CatalogEntry): SegmentState {
   return {
     baseSeq: e.baseSeq, file: segmentPath(dir, e.baseSeq), salt: Buffer.alloc(0), createdMs: e.createdMs, sealed: true,
     nextSeq: e.nextSeq, recordCount: e.recordCount, dataEnd: e.bytes, firstTimestamp: e.firstTimestamp, lastTimestamp: e.lastTimestamp,
@@ -40,20 +41,12 @@ export function deferredSegment(dir: string, e: CatalogEntry): LoadedSegment {
   };
 }
 
-const loading = new WeakMap<LoadedSegment, Promise<void>>();
-
 /** Reads a deferred segment's header and footer, checks them against what the catalog said, and fills in the rest. Concurrent calls share one load. */
-export function loadDeferredSegment(files: HandlePool, seg: LoadedSegment): Promise<void> {
-  if (seg.deferred !== true) return Promise.resolve();
-  let pending = loading.get(seg);
-  if (pending === undefined) {
-    pending = files.withHandle(seg.file, (handle) => load(handle, seg)).finally(() => loading.delete(seg));
-    loading.set(seg, pending);
-  }
-  return pending;
+export function loadDeferredSegment(files: HandlePool, seg: Segment): Promise<void> {
+  return seg.loadDeferred(files, load);
 }
 
-async function load(handle: FileHandle, seg: LoadedSegment): Promise<void> {
+async function load(handle: FileHandle, seg: LoadedSegment): Promise<SealedFigures> {
   const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
   if (envelope.kind !== 'sealed') throw new CorruptionError('the catalog lists this segment as sealed but its footer is missing or damaged (run Log.verify)', { file: seg.file, offset: envelope.size });
   const s = envelope.summary;
@@ -66,5 +59,5 @@ async function load(handle: FileHandle, seg: LoadedSegment): Promise<void> {
     envelope.header.createdMs !== seg.createdMs && 'creation time',
   ].filter((d): d is string => d !== false);
   if (differs.length > 0) throw new CorruptionError(`sealed segment changed since the catalog recorded it: ${differs.join(', ')} (run Log.verify)`, { file: seg.file, offset: s.dataEnd });
-  Object.assign(seg, sealedFigures(envelope));
+  return sealedFigures(envelope);
 }

@@ -6,6 +6,8 @@ import { moveToRecovery } from '../recovery/preserve.js';
 import type { NormalizedOptions } from '../options.js';
 import { createSegment } from '../segment/create.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
+import { Segment } from '../segment/segment.js';
+import type { SegmentList } from '../segment/segment-list.js';
 
 /** A read-only handle reads the catalog when there is one; a damaged one is ignored (the files are the truth). */
 export async function openCatalogForReading(dir: string): Promise<SegmentCatalog | undefined> {
@@ -44,16 +46,16 @@ export async function syncAdoptedState(fs: FileSystem, dir: string, segments: re
  * segment. A sealed last segment without records (left by repair) holds
  * nothing and would share its name with the new one: it moves to `recovery/`.
  */
-export async function startFirstSegment(opts: NormalizedOptions, dir: string, segments: LoadedSegment[]): Promise<FileHandle> {
-  const empty = segments[segments.length - 1];
+export async function startFirstSegment(opts: NormalizedOptions, dir: string, segments: SegmentList): Promise<FileHandle> {
+  const empty = segments.last;
   if (empty !== undefined && empty.sealed && empty.nextSeq === empty.baseSeq) {
     await moveToRecovery({ fs: opts.fs, dir, fileMode: opts.fileMode, dirMode: opts.dirMode }, empty.file, 'empty');
-    segments.pop();
+    segments.dropEmptyLast();
   }
-  const last = segments[segments.length - 1];
+  const last = segments.last;
   const base = last?.nextSeq ?? 0;
   const created = await createSegment(opts.fs, dir, base, Math.max(opts.clock(), last?.lastTimestamp ?? 0), opts.fileMode);
-  segments.push(created.segment);
+  segments.append(new Segment(created.segment));
   return created.handle;
 }
 

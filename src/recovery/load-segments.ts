@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { CorruptionError, errnoOf } from '../errors.js';
 import type { FileSystem } from '../fs/types.js';
 import { readSegmentEnvelope, sealedFigures, type SegmentEnvelope } from '../segment/load.js';
-import type { LoadedSegment } from '../segment/loaded-segment.js';
+import type { SegmentState } from '../segment/loaded-segment.js';
 import { parseSegmentFileName, SEGMENTS_DIR, segmentPath } from '../segment/names.js';
 import type { FileHandle } from '../fs/types.js';
 import type { CatalogEntry } from '../catalog/entry.js';
@@ -13,7 +13,7 @@ import { recoverActiveSegment, unscannedActiveSegment, type ScanSettings, type T
 /** The result of opening a log directory's segments. */
 export interface LoadedLog {
   /** Segments in sequence order; the last may be active (unsealed). */
-  segments: LoadedSegment[];
+  segments: SegmentState[];
   /** Open read-write handle of the unsealed last segment (writers only). */
   activeHandle: FileHandle | undefined;
   /** What recovery did at open. */
@@ -84,12 +84,12 @@ export async function loadSegments(fs: FileSystem, dir: string, readOnly: boolea
   return result;
 }
 
-function checkJoins(prev: LoadedSegment | undefined, base: number, file: string): void {
+function checkJoins(prev: SegmentState | undefined, base: number, file: string): void {
   if (prev !== undefined && prev.nextSeq !== base) {
     throw new CorruptionError(`segments do not join: the previous segment ends before sequence ${prev.nextSeq}, this one starts at ${base}`, { file, offset: 0 });
   }
 }
 
-function sealedSegment(file: string, envelope: Extract<SegmentEnvelope, { kind: 'sealed' }>): LoadedSegment {
+function sealedSegment(file: string, envelope: Extract<SegmentEnvelope, { kind: 'sealed' }>): SegmentState {
   return { baseSeq: envelope.header.baseSeq, file, gaps: [], damage: undefined, ...sealedFigures(envelope) };
 }

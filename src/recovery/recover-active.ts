@@ -3,7 +3,7 @@ import { frameCrcSeed } from '../record/frame.js';
 import type { FileHandle } from '../fs/types.js';
 import { SEGMENT_HEADER_BYTES, type SegmentHeader } from '../segment/header.js';
 import { isRangeZero } from '../segment/load.js';
-import type { LoadedSegment } from '../segment/loaded-segment.js';
+import type { SegmentState } from '../segment/loaded-segment.js';
 import { findFrameAfter } from '../segment/resync.js';
 import { scanSegment, type ScanResult } from '../segment/scan.js';
 import { preserveRange, type RecoveryTarget } from './preserve.js';
@@ -33,7 +33,7 @@ export interface ScanSettings {
  * cuts it off, and removes a clean-close marker so appends continue after the
  * last record. Corruption throws: the writer never appends past damage.
  */
-export async function recoverActiveSegment(handle: FileHandle, header: SegmentHeader, size: number, target: RecoveryTarget, settings: ScanSettings): Promise<{ segment: LoadedSegment; recovery: TailRecovery }> {
+export async function recoverActiveSegment(handle: FileHandle, header: SegmentHeader, size: number, target: RecoveryTarget, settings: ScanSettings): Promise<{ segment: SegmentState; recovery: TailRecovery }> {
   const crcSeed = frameCrcSeed(header.salt);
   const scan = await scanSegment(handle, header.baseSeq, crcSeed, size, settings.indexIntervalBytes, settings.readAheadBytes);
   const recovery: TailRecovery = { file: handle.path, cleanClose: false, tornTail: undefined, zeroTailBytes: 0 };
@@ -56,7 +56,7 @@ export async function recoverActiveSegment(handle: FileHandle, header: SegmentHe
     scan.dataEnd = scan.closeMarkerAt;
     recovery.cleanClose = true;
   }
-  return { segment: toLoadedSegment(handle.path, header, scan, false), recovery };
+  return { segment: toSegmentState(handle.path, header, scan, false), recovery };
 }
 
 /**
@@ -65,7 +65,7 @@ export async function recoverActiveSegment(handle: FileHandle, header: SegmentHe
  * watermark, never past it, so in-flight writes are never mistaken for
  * damage and unacknowledged records are never read.
  */
-export function unscannedActiveSegment(file: string, header: SegmentHeader): LoadedSegment {
+export function unscannedActiveSegment(file: string, header: SegmentHeader): SegmentState {
   return {
     baseSeq: header.baseSeq, file, salt: header.salt, createdMs: header.createdMs, sealed: false,
     nextSeq: header.baseSeq, recordCount: 0, dataEnd: SEGMENT_HEADER_BYTES, firstTimestamp: 0, lastTimestamp: 0,
@@ -74,7 +74,7 @@ export function unscannedActiveSegment(file: string, header: SegmentHeader): Loa
 }
 
 /** The in-memory state of a segment from a scan of its frames. */
-export function toLoadedSegment(file: string, header: SegmentHeader, scan: ScanResult, sealed: boolean): LoadedSegment {
+export function toSegmentState(file: string, header: SegmentHeader, scan: ScanResult, sealed: boolean): SegmentState {
   return {
     baseSeq: header.baseSeq, file, salt: header.salt, createdMs: header.createdMs, sealed,
     nextSeq: scan.nextSeq, recordCount: scan.recordCount, dataEnd: scan.dataEnd,

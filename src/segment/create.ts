@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { writeFully } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES } from './header.js';
-import type { LoadedSegment } from './loaded-segment.js';
+import type { SegmentState } from './loaded-segment.js';
 import { segmentPath } from './names.js';
 
 /**
@@ -10,7 +10,7 @@ import { segmentPath } from './names.js';
  * the directory fsynced, so the file exists after power loss before any
  * record is acknowledged in it. Resolves the open handle and its state.
  */
-export async function createSegment(fs: FileSystem, dir: string, baseSeq: number, createdMs: number, fileMode: number): Promise<{ handle: FileHandle; segment: LoadedSegment }> {
+export async function createSegment(fs: FileSystem, dir: string, baseSeq: number, createdMs: number, fileMode: number): Promise<{ handle: FileHandle; segment: SegmentState }> {
   const file = segmentPath(dir, baseSeq);
   const header = encodeSegmentHeader(baseSeq, createdMs);
   const handle = await fs.open(file, 'createNew', fileMode);
@@ -22,7 +22,7 @@ export async function createSegment(fs: FileSystem, dir: string, baseSeq: number
     await handle.close().catch(() => undefined);
     throw err;
   }
-  const segment: LoadedSegment = {
+  const segment: SegmentState = {
     baseSeq, file, salt: Buffer.from(header.subarray(32, 40)), createdMs, sealed: false,
     nextSeq: baseSeq, recordCount: 0, dataEnd: SEGMENT_HEADER_BYTES, firstTimestamp: 0, lastTimestamp: 0,
     index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,

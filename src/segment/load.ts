@@ -3,7 +3,7 @@ import { readAt } from '../fs/io.js';
 import type { FileHandle } from '../fs/types.js';
 import { decodeFooter, decodeTrailer, FOOTER_FIXED_BYTES, TRAILER_BYTES, type SegmentSummary } from './footer.js';
 import { decodeSegmentHeader, isAllZero, SEGMENT_HEADER_BYTES, type SegmentHeader } from './header.js';
-import type { LoadedSegment } from './loaded-segment.js';
+import type { SegmentState } from './loaded-segment.js';
 
 /** Bytes read from the end of a segment in the first read, enough for the footer of most segments. */
 export const FOOTER_READ_BYTES = 64 * 1024;
@@ -44,7 +44,7 @@ export async function readSegmentEnvelope(file: FileHandle, baseSeq: number): Pr
 }
 
 /** A sealed envelope's figures, as a loaded segment holds them (sealed, local, nothing deferred or to fetch). */
-export type SealedFigures = Pick<LoadedSegment, 'salt' | 'createdMs' | 'sealed' | 'nextSeq' | 'recordCount' | 'dataEnd' | 'firstTimestamp' | 'lastTimestamp' | 'index' | 'footerCrc' | 'footerBytes' | 'location' | 'needsFetch' | 'deferred'>;
+export type SealedFigures = Pick<SegmentState, 'salt' | 'createdMs' | 'sealed' | 'nextSeq' | 'recordCount' | 'dataEnd' | 'firstTimestamp' | 'lastTimestamp' | 'index' | 'footerCrc' | 'footerBytes' | 'location' | 'needsFetch' | 'deferred'>;
 
 /** What a sealed segment's header and footer say about it, in the fields of {@link LoadedSegment}. */
 export function sealedFigures(envelope: Extract<SegmentEnvelope, { kind: 'sealed' }>): SealedFigures {

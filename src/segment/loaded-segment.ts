@@ -10,8 +10,14 @@ export interface Gap {
   offset: number;
 }
 
-/** What the log knows about one segment file in memory. */
-export interface LoadedSegment {
+/**
+ * What the log knows about one segment file in memory, as plain data: what
+ * loaders build (from a header and footer, a scan, a catalog entry) before a
+ * {@link Segment} takes it over. Nothing mutates it after that: the log's
+ * segments are read through the readonly {@link LoadedSegment} view, and only
+ * the `Segment` that owns the state changes it.
+ */
+export interface SegmentState {
   /** Sequence number of the first record; also the file name. */
   baseSeq: number;
   /** Path of the segment file. */
@@ -57,3 +63,8 @@ export interface LoadedSegment {
   /** Damage found after `dataEnd` that is not a torn tail: reads past `dataEnd` reject with it. */
   damage: { offset: number; reason: string } | undefined;
 }
+
+/** The public view of a segment: every field readonly. Only its owner, `Segment` (src/segment/segment.ts), changes them. */
+export type LoadedSegment = {
+  readonly [K in keyof SegmentState]: SegmentState[K] extends Array<infer E> ? readonly Readonly<E>[] : SegmentState[K] extends object | undefined ? Readonly<SegmentState[K]> : SegmentState[K];
+};

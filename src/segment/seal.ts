@@ -12,7 +12,7 @@ export function encodeSegmentFooter(segment: LoadedSegment): Buffer {
   return encodeFooter(
     {
       recordCount: segment.recordCount, firstSeq: segment.baseSeq, nextSeq: segment.nextSeq,
-      firstTimestamp: segment.firstTimestamp, lastTimestamp: segment.lastTimestamp, dataEnd: segment.dataEnd, index: segment.index,
+      firstTimestamp: segment.firstTimestamp, lastTimestamp: segment.lastTimestamp, dataEnd: segment.dataEnd, index: segment.index.slice(),
     },
     segment.salt,
   );

@@ -3,9 +3,9 @@ import type { FileHandle, FileSystem } from '../fs/types.js';
 import { FLAG_CLOSE_MARKER, frameCrcSeed } from '../record/frame.js';
 import { FrameCursor } from '../segment/frame-cursor.js';
 import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
-import type { LoadedSegment } from '../segment/loaded-segment.js';
+import { Segment } from '../segment/segment.js';
+import type { SegmentList } from '../segment/segment-list.js';
 import { segmentPath } from '../segment/names.js';
-import { SparseIndexBuilder } from '../segment/sparse-index.js';
 import { readWatermark } from './watermark.js';
 import { findFrameAfter } from '../segment/resync.js';
 import type { HandlePool, Lease } from '../segment/handle-pool.js';
@@ -33,11 +33,14 @@ export class Follower {
   constructor(
     private readonly fs: FileSystem,
     private readonly dir: string,
-    private readonly segments: LoadedSegment[],
+    private readonly segments: SegmentList,
     private readonly settings: FollowSettings,
-    /** The log's descriptor budget: every segment read here leases its handle from it. */
-    private readonly files: HandlePool,
   ) {}
+
+  /** The log's descriptor budget: every segment read here leases its handle from it. */
+  private get files(): HandlePool {
+    return this.segments.files;
+  }
 
   /** Brings the segment list up to the published watermark (or, with no writer ever seen, to what the files hold). */
   catchUp(): Promise<void> {
@@ -48,7 +51,7 @@ export class Follower {
   private async run(): Promise<void> {
     const bound = (await readWatermark(this.fs, this.dir)) ?? Number.MAX_SAFE_INTEGER;
     for (let step = 0; step < CATCH_UP_SEGMENTS_MAX; step++) {
-      const last = this.segments[this.segments.length - 1];
+      const last = this.segments.last;
       if (last === undefined) {
         if (!(await this.loadSegment(0))) return;
         continue;
@@ -64,43 +67,34 @@ export class Follower {
   }
 
   /** Accepts the whole frames written after `seg.dataEnd`, up to the watermark. */
-  private async extend(seg: LoadedSegment, bound: number): Promise<void> {
+  private async extend(seg: Segment, bound: number): Promise<void> {
     await this.files.withHandle(seg.file, async (handle) => {
       const cursor = new FrameCursor(handle, seg.dataEnd, await handle.size(), this.settings.readAheadBytes, frameCrcSeed(seg.salt));
-      const index = new SparseIndexBuilder(this.settings.indexIntervalBytes, seg.index);
       let step = await cursor.next();
       for (; step.kind === 'frame'; step = await cursor.next()) {
         const h = step.header;
         // A close marker is removed by the next writer and written over: never step past it.
         if (h.firstSeq !== seg.nextSeq || h.firstSeq + h.count > bound || (h.flags & FLAG_CLOSE_MARKER) !== 0) break;
-        if (h.count > 0) index.add(h.firstSeq, step.offset, h.timestamp);
-        if (h.flags === 0) {
-          if (seg.recordCount === 0) seg.firstTimestamp = h.timestamp;
-          seg.recordCount += h.count;
-          seg.lastTimestamp = h.timestamp;
-        }
-        seg.nextSeq = h.firstSeq + h.count;
-        seg.dataEnd = step.offset + h.frameBytes;
+        seg.publishFrame(h, step.offset, this.settings.indexIntervalBytes);
       }
-      seg.index = index.entries;
       // Bytes that are not a frame before the watermark: damage if valid frames follow them (a torn tail otherwise).
       if (step.kind === 'bad' && seg.nextSeq < bound && seg.damage === undefined) await this.checkDamage(handle, seg, step.offset, step.reason);
     });
   }
 
-  private async checkDamage(handle: FileHandle, seg: LoadedSegment, offset: number, reason: string): Promise<void> {
-    if ((await findFrameAfter(handle, offset + 1, await handle.size(), seg.nextSeq, frameCrcSeed(seg.salt))) !== undefined) seg.damage = { offset, reason };
+  private async checkDamage(handle: FileHandle, seg: Segment, offset: number, reason: string): Promise<void> {
+    if ((await findFrameAfter(handle, offset + 1, await handle.size(), seg.nextSeq, frameCrcSeed(seg.salt))) !== undefined) seg.markDamaged(offset, reason);
   }
 
   /** True (and the segment updated from its footer) when the writer has sealed it. */
-  private sealedNow(seg: LoadedSegment): Promise<boolean> {
+  private sealedNow(seg: Segment): Promise<boolean> {
     return this.files.withHandle(seg.file, (handle) => this.sealedFrom(handle, seg));
   }
 
-  private async sealedFrom(handle: FileHandle, seg: LoadedSegment): Promise<boolean> {
+  private async sealedFrom(handle: FileHandle, seg: Segment): Promise<boolean> {
     const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
     if (envelope.kind !== 'sealed') return false;
-    Object.assign(seg, sealedFigures(envelope));
+    seg.adoptSealed(sealedFigures(envelope));
     return true;
   }
 
@@ -119,11 +113,11 @@ export class Follower {
       const envelope = await readSegmentEnvelope(handle, baseSeq);
       if (envelope.kind === 'unborn') return false;
       const h = envelope.header;
-      const seg: LoadedSegment = {
+      const seg = new Segment({
         baseSeq, file, salt: h.salt, createdMs: h.createdMs, sealed: false, nextSeq: baseSeq, recordCount: 0, dataEnd: 64,
         firstTimestamp: 0, lastTimestamp: 0, index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
-      };
-      this.segments.push(seg);
+      });
+      this.segments.append(seg);
       if (envelope.kind === 'sealed') await this.sealedFrom(handle, seg);
       return true;
     } finally {

@@ -9,8 +9,9 @@ import { encodeEmptyFrame, encodeGroupedFrame, FLAG_CLOSE_MARKER, FRAME_HEADER_B
 import { createSegment } from '../segment/create.js';
 import { SEGMENT_HEADER_BYTES } from '../segment/header.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
+import { Segment } from '../segment/segment.js';
+import type { SegmentList } from '../segment/segment-list.js';
 import { encodeSegmentFooter } from '../segment/seal.js';
-import { SparseIndexBuilder } from '../segment/sparse-index.js';
 import { AppendQueue, type PendingAppend, type PendingItem } from './append-queue.js';
 import { WriterMetrics } from './metrics.js';
 import type { WrittenFrame } from './written-frame.js';
@@ -51,7 +52,6 @@ export class Writer {
   private readonly queue: AppendQueue;
   private readonly writeBuffer: Buffer;
   private readonly controller: FlushController;
-  private index: SparseIndexBuilder;
   /** Where the next frame goes and which sequence number it starts at (ahead of the published state while frames await their fsync). */
   private writeOffset: number;
   private writeSeq: number;
@@ -81,7 +81,7 @@ export class Writer {
     private readonly fs: FileSystem,
     private readonly dir: string,
     private readonly opts: NormalizedOptions,
-    private readonly segments: LoadedSegment[],
+    private readonly segments: SegmentList,
     handle: FileHandle,
     private readonly events: WriterEvents,
   ) {
@@ -90,8 +90,6 @@ export class Writer {
     this.queue = new AppendQueue(opts.maxPendingBytes);
     this.writeBuffer = Buffer.allocUnsafe(opts.writeBufferBytes);
     this.controller = new FlushController(opts.flush);
-    this.index = new SparseIndexBuilder(opts.segment.indexIntervalBytes, this.active.index);
-    this.active.index = this.index.entries;
     this.writeOffset = this.active.dataEnd;
     this.writeSeq = this.active.nextSeq;
     this.allocatedEnd = this.writeOffset;
@@ -100,8 +98,9 @@ export class Writer {
   }
 
   /** The segment appends go to. */
-  get active(): LoadedSegment {
-    return this.segments[this.segments.length - 1]!;
+  get active(): Segment {
+    // The last segment: unsealed but for a roll that failed between sealing it and starting the next.
+    return this.segments.last!;
   }
 
   /** The failed-state error, once an fsync failed. */
@@ -448,15 +447,8 @@ export class Writer {
   }
 
   /** Makes a frame visible to readers: everything here is acknowledged. */
-  private publish(seg: LoadedSegment, f: WrittenFrame): void {
-    assert(f.firstSeq === seg.nextSeq, `sequence numbers strictly increase: ${f.firstSeq} follows ${seg.nextSeq}`);
-    assert(f.offset === seg.dataEnd, 'frames are published in file order');
-    this.index.add(f.firstSeq, f.offset, f.timestamp);
-    if (seg.recordCount === 0) seg.firstTimestamp = f.timestamp;
-    seg.recordCount += f.count;
-    seg.nextSeq = f.firstSeq + f.count;
-    seg.dataEnd = f.offset + f.frameBytes;
-    seg.lastTimestamp = f.timestamp;
+  private publish(seg: Segment, f: WrittenFrame): void {
+    seg.publishFrame(f, f.offset, this.opts.segment.indexIntervalBytes);
   }
 
   /** After a failed write: cut the partial frame off so the file ends on a whole frame again. */
@@ -554,9 +546,7 @@ export class Writer {
     }
     this.unsyncedBytes += footer.length;
     await this.syncNow();
-    seg.sealed = true;
-    seg.footerBytes = footer.length;
-    seg.footerCrc = footer.readUInt32LE(footer.length - 12);
+    seg.seal(footer.length, footer.readUInt32LE(footer.length - 12));
     await this.events.sealed(seg);
     await this.closeHandle();
     await this.startSegment(seg.nextSeq, Math.max(this.opts.clock(), seg.lastTimestamp));
@@ -572,14 +562,13 @@ export class Writer {
       throw this.failure!;
     }
     this.handle = created.handle;
-    this.index = new SparseIndexBuilder(this.opts.segment.indexIntervalBytes);
-    created.segment.index = this.index.entries;
-    this.segments.push(created.segment);
-    this.writeOffset = created.segment.dataEnd;
-    this.writeSeq = created.segment.nextSeq;
+    const segment = new Segment(created.segment);
+    this.segments.append(segment);
+    this.writeOffset = segment.dataEnd;
+    this.writeSeq = segment.nextSeq;
     this.allocatedEnd = this.writeOffset;
     this.metrics.rolls++;
-    await this.events.rolled(created.segment);
+    await this.events.rolled(segment);
   }
 
   private async writeCloseMarker(): Promise<void> {
