@@ -52,6 +52,12 @@ export interface SegmentArchive {
   /** Where this tier stores objects, for humans: no credentials. */
   readonly description: string;
   /**
+   * Descriptors a `put` may hold open at once on the segment it uploads
+   * (default 1): the log reserves that many of its `maxOpenFiles` budget for
+   * the upload.
+   */
+  readonly openFilesPerCall?: number;
+  /**
    * Stores the segment at `key` and verifies the stored object (size and our
    * CRC-32) before resolving. Overwrites a previous, incomplete attempt.
    */

@@ -64,6 +64,8 @@ export class Archiver {
     private readonly archive: SegmentArchive,
     private readonly backoff: BackoffOptions,
     private readonly events: ArchiverEvents,
+    /** Runs a use of the segment file within the log's descriptor budget, holding `slots` of it (the archive's `openFilesPerCall`). */
+    private readonly withDescriptors: <T>(slots: number, use: () => Promise<T>) => Promise<T> = (_slots, use) => use(),
   ) {}
 
   /**
@@ -154,9 +156,11 @@ export class Archiver {
 
   private async upload(entry: CatalogEntry): Promise<void> {
     await this.catalog.transition(entry.baseSeq, 'archiving');
-    const source = { path: segmentPath(this.dir, entry.baseSeq), ...(await fileCrc(segmentPath(this.dir, entry.baseSeq))) };
-    assert(source.bytes === entry.bytes, `segment ${entry.baseSeq} has the size its catalog entry records`);
-    const stored = await this.archive.put(segmentKey(entry.baseSeq), source, { signal: this.abort.signal });
+    const stored = await this.withDescriptors(this.archive.openFilesPerCall ?? 1, async () => {
+      const source = { path: segmentPath(this.dir, entry.baseSeq), ...(await fileCrc(segmentPath(this.dir, entry.baseSeq))) };
+      assert(source.bytes === entry.bytes, `segment ${entry.baseSeq} has the size its catalog entry records`);
+      return this.archive.put(segmentKey(entry.baseSeq), source, { signal: this.abort.signal });
+    });
     await this.markArchived(entry, stored.location);
     this.metrics.archived++;
     this.metrics.bytesArchived += entry.bytes;
@@ -187,6 +191,6 @@ export class Archiver {
   }
 
   private async crcOf(entry: CatalogEntry): Promise<number> {
-    return (await fileCrc(segmentPath(this.dir, entry.baseSeq))).crc;
+    return (await this.withDescriptors(1, () => fileCrc(segmentPath(this.dir, entry.baseSeq)))).crc;
   }
 }

@@ -192,6 +192,11 @@ export class S3Archive implements SegmentArchive {
   readonly #inFlight = new Set<string>();
   #closed = false;
 
+  /** A multipart upload reads up to `partConcurrency` parts of the segment at once, besides the handle that checksums it. */
+  get openFilesPerCall(): number {
+    return this.#partConcurrency + 1;
+  }
+
   constructor(options: S3ArchiveOptions) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('S3Archive needs options with at least a bucket');
     const { bucket } = options;

@@ -66,7 +66,7 @@ export class Tiering {
           for (const wake of this.roomWaiters.splice(0)) wake();
         },
         failed: events.failed,
-      });
+      }, (slots, use) => segments.files.withSlot(use, slots));
     }
   }
 

@@ -41,6 +41,8 @@ export class HandlePool {
   private permits = 0;
   private waiters: Array<() => void> = [];
   private closed = false;
+  /** The entry last moved to the end of `byFile`: a reader reading on in one file skips the re-insert. */
+  private mostRecent: Entry | undefined;
 
   constructor(
     private readonly fs: FileSystem,
@@ -80,14 +82,19 @@ export class HandlePool {
     }
   }
 
-  /** Runs `use` holding one slot of the budget, for a descriptor opened outside the pool (an archive fetch). */
-  async withSlot<T>(use: () => Promise<T>): Promise<T> {
-    while (this.inUse >= this.maxOpenFiles) await this.makeRoom();
-    this.permits++;
+  /**
+   * Runs `use` holding `slots` of the budget, for descriptors opened outside
+   * the pool (an archive fetch writing its file, an upload reading the
+   * segment). A use needing more than the whole budget holds all of it.
+   */
+  async withSlot<T>(use: () => Promise<T>, slots = 1): Promise<T> {
+    const taken = Math.min(Math.max(1, slots), this.maxOpenFiles);
+    while (this.inUse + taken > this.maxOpenFiles) await this.makeRoom();
+    this.permits += taken;
     try {
       return await use();
     } finally {
-      this.permits--;
+      this.permits -= taken;
       this.wake();
     }
   }
@@ -118,8 +125,11 @@ export class HandlePool {
   }
 
   private async share(entry: Entry): Promise<Lease> {
-    this.byFile.delete(entry.file); // re-insert: most recently used last
-    this.byFile.set(entry.file, entry);
+    if (this.mostRecent !== entry) {
+      this.byFile.delete(entry.file); // re-insert: most recently used last
+      this.byFile.set(entry.file, entry);
+      this.mostRecent = entry;
+    }
     entry.users++;
     if (entry.handle === undefined) {
       try {
@@ -149,7 +159,10 @@ export class HandlePool {
     const entry: Entry = { file, handle: undefined, opening: undefined, users: 1, detached: this.closed };
     // After close nothing is cached: the descriptor still counts, and is closed at its release.
     if (this.closed) this.detached.add(entry);
-    else this.byFile.set(file, entry);
+    else {
+      this.byFile.set(file, entry);
+      this.mostRecent = entry;
+    }
     entry.opening = this.fs.open(file, 'read');
     try {
       entry.handle = await entry.opening;

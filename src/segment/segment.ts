@@ -84,7 +84,7 @@ export class Segment implements LoadedSegment {
    * in file and sequence order, contiguous.
    */
   publishFrame(f: PublishedFrame, offset: number, indexIntervalBytes: number): void {
-    assert(!this.sealed, `frames are published only to the active segment (${this.file})`);
+    assert(!this.sealed, 'frames are published only to an unsealed segment');
     assert(f.firstSeq === this.nextSeq, `sequence numbers strictly increase: ${f.firstSeq} follows ${this.nextSeq}`);
     assert(offset === this.dataEnd, 'frames are published in file order');
     const own = this.own;
