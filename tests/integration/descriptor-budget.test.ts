@@ -147,4 +147,26 @@ describe.skipIf(!procFdAvailable)('segment descriptors stay within maxOpenFiles'
     expect(segmentDescriptors(dir)).toBe(0);
     for (const it of paused) await it.return?.();
   });
+
+  it('a reader paused in a segment that retention evicts reads on from the archive; one paused in a deleted segment is told it fell behind', async () => {
+    const root = tempDir();
+    const archive = new FsArchive(path.join(root, 'archive'));
+    const evicting = await Log.open(path.join(root, 'evict'), { maxOpenFiles: 2, segment: { maxRecords: 10 }, archive, retention: { maxSegments: 2 }, archiveRetry: { baseMs: 1, maxMs: 5 } });
+    const deleting = await Log.open(path.join(root, 'delete'), { maxOpenFiles: 2, segment: { maxRecords: 10 }, retention: { maxSegments: 2 } });
+    for (const log of [evicting, deleting]) for (let i = 0; i < 20; i++) await log.append(`r${i}`);
+    const fromArchive = (await pullOnce(evicting.read({ from: 0 }))).it;
+    const deleted = (await pullOnce(deleting.read({ from: 0 }))).it;
+    for (const log of [evicting, deleting]) {
+      for (let i = 20; i < 60; i++) await log.append(`r${i}`);
+      await log.archiveNow();
+    }
+    expect(evicting.segments()[0]!.status).toBe('evicted');
+    expect(deleting.firstSeq).toBeGreaterThan(0);
+    const seqs: number[] = [];
+    for (let step = await fromArchive.next(); step.done !== true; step = await fromArchive.next()) seqs.push((step.value as { seq: number }).seq);
+    expect(seqs).toEqual(Array.from({ length: 19 }, (_, i) => i + 1)); // a read ends at the watermark of its call
+    await expect(deleted.next()).rejects.toMatchObject({ code: 'AOF_BEHIND_RETENTION' });
+    await evicting.close();
+    await deleting.close();
+  });
 });
