@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { Log } from '../../src/index.js';
 import { childPayload } from '../../src/testing/child-payload.js';
-import { startChildWriter, type ChildWriter } from '../helpers/child.js';
+import { distPath, startChildWriter, type ChildWriter } from '../helpers/child.js';
 import { tempLogDir } from '../helpers/tmp.js';
 
 /**
@@ -21,6 +21,15 @@ if (!unshareWorks) process.stderr.write('SKIPPED lock-namespaces.test.ts: needs 
 const PID_NS = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
 // Also another UTS namespace with another hostname: the holder's recorded host is not ours either.
 const PID_UTS_NS = [...PID_NS, '--uts', 'sh', '-c', 'hostname aof-other-host && exec "$@"', 'sh'];
+
+/** Runs `Log.repair(dir)` in a process started under `prefix`; its outcome as one line. */
+function repairIn(prefix: string[], dir: string): string {
+  const script = `import { Log } from ${JSON.stringify(distPath('src/index.js'))};
+Log.repair(process.argv[1]).then(() => console.log('repaired'), (err) => console.log('error ' + err.code));`;
+  const command = [...prefix, process.execPath, '--input-type=module', '-e', script, dir];
+  const run = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8' });
+  return run.stdout.trim() || `exit ${run.status}: ${run.stderr}`;
+}
 
 const cases: Array<{ name: string; holder: string[]; second: string[] }> = [
   { name: 'the second writer runs in a new PID namespace', holder: [], second: PID_NS },
@@ -46,6 +55,9 @@ describe.skipIf(!unshareWorks)('one writer per log across PID namespaces', () =>
         const second = start(c.second);
         expect(await second.waitForLine('ready', 'error ')).toBe('error AOF_LOCKED');
         expect(await second.exited).toBe(1);
+        // Everything else that takes the writer lock is refused alike: a repair here, and one where the second writer ran.
+        await expect(Log.repair(dir)).rejects.toMatchObject({ code: 'AOF_LOCKED' });
+        expect(repairIn(c.second, dir)).toBe('error AOF_LOCKED');
         // The holder was not disturbed: it goes on acknowledging.
         await holder.waitForAcks(holder.acked.length + 100);
 
