@@ -149,7 +149,8 @@ export class Log extends EventEmitter<LogEvents> {
     await prepareLogDir(opts.fs, dir, opts.readOnly, opts.dirMode);
     let lock: WriterLock | undefined;
     let writer: Writer | undefined;
-    if (!opts.readOnly) lock = await acquireWriterLock(dir, (err) => writer?.poison(new LogFailedError('the writer lock was lost (its LOCK directory was removed or replaced)', err, { file: dir })), opts.dirMode);
+    // A lost lock (removed or replaced under us: another writer may take it) puts the writer in its failed state.
+    if (!opts.readOnly) lock = await acquireWriterLock(dir, (err) => writer?.poison(new LogFailedError(`the writer lock was lost: ${err.message}`, err, { file: dir })), opts.dirMode, opts.fileMode);
     let opened: OpenedCatalog | undefined;
     let readCatalog: SegmentCatalog | undefined;
     try {
@@ -192,6 +193,10 @@ export class Log extends EventEmitter<LogEvents> {
           log?.tiering?.sealed();
         },
         beforeSeal: async () => {
+          // A roll writes a footer and creates a segment file, as a writer that took the lock over would: the lock is checked first.
+          await lock!.check().catch((err: unknown) => {
+            throw writer?.failedWith ?? err;
+          });
           await log?.tiering?.waitForArchiveRoom();
         },
         rolled: async (s) => {
