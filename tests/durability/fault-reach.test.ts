@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsArchive } from '../../src/archive/fs-archive.js';
 import { Log } from '../../src/log.js';
+import { SnapshotStore } from '../../src/snapshot/store.js';
 import type { LogOptions } from '../../src/options.js';
 import { FaultFs, type FsOperation } from '../../src/testing/fault-fs.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -151,6 +152,35 @@ describe('the fault model reaches every file operation', () => {
     expect(err?.code).toMatch(/^AOF_/);
     expect(rest(path.join(t.dir, 'cache'), /\.fetch-/)).toEqual([]);
     expect(await readAll(t.log)).toEqual(expected);
+  });
+
+  it('fetch-back: a failed removal when the cache evicts is not the read\'s failure, and loses nothing', async () => {
+    const faults = new FaultFs();
+    // A cache smaller than two segments: every fetch evicts the one before.
+    const t = await tieredLog(faults, { archiveCacheMaxBytes: 1 });
+    await appendAll(t.log);
+    await t.log.archiveNow();
+    faults.failNext('unlink', 'EIO', { path: '/log/cache/' });
+    expect(await readAll(t.log)).toEqual(expected);
+    expect(faults.faultsPending).toBe(false);
+    expect(await readAll(t.log)).toEqual(expected);
+  });
+
+  it('snapshot store: pruning a backup removes its tree through the adapter', async () => {
+    const faults = new FaultFs({ record: true });
+    const t = await tieredLog(faults, { archive: undefined, retention: undefined });
+    await appendAll(t.log);
+    const dir = path.join(tempDir(), 'snapshots');
+    const store = await SnapshotStore.open(dir, { keepBackups: 1, fs: faults });
+    try {
+      const first = await store.backup(t.log);
+      await t.log.append('one more');
+      await store.backup(t.log); // prunes the first
+      expect(fs.existsSync(first.dir)).toBe(false);
+      expect(faults.journal.some((c) => c.op === 'rmdir' && c.path.includes(`${first.name}-pruned`))).toBe(true);
+    } finally {
+      await store.close();
+    }
   });
 
   it('backup: a failed hard link fails the backup typed and leaves nothing; EXDEV falls back to a copy', async () => {
