@@ -91,12 +91,14 @@ export async function judgeAttackedLog(m: LogModel, r: LogUnderTest, what: strin
  * open intact), judge, put the directory back on a new machine, reopen and
  * audit.
  */
-async function underAttack(m: LogModel, r: LogUnderTest, what: string, accepted: readonly string[], seed: number, attack: () => Promise<boolean> | boolean): Promise<AttackOutcome> {
+async function underAttack(m: LogModel, r: LogUnderTest, describe: () => string, accepted: readonly string[], seed: number, attack: () => Promise<boolean> | boolean): Promise<AttackOutcome> {
   await settleForAttack(m, r);
   const copy = snapshotDir(r.dir);
   let outcome: AttackOutcome;
+  let what = 'an attack';
   try {
     const changed = await attack();
+    what = describe(); // after the attack, which knows the file it chose
     r.replaceMachine(seed);
     outcome = await judgeAttackedLog(m, r, what, changed ? accepted : []);
   } finally {
@@ -154,7 +156,7 @@ export class RollbackSegmentCommand extends FileAttackCommand {
     m.restarted('close', r.log.nextSeq);
     for (const spec of this.specs) await new AppendCommand(spec).run(m, r);
     if (this.roll && !m.failed) await settle(() => r.log.roll()).then((res) => (res.ok ? m.sealedUpTo(m.nextSeq) : undefined));
-    this.outcome = await underAttack(m, r, `rolling ${file ?? 'the last segment'} back`, this.accepted, this.seed, () => {
+    this.outcome = await underAttack(m, r, () => `rolling ${file ?? 'the last segment'} back`, this.accepted, this.seed, () => {
       if (file === undefined || old === undefined) return false;
       const now = fs.existsSync(file) ? fs.readFileSync(file) : undefined;
       if (now !== undefined && now.equals(old)) return false;
@@ -178,10 +180,12 @@ export class DeleteSegmentCommand extends FileAttackCommand {
     super(seed, accepted);
   }
   protected async apply(m: LogModel, r: LogUnderTest): Promise<void> {
-    this.outcome = await underAttack(m, r, 'deleting a segment file', this.accepted, this.seed, () => {
+    let target = 'a segment file';
+    this.outcome = await underAttack(m, r, () => `deleting ${target}`, this.accepted, this.seed, () => {
       const files = segmentFiles(r.dir);
       if (files.length === 0) return false;
-      fs.unlinkSync(files[this.pick % files.length]!);
+      target = files[this.pick % files.length]!;
+      fs.unlinkSync(target);
       return true;
     });
   }
@@ -207,11 +211,12 @@ export class ForeignSegmentCommand extends FileAttackCommand {
     super(seed, accepted);
   }
   protected async apply(m: LogModel, r: LogUnderTest): Promise<void> {
-    this.outcome = await underAttack(m, r, "putting another log's segment in place of ours", this.accepted, this.seed, async () => {
+    let target = 'one of ours';
+    this.outcome = await underAttack(m, r, () => `putting another log's segment in place of ${target}`, this.accepted, this.seed, async () => {
       const files = segmentFiles(r.dir);
       if (files.length === 0) return false;
       const index = this.pick % files.length;
-      const target = files[index]!;
+      target = files[index]!;
       const foreign = await foreignSegment(`${r.dir}.foreign`, baseOfSegmentFile(target), this.records, index < files.length - 1, this.seed);
       fs.copyFileSync(foreign, target);
       fs.rmSync(`${r.dir}.foreign`, { recursive: true, force: true });
@@ -241,7 +246,8 @@ export class DamageCatalogCommand extends FileAttackCommand {
     super(seed, accepted);
   }
   protected async apply(m: LogModel, r: LogUnderTest): Promise<void> {
-    this.outcome = await underAttack(m, r, `garbage in catalog page ${this.page}`, this.accepted, this.seed, () => damageCatalogPage(r.dir, this.page, this.pick, this.seed) !== undefined);
+    let page: number | undefined;
+    this.outcome = await underAttack(m, r, () => `garbage in catalog page ${page} (${this.page})`, this.accepted, this.seed, () => (page = damageCatalogPage(r.dir, this.page, this.pick, this.seed)) !== undefined);
   }
   toString(): string {
     return `damageCatalog(${this.page}${this.page === 'meta' || this.page === 'any' ? ` #${this.pick}` : ''}, seed ${this.seed})`;
