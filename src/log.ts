@@ -25,7 +25,7 @@ import { repairLog, type RepairOptions, type RepairReport } from './recovery/rep
 import { verifyLog, type VerifyOptions, type VerifyReport } from './recovery/verify.js';
 import type { LoadedSegment } from './segment/loaded-segment.js';
 import { emptyMetrics, type LogMetrics } from './write/metrics.js';
-import { openCatalogForReading, startFirstSegment, syncAdoptedState } from './log/open-helpers.js';
+import { finishRetentionRemovals, openCatalogForReading, startFirstSegment, syncAdoptedState } from './log/open-helpers.js';
 import { wrapErrors } from './log/wrap-errors.js';
 import { mapErrors, RecordIterator } from './read/record-iterator.js';
 import { Pins } from './log/pins.js';
@@ -126,7 +126,7 @@ export class Log extends EventEmitter<LogEvents> {
     this.openReport = openReport;
     this.files = new FileCache(opts.fs, opts.maxOpenFiles);
     this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes, (seg) => this.prepareSegment(seg), opts.syncIoMaxBytes);
-    if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes, (file) => void this.files.forget(file));
+    if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.fs, opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes, (file) => void this.files.forget(file));
     if (writer === undefined) {
       this.wakeup = new FileWakeup(path.join(dir, WATERMARK_FILE), opts.tailPollIntervalMs);
       this.follower = new Follower(opts.fs, dir, segmentList, { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes });
@@ -161,6 +161,8 @@ export class Log extends EventEmitter<LogEvents> {
       if (opts.readOnly) readCatalog = await openCatalogForReading(dir);
       else if (SegmentCatalog.exists(dir)) opened = await openWritableCatalog(dir, opts);
       const entries = opened?.entries ?? readCatalog?.all() ?? [];
+      // A writer first finishes a removal retention began but did not end (a crash or a failed unlink after the catalog said so).
+      if (opened !== undefined) await finishRetentionRemovals(opts.fs, dir, entries);
       const trusted = (opened?.catalog ?? readCatalog)?.closedCleanly === true ? trustedSealedEntries(entries) : undefined;
       const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, settings, trusted);
       const report: OpenReport = { recovery: loaded.recovery, unbornMovedTo: loaded.unbornMovedTo, catalog: undefined };
@@ -392,7 +394,7 @@ export class Log extends EventEmitter<LogEvents> {
     // Archive retention alone also needs the tiering machinery; it is checked inside.
     this.tiering = new Tiering(
       {
-        dir: this.dir, archive: this.opts.archive, retention: this.opts.retention, archiveRetention: this.opts.archiveRetention, cacheDir: this.opts.archiveCacheDir ?? path.join(this.dir, 'cache'),
+        fs: this.opts.fs, dir: this.dir, archive: this.opts.archive, retention: this.opts.retention, archiveRetention: this.opts.archiveRetention, cacheDir: this.opts.archiveCacheDir ?? path.join(this.dir, 'cache'),
         cacheMaxBytes: this.opts.archiveCacheMaxBytes, maxQueuedBytes: this.opts.archiveMaxQueuedBytes, backoff: this.opts.archiveRetry, lowestPinnedSeq: () => this.pins.lowestPinnedSeq(), clock: this.opts.clock,
       },
       catalog,
