@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import type { SegmentCatalog } from '../catalog/catalog.js';
 import type { CatalogEntry } from '../catalog/entry.js';
-import type { AofError } from '../errors.js';
+import { toAofError, type AofError } from '../errors.js';
+import type { FileSystem } from '../fs/types.js';
 import type { SegmentState } from '../segment/loaded-segment.js';
 import type { SegmentList } from '../segment/segment-list.js';
 import { segmentFileName, segmentPath } from '../segment/names.js';
@@ -21,6 +22,8 @@ export interface TieringEvents {
 
 /** Settings of the tiers. */
 export interface TieringSettings {
+  /** The log's adapter: every removal and fetch goes through it. */
+  fs: FileSystem;
   dir: string;
   archive: SegmentArchive | undefined;
   retention: RetentionOptions | undefined;
@@ -58,8 +61,8 @@ export class Tiering {
   ) {
     const { archive } = settings;
     if (archive !== undefined) {
-      this.cache = new SegmentCache(settings.cacheDir, archive, settings.cacheMaxBytes, segments.files, (file) => void segments.files.forget(file));
-      this.archiver = new Archiver(settings.dir, catalog, archive, settings.backoff, {
+      this.cache = new SegmentCache(settings.fs, settings.cacheDir, archive, settings.cacheMaxBytes, segments.files, (file) => void segments.files.forget(file));
+      this.archiver = new Archiver(settings.fs, settings.dir, catalog, archive, settings.backoff, {
         archived: (entry) => {
           events.archived(entry);
           this.retain();
@@ -148,7 +151,8 @@ export class Tiering {
   /** Schedules one retention pass after the current one. */
   private retain(): void {
     if (this.closed || (this.settings.retention === undefined && this.settings.archiveRetention === undefined)) return;
-    this.retentionPass = this.retentionPass.then(() => this.applyRetention()).catch((err: AofError) => this.events.failed(err, -1, undefined));
+    // A failed removal (EIO, EACCES through the adapter) is reported typed; the next pass tries again.
+    this.retentionPass = this.retentionPass.then(() => this.applyRetention()).catch((err: unknown) => this.events.failed(toAofError(err, 'retention pass failed'), -1, undefined));
   }
 
   private async applyRetention(): Promise<void> {

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { assert } from '../assert.js';
-import { errnoOf } from '../errors.js';
+import { unlinkIfExists } from '../fs/io.js';
 import type { FileSystem } from '../fs/types.js';
 import { lastWhere } from './bisect.js';
 import { HandlePool } from './handle-pool.js';
@@ -93,11 +93,7 @@ export class SegmentList {
    */
   async removeLocal(baseSeq: number, action: 'evict' | 'delete', file: string): Promise<void> {
     await this.files.forget(file);
-    try {
-      await this.fs.unlink(file);
-    } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw err;
-    }
+    await unlinkIfExists(this.fs, file);
     await this.fs.syncDir(path.dirname(file));
     const index = this.list.findIndex((s) => s.baseSeq === baseSeq);
     if (index < 0) return;
