@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { FileHandle } from './fs/types.js';
 import { ArchiveError, ClosedError, ErrorCode, InvalidArgumentError, LogFailedError, ReadOnlyError, toAofError, type AofError } from './errors.js';
 import { acquireWriterLock, type WriterLock } from './lock/writer-lock.js';
 import { prepareLogDir } from './log/prepare-dir.js';
@@ -153,6 +154,8 @@ export class Log extends EventEmitter<LogEvents> {
     if (!opts.readOnly) lock = await acquireWriterLock(dir, (err) => writer?.poison(new LogFailedError(`the writer lock was lost: ${err.message}`, err, { file: dir })), opts.dirMode, opts.fileMode);
     let opened: OpenedCatalog | undefined;
     let list: SegmentList | undefined;
+    /** The active segment's write handle until the writer takes it over (and with it the duty to close it). */
+    let active: FileHandle | undefined;
     let readCatalog: SegmentCatalog | undefined;
     try {
       const target = { fs: opts.fs, dir, fileMode: opts.fileMode, dirMode: opts.dirMode };
@@ -176,19 +179,17 @@ export class Log extends EventEmitter<LogEvents> {
       }
       // After a clean close everything found was already made durable by that close.
       const cleanlyClosed = loaded.recovery?.cleanClose === true && loaded.recovery.zeroTailBytes === 0 && loaded.recovery.tornTail === undefined;
-      if (!cleanlyClosed) await syncAdoptedState(opts.fs, dir, list.view, loaded.activeHandle);
-      const handle = loaded.activeHandle ?? (await startFirstSegment(opts, dir, list));
+      active = loaded.activeHandle;
+      if (!cleanlyClosed) await syncAdoptedState(opts.fs, dir, list.view, active);
+      active ??= await startFirstSegment(opts, dir, list);
       const reconciled = opened ?? (await openWritableCatalog(dir, opts));
       opened = undefined; // reconcileCatalog closes it on failure
-      const { catalog, report: catalogReport } = await reconcileCatalog(dir, reconciled, list.view, { dropMissing: false }).catch(async (err: unknown) => {
-        await handle.close();
-        throw err;
-      });
+      const { catalog, report: catalogReport } = await reconcileCatalog(dir, reconciled, list.view, { dropMissing: false });
       report.catalog = catalogReport;
       const unchanged = catalogReport.added.length === 0 && catalogReport.corrected.length === 0 && catalogReport.dropped.length === 0 && !catalogReport.rebuilt;
       list.prepend(evictedPlaceholders(dir, unchanged ? reconciled.entries : catalog.all()));
       let log: Log | undefined;
-      writer = new Writer(opts.fs, dir, opts, list, handle, {
+      writer = new Writer(opts.fs, dir, opts, list, active, {
         appended: (from, to) => log?.acknowledged(from, to),
         flushed: (records, bytes, durationMs) => log?.emit('flush', { records, bytes, durationMs }),
         sealed: async (s) => {
@@ -209,13 +210,15 @@ export class Log extends EventEmitter<LogEvents> {
         },
         failed: (err) => log?.reportError(err),
       });
+      active = undefined; // the writer's now
       log = new Log(dir, opts, list, writer, lock, catalog, report);
       log.watermark = await WatermarkPublisher.open(opts.fs, dir, log.nextSeq, opts.fileMode);
       log.startTiering(catalog);
       return log;
     } catch (err) {
-      // The writer owns the active segment's handle from its construction on: it closes it, once.
-      await writer?.abandon().catch(() => undefined);
+      // The active segment's handle has one owner, which closes it once: the writer from its construction on, this open before.
+      if (writer !== undefined) await writer.abandon().catch(() => undefined);
+      else await active?.close().catch(() => undefined);
       await list?.close();
       await opened?.catalog.close().catch(() => undefined);
       await readCatalog?.close().catch(() => undefined);

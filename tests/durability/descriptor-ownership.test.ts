@@ -96,3 +96,25 @@ describe('a failed roll, then close()', () => {
     for (const [, r] of counting.closes) expect(r.count, `${r.path} closed`).toBe(1);
   });
 });
+
+describe('an open that fails after it opened the active segment', () => {
+  it('closes that handle exactly once (it leaked when the fsync of the adopted state failed)', async () => {
+    const root = tempDir();
+    const dir = path.join(root, 'log');
+    const log = await Log.open(dir);
+    await log.append('kept');
+    await log.close();
+    // A torn tail: the reopen cuts it off, so the open is not a clean one and syncs what it adopted.
+    fs.appendFileSync(path.join(dir, 'segments', segmentFileName(0)), Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    const faults = new FaultFs({ seed: 20 });
+    const counting = new CloseCountingFs(faults);
+    // The first fdatasync of the segment is recovery's cut; the second syncs the adopted state.
+    faults.failNext('datasync', 'EIO', { path: new RegExp(`${segmentFileName(0).replace('.', '\\.')}$`), skip: 1 });
+    await expect(Log.open(dir, { fs: counting })).rejects.toMatchObject({ code: 'AOF_IO' });
+    expect(counting.closes.size).toBeGreaterThan(0);
+    for (const [, r] of counting.closes) expect(r.count, `${r.path} closed`).toBe(1);
+    const reopened = await Log.open(dir);
+    expect((await reopened.get(0))?.payload.toString()).toBe('kept');
+    await reopened.close();
+  });
+});
