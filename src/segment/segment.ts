@@ -51,6 +51,13 @@ export class Segment implements LoadedSegment {
   private indexBuilder: SparseIndexBuilder | undefined;
   /** The deferred load under way, shared by concurrent readers. */
   private loading: Promise<void> | undefined;
+  /**
+   * The writer's handle of the active segment: the one read-write descriptor
+   * of a segment, outside the read budget. Taken out before it is closed, so
+   * it is closed exactly once (a second close would close a descriptor number
+   * that by then may belong to another file of the process).
+   */
+  private append: FileHandle | undefined;
 
   constructor(state: SegmentState) {
     this.baseSeq = state.baseSeq;
@@ -102,6 +109,25 @@ export class Segment implements LoadedSegment {
     }
     own.nextSeq = f.firstSeq + f.count;
     own.dataEnd = offset + f.frameBytes;
+  }
+
+  /** The writer takes this unsealed segment over with its read-write handle. */
+  attachAppendHandle(handle: FileHandle): void {
+    assert(!this.sealed && this.append === undefined, 'an unsealed segment gets one write handle');
+    this.append = handle;
+  }
+
+  /** The write handle, while open. */
+  get appendHandle(): FileHandle {
+    assert(this.append !== undefined, 'the write handle is never used after it was closed');
+    return this.append;
+  }
+
+  /** Closes the write handle, if still open: once, whoever asks again. */
+  async closeAppendHandle(): Promise<void> {
+    const handle = this.append;
+    this.append = undefined;
+    await handle?.close();
   }
 
   /** The footer written at `dataEnd` is durable: the file never changes again. */

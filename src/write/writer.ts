@@ -69,13 +69,6 @@ export class Writer {
   private arrivalWaiter: (() => void) | undefined;
   private readonly loopYield = new LoopYield();
   private intervalTimer: NodeJS.Timeout | undefined;
-  /**
-   * The active segment's write handle, owned by the writer alone; undefined
-   * once closed (by a roll or by close). Taken out before it is closed, so it
-   * is closed exactly once: a second close would close a descriptor number
-   * that by then may belong to another file of the process.
-   */
-  private handle: FileHandle | undefined;
 
   constructor(
     private readonly fs: FileSystem,
@@ -85,7 +78,8 @@ export class Writer {
     handle: FileHandle,
     private readonly events: WriterEvents,
   ) {
-    this.handle = handle;
+    // The active segment owns its write handle from here on, and closes it exactly once.
+    this.active.attachAppendHandle(handle);
     assert(!this.active.sealed, 'the writer starts on an unsealed segment');
     this.queue = new AppendQueue(opts.maxPendingBytes);
     this.writeBuffer = Buffer.allocUnsafe(opts.writeBufferBytes);
@@ -170,17 +164,14 @@ export class Writer {
     await this.closeHandle();
   }
 
-  /** The open write handle; using it after it was closed is a bug. */
+  /** The active segment's write handle; using it after it was closed is a bug. */
   private get out(): FileHandle {
-    assert(this.handle !== undefined, 'the write handle is never used after it was closed');
-    return this.handle;
+    return this.active.appendHandle;
   }
 
-  /** Closes the write handle if the writer still holds one (a roll that failed after sealing holds none). */
-  private async closeHandle(): Promise<void> {
-    const handle = this.handle;
-    this.handle = undefined;
-    await handle?.close();
+  /** Closes the active segment's write handle if it still has one (after a roll that failed once the last segment was sealed, none does). */
+  private closeHandle(): Promise<void> {
+    return this.active.closeAppendHandle();
   }
 
   private submit(item: PendingItem): void {
@@ -561,8 +552,8 @@ export class Writer {
       this.fail(new LogFailedError('a new segment could not be created after sealing the last one', err, { file: this.active.file }));
       throw this.failure!;
     }
-    this.handle = created.handle;
     const segment = new Segment(created.segment);
+    segment.attachAppendHandle(created.handle);
     this.segments.append(segment);
     this.writeOffset = segment.dataEnd;
     this.writeSeq = segment.nextSeq;

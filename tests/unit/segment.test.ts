@@ -57,6 +57,23 @@ describe('Segment: the one place segment state changes', () => {
     expect(() => new Segment(state(0, { sealed: true })).fetched('/x', figures)).toThrow(/evicted/);
   });
 
+  it('owns the write handle of the active segment: one per segment, closed once however often asked, never used after', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'a.seg');
+    fs.writeFileSync(file, '');
+    const handle = await nodeFs.open(file, 'readWrite');
+    let closes = 0;
+    const counted = Object.assign(Object.create(handle) as typeof handle, { close: () => (closes++, handle.close()) });
+    const seg = new Segment(state(0, { file }));
+    seg.attachAppendHandle(counted);
+    expect(() => seg.attachAppendHandle(counted)).toThrow(/one write handle/);
+    expect(seg.appendHandle).toBe(counted);
+    await Promise.all([seg.closeAppendHandle(), seg.closeAppendHandle()]);
+    await seg.closeAppendHandle();
+    expect(closes).toBe(1);
+    expect(() => seg.appendHandle).toThrow(/never used after it was closed/);
+  });
+
   it('a deferred load runs once for concurrent readers', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'f.seg');
