@@ -62,7 +62,13 @@ export interface LogOptions {
   writebackBytes?: number;
   /** Read-ahead window of readers and scans, in bytes (default 256 KiB). */
   readAheadBytes?: number;
-  /** Most segment files kept open for reading at once (default 64). */
+  /**
+   * Most descriptors this handle holds open on segment files for reading, at
+   * any moment (default 64): readers, tail and read iterators, a read-only
+   * handle's follower, archive fetches and uploads, and backups all share
+   * them; the writer's active segment comes on top. A paused iterator holds
+   * none; a read that finds every one busy waits for one (never fails).
+   */
   maxOpenFiles?: number;
   /**
    * Appends' writes and readers' windows of at most this many bytes are done
