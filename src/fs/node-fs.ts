@@ -90,6 +90,11 @@ export class NodeFs implements FileSystem {
     return { size: s.size, isFile: s.isFile(), isDirectory: s.isDirectory(), mtimeMs: s.mtimeMs };
   }
 
+  async lstat(path: string): Promise<FileStat> {
+    const s = await fs.promises.lstat(path);
+    return { size: s.size, isFile: s.isFile(), isDirectory: s.isDirectory(), mtimeMs: s.mtimeMs, isSymbolicLink: s.isSymbolicLink() };
+  }
+
   async syncDir(path: string): Promise<void> {
     const fd = await call<number>((done) => fs.open(path, fs.constants.O_RDONLY, done));
     try {

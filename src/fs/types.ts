@@ -25,6 +25,8 @@ export interface FileStat {
   isDirectory: boolean;
   /** Last modification time in ms since the epoch. */
   mtimeMs: number;
+  /** True for a symbolic link (only {@link FileSystem.lstat} reports one: `stat` follows links). */
+  isSymbolicLink?: boolean;
 }
 
 /** An open file. Positions are always explicit: the engine never relies on a file cursor. */
@@ -72,6 +74,13 @@ export interface FileSystem {
   unlink(path: string): Promise<void>;
   /** Facts about a path; rejects with ENOENT if absent. */
   stat(path: string): Promise<FileStat>;
+  /**
+   * As `stat`, but a symbolic link is reported as itself, not followed.
+   * Optional for compatibility with older adapters; repair uses it to refuse
+   * segments that are links (it replaces files by rename, which would turn a
+   * link into a file and leave its target as it was).
+   */
+  lstat?(path: string): Promise<FileStat>;
   /** fsync of a directory, so that entries created, renamed or removed in it survive power loss. */
   syncDir(path: string): Promise<void>;
 }

@@ -67,6 +67,11 @@ export class CountingFs implements FileSystem {
     return this.inner.stat(path);
   }
 
+  lstat(path: string): Promise<FileStat> {
+    this.count('lstat');
+    return this.inner.lstat?.(path) ?? this.inner.stat(path);
+  }
+
   syncDir(path: string): Promise<void> {
     this.count('syncDir');
     return this.inner.syncDir(path);

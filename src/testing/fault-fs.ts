@@ -6,7 +6,7 @@ import { nodeFs } from '../fs/node-fs.js';
 import { randomInt, seededRandom } from './random.js';
 
 /** Operations of the adapter that faults can target. */
-export type FsOperation = 'open' | 'read' | 'write' | 'datasync' | 'sync' | 'truncate' | 'size' | 'close' | 'readdir' | 'mkdir' | 'rename' | 'unlink' | 'stat' | 'syncDir';
+export type FsOperation = 'open' | 'read' | 'write' | 'datasync' | 'sync' | 'truncate' | 'size' | 'close' | 'readdir' | 'mkdir' | 'rename' | 'unlink' | 'stat' | 'lstat' | 'syncDir';
 
 /** A fault to inject: fail calls of `op` (on paths matching `path`) with `errno`. */
 export interface FaultRule {
@@ -202,6 +202,10 @@ export class FaultFs implements FileSystem {
 
   stat(p: string): Promise<FileStat> {
     return this.run('stat', p, () => this.inner.stat(p));
+  }
+
+  lstat(p: string): Promise<FileStat> {
+    return this.run('lstat', p, () => this.inner.lstat?.(p) ?? this.inner.stat(p));
   }
 
   syncDir(p: string): Promise<void> {

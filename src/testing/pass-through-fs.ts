@@ -33,6 +33,9 @@ export class PassThroughFs implements FileSystem {
   stat(p: string): Promise<FileStat> {
     return this.inner.stat(p);
   }
+  lstat(p: string): Promise<FileStat> {
+    return this.inner.lstat?.(p) ?? this.inner.stat(p);
+  }
   syncDir(p: string): Promise<void> {
     return this.inner.syncDir(p);
   }

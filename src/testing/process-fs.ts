@@ -126,6 +126,10 @@ export class ProcessFs implements FileSystem {
     return this.run('stat', p, () => this.machine.stat(p));
   }
 
+  lstat(p: string): Promise<FileStat> {
+    return this.run('lstat', p, () => this.machine.lstat?.(p) ?? this.machine.stat(p));
+  }
+
   syncDir(p: string): Promise<void> {
     return this.run('syncDir', p, () => this.machine.syncDir(p));
   }
