@@ -25,7 +25,7 @@ import { repairLog, type RepairOptions, type RepairReport } from './recovery/rep
 import { verifyLog, type VerifyOptions, type VerifyReport } from './recovery/verify.js';
 import type { LoadedSegment } from './segment/loaded-segment.js';
 import { emptyMetrics, type LogMetrics } from './write/metrics.js';
-import { openCatalogForReading, startFirstSegment, syncAdoptedState } from './log/open-helpers.js';
+import { openCatalogForReading, settleInterruptedRepair, startFirstSegment, syncAdoptedState } from './log/open-helpers.js';
 import { wrapErrors } from './log/wrap-errors.js';
 import { mapErrors, RecordIterator } from './read/record-iterator.js';
 import { Pins } from './log/pins.js';
@@ -35,6 +35,7 @@ import type { SegmentArchive } from './archive/archive.js';
 import { SegmentCache } from './archive/segment-cache.js';
 import { Writer } from './write/writer.js';
 import { backupLog, type BackupOptions, type BackupReport } from './snapshot/backup.js';
+import { sweepKilledBackups } from './snapshot/backup-pending.js';
 
 /** Events a {@link Log} emits. */
 export interface LogEvents {
@@ -155,6 +156,8 @@ export class Log extends EventEmitter<LogEvents> {
     try {
       const target = { fs: opts.fs, dir, fileMode: opts.fileMode, dirMode: opts.dirMode };
       const settings = { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes };
+      await settleInterruptedRepair(target, opts.readOnly, opts.readAheadBytes);
+      if (!opts.readOnly) await sweepKilledBackups(opts.fs, dir);
       // The catalog first: sealed segments it vouches for are opened from their entries, not read.
       // (A writer creates a missing catalog only after loading: an open that fails leaves the directory as it found it.)
       if (opts.readOnly) readCatalog = await openCatalogForReading(dir);
@@ -467,7 +470,7 @@ export class Log extends EventEmitter<LogEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    const source = { dir: this.dir, fs: this.opts.fs, fileMode: this.opts.fileMode, dirMode: this.opts.dirMode, segments: this.segmentList, pin: (fromSeq: number, reason: string) => this.pin(fromSeq, reason) };
+    const source = { dir: this.dir, fs: this.opts.fs, fileMode: this.opts.fileMode, dirMode: this.opts.dirMode, segments: this.segmentList, pin: (fromSeq: number, reason: string) => this.pin(fromSeq, reason), readOnly: this.readOnly };
     // A writer's view is current now: taking it in this same turn keeps later appends out of the copy.
     if (this.follower === undefined) return backupLog(source, dest, options);
     return this.follower.catchUp().then(() => backupLog(source, dest, options));

@@ -28,6 +28,7 @@ import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { SEGMENTS_DIR, segmentFileName } from '../segment/names.js';
 import { abortError, isAbortError, throwIfAborted } from './abort.js';
 import { TMP_PREFIX } from './format.js';
+import { notePendingBackup, sweepKilledBackups, type PendingBackup } from './backup-pending.js';
 
 /** Options of `log.backup(dest, options)`. */
 export interface BackupOptions {
@@ -82,6 +83,8 @@ export interface BackupSource {
   dirMode: number;
   segments: readonly LoadedSegment[];
   pin(fromSeq: number, reason: string): () => void;
+  /** A read-only handle writes nothing in the log directory (no marker of its backup, see backup-pending.ts). */
+  readOnly?: boolean;
 }
 
 interface PlannedSegment {
@@ -143,7 +146,12 @@ async function copyPlan(source: BackupSource, plan: PlannedSegment[], firstSeq: 
   const tmp = path.join(parent, `${TMP_PREFIX}${process.pid}-${path.basename(dest)}-${randomBytes(4).toString('hex')}`);
   const report: BackupReport = { dir: dest, firstSeq, nextSeq, archived, segments: [], bytes: 0, bytesCopied: 0, cleanClose: false, durationMs: 0 };
   let made = false;
+  let pending: PendingBackup | undefined;
   try {
+    if (source.readOnly !== true) {
+      await sweepKilledBackups(fs, source.dir);
+      pending = await notePendingBackup(fs, source.dir, tmp, source.fileMode);
+    }
     if (!(await pathExists(fs, parent))) {
       await fs.mkdir(parent, source.dirMode);
       await fs.syncDir(path.dirname(parent));
@@ -174,8 +182,10 @@ async function copyPlan(source: BackupSource, plan: PlannedSegment[], firstSeq: 
     await fs.rename(tmp, dest);
     made = false;
     await fs.syncDir(parent);
+    await pending?.done();
   } catch (err) {
     if (made) await removeTree(tmp);
+    await pending?.done().catch(() => undefined);
     if (isAbortError(err) || err instanceof AofError) throw err;
     throw toAofError(err, 'backup failed', dest);
   }

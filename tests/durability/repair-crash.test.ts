@@ -121,10 +121,16 @@ describe('SIGKILL during repair, at every step', () => {
     };
 
     const whole = copy();
-    const full = await runChild('src/testing/child-repair.js', [whole, s.mode, '0']);
+    const full = await runChild('src/testing/child-repair.js', [whole, s.mode, '0', 'trace']);
     expect(full.code, full.stderr).toBe(0);
     const { mutations } = JSON.parse(full.stdout) as { mutations: number };
     expect(mutations).toBeGreaterThan(3);
+    // The changes that put the intent record in place and take it away (the trace lists `N op path`).
+    const stepOf = (re: RegExp): number => Number(full.stderr.split('\n').find((l) => re.test(l))?.split(' ')[0]);
+    const intentWritten = stepOf(new RegExp(`^\\d+ rename .*${INTENT_FILE}\\.tmp -> `));
+    const intentRemoved = stepOf(new RegExp(`^\\d+ unlink .*/${INTENT_FILE}$`));
+    expect(intentWritten).toBeGreaterThan(0);
+    expect(intentRemoved).toBeGreaterThan(intentWritten);
     const reference = await repairedOutcome(copy(), s.mode);
     const unrepaired = await readAll(copy()).catch((err: unknown) => [`open: ${err instanceof AofError ? err.code : String(err)}`]);
 
@@ -138,10 +144,10 @@ describe('SIGKILL during repair, at every step', () => {
       // A repair after the kill finishes the job.
       expect(await repairedOutcome(killed, s.mode), `repair after a kill before change ${n}`).toEqual(reference);
 
-      // So does a writer open, once the intent record is durable; before it, nothing was changed and the open sees the log as it was.
-      const started = fs.existsSync(path.join(opened, INTENT_FILE));
+      // So does a writer open, once the intent record is in place; before it, nothing was changed and the open sees the log as it was.
+      expect(fs.existsSync(path.join(opened, INTENT_FILE)), `intent record after a kill before change ${n}`).toBe(n > intentWritten && n <= intentRemoved);
       const records = await readAll(opened).catch((err: unknown) => [`open: ${err instanceof AofError ? err.code : String(err)}`]);
-      if (!started) {
+      if (n <= intentWritten) {
         expect(records, `records after an open following a kill before change ${n}, before the intent record`).toEqual(unrepaired);
         continue;
       }
