@@ -36,9 +36,10 @@ export interface BackupOptions {
   signal?: AbortSignal;
   /**
    * Hard-link sealed segments when the file system allows (default true).
-   * A link shares the file with the log: the bytes are the same, and a
-   * `Log.repair` of the backup that cut a linked segment would cut the
-   * log's too. `false` copies every byte.
+   * A link shares the file with the log: the bytes are the same (damage to
+   * one is damage to both). `Log.repair` never changes a segment file in
+   * place (it renames a new file over it), so repairing either leaves the
+   * other's copy as it was. `false` copies every byte.
    */
   link?: boolean;
 }

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Log } from '../../src/index.js';
 import { AofError } from '../../src/errors.js';
-import { copyFixture, requireBuilt, seg, type FixtureName } from '../cli/run.js';
+import { aof, copyFixture, requireBuilt, seg, type FixtureName } from '../cli/run.js';
 import { runChild } from '../helpers/child.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -145,7 +145,21 @@ describe('SIGKILL during repair, at every step', () => {
       expect(await repairedOutcome(killed, s.mode), `repair after a kill before change ${n}`).toEqual(reference);
 
       // So does a writer open, once the intent record is in place; before it, nothing was changed and the open sees the log as it was.
-      expect(fs.existsSync(path.join(opened, INTENT_FILE)), `intent record after a kill before change ${n}`).toBe(n > intentWritten && n <= intentRemoved);
+      const pending = n > intentWritten && n <= intentRemoved;
+      expect(fs.existsSync(path.join(opened, INTENT_FILE)), `intent record after a kill before change ${n}`).toBe(pending);
+      if (pending) {
+        // Until then no tool says all is well, and a read-only handle (which may change nothing) refuses.
+        const verify = await Log.verify(opened);
+        expect(verify.ok).toBe(false);
+        expect(verify.problems[0]).toMatchObject({ code: 'AOF_CORRUPT', file: path.join(opened, INTENT_FILE) });
+        const refused = await Log.open(opened, { readOnly: true }).then(async (l) => l.close(), (err: unknown) => err as AofError);
+        expect(refused).toMatchObject({ code: 'AOF_CORRUPT', file: path.join(opened, INTENT_FILE) });
+        if (n === intentWritten + 1) {
+          const dry = await aof(['repair', opened, '--dry-run']);
+          expect(dry.code, dry.stderr).toBe(1);
+          expect(dry.stdout).toContain('finish an interrupted repair first');
+        }
+      }
       const records = await readAll(opened).catch((err: unknown) => [`open: ${err instanceof AofError ? err.code : String(err)}`]);
       if (n <= intentWritten) {
         expect(records, `records after an open following a kill before change ${n}, before the intent record`).toEqual(unrepaired);
