@@ -111,7 +111,8 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
  * Resolves whether there was one.
  */
 export async function finishInterruptedRepair(target: RecoveryTarget, readAheadBytes: number): Promise<boolean> {
-  const interrupted = await readRepairIntent(target.fs, target.dir, true);
+  // A leftover repair-intent.tmp (a plan never put in place) is left for the next repair to remove: an open only reads.
+  const interrupted = await readRepairIntent(target.fs, target.dir, false);
   if (interrupted === undefined) return false;
   await carryOut({ target, indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes }, interrupted, false);
   return true;
