@@ -125,6 +125,7 @@ async function keepCopy(target: RecoveryTarget, file: string, from: number, to: 
 
 /** Copies bytes `[from, to)` of `file` into the new file `dest`, fsynced. */
 async function copyRange(fs: FileSystem, file: string, from: number, to: number, dest: string, fileMode: number): Promise<void> {
+  assert(to >= from, `a range to copy is not negative (${from}..${to} of ${file})`);
   const source = await fs.open(file, 'read');
   try {
     const out = await fs.open(dest, 'createNew', fileMode);
@@ -141,7 +142,6 @@ async function copyRange(fs: FileSystem, file: string, from: number, to: number,
   } finally {
     await source.close();
   }
-  assert(to >= from, 'a range to copy is not negative');
 }
 
 async function sizeOf(fs: FileSystem, file: string): Promise<number> {

@@ -155,9 +155,16 @@ describe('SIGKILL during repair, at every step', () => {
         const refused = await Log.open(opened, { readOnly: true }).then(async (l) => l.close(), (err: unknown) => err as AofError);
         expect(refused).toMatchObject({ code: 'AOF_CORRUPT', file: path.join(opened, INTENT_FILE) });
         if (n === intentWritten + 1) {
+          // The command line too: never "nothing to repair" while a repair is half done.
           const dry = await aof(['repair', opened, '--dry-run']);
           expect(dry.code, dry.stderr).toBe(1);
           expect(dry.stdout).toContain('finish an interrupted repair first');
+          const byCli = path.join(path.dirname(killed), 'cli');
+          fs.cpSync(opened, byCli, { recursive: true });
+          const cli = await aof(['repair', byCli, '--yes', '--json']);
+          expect(cli.code, cli.stderr).toBe(0);
+          expect(JSON.parse(cli.stdout)).toMatchObject({ resumed: true, after: { ok: true } });
+          expect(await readAll(byCli)).toEqual(reference.records);
         }
       }
       const records = await readAll(opened).catch((err: unknown) => [`open: ${err instanceof AofError ? err.code : String(err)}`]);
