@@ -25,7 +25,7 @@ import { repairLog, type RepairOptions, type RepairReport } from './recovery/rep
 import { verifyLog, type VerifyOptions, type VerifyReport } from './recovery/verify.js';
 import type { LoadedSegment } from './segment/loaded-segment.js';
 import { emptyMetrics, type LogMetrics } from './write/metrics.js';
-import { openCatalogForReading, settleInterruptedRepair, startFirstSegment, syncAdoptedState } from './log/open-helpers.js';
+import { finishRetentionRemovals, openCatalogForReading, settleInterruptedRepair, startFirstSegment, syncAdoptedState } from './log/open-helpers.js';
 import { wrapErrors } from './log/wrap-errors.js';
 import { mapErrors, RecordIterator } from './read/record-iterator.js';
 import { Pins } from './log/pins.js';
@@ -127,7 +127,7 @@ export class Log extends EventEmitter<LogEvents> {
     this.openReport = openReport;
     this.files = new FileCache(opts.fs, opts.maxOpenFiles);
     this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes, (seg) => this.prepareSegment(seg), opts.syncIoMaxBytes);
-    if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes, (file) => void this.files.forget(file));
+    if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.fs, opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes, (file) => void this.files.forget(file));
     if (writer === undefined) {
       this.wakeup = new FileWakeup(path.join(dir, WATERMARK_FILE), opts.tailPollIntervalMs);
       this.follower = new Follower(opts.fs, dir, segmentList, { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes });
@@ -150,7 +150,8 @@ export class Log extends EventEmitter<LogEvents> {
     await prepareLogDir(opts.fs, dir, opts.readOnly, opts.dirMode);
     let lock: WriterLock | undefined;
     let writer: Writer | undefined;
-    if (!opts.readOnly) lock = await acquireWriterLock(dir, (err) => writer?.poison(new LogFailedError('the writer lock was lost (its LOCK directory was removed or replaced)', err, { file: dir })), opts.dirMode);
+    // A lost lock (removed or replaced under us: another writer may take it) puts the writer in its failed state.
+    if (!opts.readOnly) lock = await acquireWriterLock(dir, (err) => writer?.poison(new LogFailedError(`the writer lock was lost: ${err.message}`, err, { file: dir })), opts.dirMode, opts.fileMode);
     let opened: OpenedCatalog | undefined;
     let readCatalog: SegmentCatalog | undefined;
     try {
@@ -163,6 +164,8 @@ export class Log extends EventEmitter<LogEvents> {
       if (opts.readOnly) readCatalog = await openCatalogForReading(dir);
       else if (SegmentCatalog.exists(dir)) opened = await openWritableCatalog(dir, opts);
       const entries = opened?.entries ?? readCatalog?.all() ?? [];
+      // A writer first finishes a removal retention began but did not end (a crash or a failed unlink after the catalog said so).
+      if (opened !== undefined) await finishRetentionRemovals(opts.fs, dir, entries);
       const trusted = (opened?.catalog ?? readCatalog)?.closedCleanly === true ? trustedSealedEntries(entries) : undefined;
       const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, settings, trusted);
       const report: OpenReport = { recovery: loaded.recovery, unbornMovedTo: loaded.unbornMovedTo, catalog: undefined };
@@ -195,6 +198,10 @@ export class Log extends EventEmitter<LogEvents> {
           log?.tiering?.sealed();
         },
         beforeSeal: async () => {
+          // A roll writes a footer and creates a segment file, as a writer that took the lock over would: the lock is checked first.
+          await lock!.check().catch((err: unknown) => {
+            throw writer?.failedWith ?? err;
+          });
           await log?.tiering?.waitForArchiveRoom();
         },
         rolled: async (s) => {
@@ -390,7 +397,7 @@ export class Log extends EventEmitter<LogEvents> {
     // Archive retention alone also needs the tiering machinery; it is checked inside.
     this.tiering = new Tiering(
       {
-        dir: this.dir, archive: this.opts.archive, retention: this.opts.retention, archiveRetention: this.opts.archiveRetention, cacheDir: this.opts.archiveCacheDir ?? path.join(this.dir, 'cache'),
+        fs: this.opts.fs, dir: this.dir, archive: this.opts.archive, retention: this.opts.retention, archiveRetention: this.opts.archiveRetention, cacheDir: this.opts.archiveCacheDir ?? path.join(this.dir, 'cache'),
         cacheMaxBytes: this.opts.archiveCacheMaxBytes, maxQueuedBytes: this.opts.archiveMaxQueuedBytes, backoff: this.opts.archiveRetry, lowestPinnedSeq: () => this.pins.lowestPinnedSeq(), clock: this.opts.clock,
       },
       catalog,

@@ -226,7 +226,7 @@ function mode(name: string, value: unknown, fallback: number): number {
 function fileSystem(value: unknown): FileSystem {
   if (value === undefined) return nodeFs;
   const f = value as Partial<FileSystem>;
-  const needed = ['open', 'readdir', 'mkdir', 'rename', 'unlink', 'stat', 'syncDir'] as const;
+  const needed = ['open', 'readdir', 'mkdir', 'rename', 'unlink', 'link', 'rmdir', 'stat', 'lstat', 'syncDir'] as const;
   if (typeof value !== 'object' || value === null || needed.some((k) => typeof f[k] !== 'function')) {
     throw new InvalidArgumentError(`option fs must implement ${needed.join(', ')}`);
   }

@@ -2,6 +2,7 @@ import { assert } from '../assert.js';
 import type { SegmentCatalog } from '../catalog/catalog.js';
 import type { CatalogEntry } from '../catalog/entry.js';
 import { ArchiveError, AofError, ErrorCode } from '../errors.js';
+import type { FileSystem } from '../fs/types.js';
 import { segmentPath } from '../segment/names.js';
 import { segmentKey, type SegmentArchive } from './archive.js';
 import { backoffDelayMs, type BackoffOptions } from './backoff.js';
@@ -59,6 +60,8 @@ export class Archiver {
   private idleWaiters: Array<() => void> = [];
 
   constructor(
+    /** The log's adapter: the whole-file checksum reads the segment through it. */
+    private readonly fs: FileSystem,
     private readonly dir: string,
     private readonly catalog: SegmentCatalog,
     private readonly archive: SegmentArchive,
@@ -154,7 +157,7 @@ export class Archiver {
 
   private async upload(entry: CatalogEntry): Promise<void> {
     await this.catalog.transition(entry.baseSeq, 'archiving');
-    const source = { path: segmentPath(this.dir, entry.baseSeq), ...(await fileCrc(segmentPath(this.dir, entry.baseSeq))) };
+    const source = { path: segmentPath(this.dir, entry.baseSeq), ...(await fileCrc(this.fs, segmentPath(this.dir, entry.baseSeq))) };
     assert(source.bytes === entry.bytes, `segment ${entry.baseSeq} has the size its catalog entry records`);
     const stored = await this.archive.put(segmentKey(entry.baseSeq), source, { signal: this.abort.signal });
     await this.markArchived(entry, stored.location);
@@ -187,6 +190,6 @@ export class Archiver {
   }
 
   private async crcOf(entry: CatalogEntry): Promise<number> {
-    return (await fileCrc(segmentPath(this.dir, entry.baseSeq))).crc;
+    return (await fileCrc(this.fs, segmentPath(this.dir, entry.baseSeq))).crc;
   }
 }

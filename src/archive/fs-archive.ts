@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import fse from 'fs-extra';
+import { once } from 'node:events';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ArchiveError, ErrorCode, errnoOf, InvalidArgumentError } from '../errors.js';
+import { unlinkIfExists } from '../fs/io.js';
 import { nodeFs } from '../fs/node-fs.js';
+import { adapterReadStream, adapterWriteStream, readWholeFile, writeNewFileSynced } from '../fs/streams.js';
+import type { FileSystem } from '../fs/types.js';
 import { parseSegmentKey, type ArchiveCallOptions, type ArchiveCompression, type ArchivedObject, type SegmentArchive, type SegmentSource } from './archive.js';
 import { compressor, decompressor, isCompression } from './compression.js';
 import { RunningCrc } from './file-crc.js';
@@ -18,6 +20,13 @@ export interface FsArchiveOptions {
   fileMode?: number;
   /** Permission bits of created directories (default 0o700). */
   dirMode?: number;
+  /**
+   * The file-system adapter for every file this tier touches: the archive
+   * directory and the log's files it reads (upload) or writes (fetch). Tests
+   * pass the log's `FaultFs` so faults reach the archive too. Default: the
+   * real file system.
+   */
+  fs?: FileSystem;
 }
 
 interface StoredMeta {
@@ -40,6 +49,7 @@ export class FsArchive implements SegmentArchive {
   private readonly compression: ArchiveCompression;
   private readonly fileMode: number;
   private readonly dirMode: number;
+  private readonly fs: FileSystem;
 
   constructor(
     /** The archive directory. */
@@ -52,36 +62,39 @@ export class FsArchive implements SegmentArchive {
     this.compression = c;
     this.fileMode = options.fileMode ?? 0o600;
     this.dirMode = options.dirMode ?? 0o700;
+    this.fs = options.fs ?? nodeFs;
     this.description = `fs:${path.resolve(dir)}`;
   }
 
   async put(key: string, source: SegmentSource, options: ArchiveCallOptions = {}): Promise<ArchivedObject> {
     const dest = this.pathOf(key);
     await this.guard(key, async () => {
-      await fse.ensureDir(path.dirname(dest), this.dirMode);
+      await this.fs.mkdir(path.dirname(dest), this.dirMode);
       const tmp = `${dest}.tmp-${randomBytes(4).toString('hex')}`;
       try {
-        const stages = [fs.createReadStream(source.path), compressor(this.compression), fs.createWriteStream(tmp, { mode: this.fileMode, flags: 'wx' })].filter((s) => s !== undefined);
+        // The write stream fsyncs before it finishes: the stored copy is durable before its metadata names it.
+        const stages = [adapterReadStream(this.fs, source.path), compressor(this.compression), adapterWriteStream(this.fs, tmp, this.fileMode, { sync: true })].filter((s) => s !== undefined);
         await pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], { signal: options.signal });
-        await fsyncPath(tmp);
-        const meta: StoredMeta = { bytes: source.bytes, crc: source.crc, compression: this.compression, storedBytes: (await fs.promises.stat(tmp)).size };
-        await writeDurably(`${dest}.meta.json`, JSON.stringify(meta), this.fileMode);
-        await fs.promises.rename(tmp, dest);
-        await nodeFs.syncDir(path.dirname(dest));
-      } finally {
-        await fs.promises.rm(tmp, { force: true });
+        const meta: StoredMeta = { bytes: source.bytes, crc: source.crc, compression: this.compression, storedBytes: (await this.fs.stat(tmp)).size };
+        await this.writeDurably(`${dest}.meta.json`, JSON.stringify(meta));
+        await this.fs.rename(tmp, dest);
+        await this.fs.syncDir(path.dirname(dest));
+      } catch (err) {
+        // The removal's own failure must not hide the cause; a stray temporary is replaced by the next attempt.
+        await unlinkIfExists(this.fs, tmp).catch(() => undefined);
+        throw err;
       }
     });
     // Read back what was stored and check it against the source's checksum before anyone relies on it.
     const stored = await this.readBack(key);
     if (stored.bytes !== source.bytes || stored.crc !== source.crc) throw new ArchiveError(ErrorCode.ARCHIVE_CORRUPT, `stored copy of ${key} does not match the segment`, { file: dest });
-    return this.describe(key, { bytes: source.bytes, crc: source.crc, compression: this.compression, storedBytes: (await fs.promises.stat(dest)).size });
+    return this.describe(key, { bytes: source.bytes, crc: source.crc, compression: this.compression, storedBytes: (await this.fs.stat(dest)).size });
   }
 
   async verify(key: string, expected: { bytes: number; crc: number }): Promise<ArchivedObject | undefined> {
     const meta = await this.readMeta(key);
     if (meta === undefined) return undefined;
-    const size = await fs.promises.stat(this.pathOf(key)).then((s) => s.size, () => -1);
+    const size = await this.fs.stat(this.pathOf(key)).then((s) => s.size, () => -1);
     if (size < 0) return undefined;
     if (meta.bytes !== expected.bytes || meta.crc !== expected.crc || meta.storedBytes !== size) {
       throw new ArchiveError(ErrorCode.ARCHIVE_CORRUPT, `archived ${key} does not match: stored ${size} bytes (expected ${meta.storedBytes}), checksum ${meta.crc} (expected ${expected.crc})`, { file: this.pathOf(key) });
@@ -93,38 +106,39 @@ export class FsArchive implements SegmentArchive {
     const meta = await this.readMeta(key);
     if (meta === undefined) throw new ArchiveError(ErrorCode.ARCHIVE_CORRUPT, `archived ${key} is missing`, { file: this.pathOf(key) });
     const running = new RunningCrc();
-    const tap = new Writable({
-      write: (chunk: Buffer, _enc, done) => {
+    const tap = new Transform({
+      transform: (chunk: Buffer, _enc, done) => {
         running.update(chunk);
-        out.write(chunk, done);
+        done(null, chunk);
       },
-      final: (done) => out.end(done),
     });
-    const out = fs.createWriteStream(destPath, { flags: 'wx', mode: this.fileMode });
+    const out = adapterWriteStream(this.fs, destPath, this.fileMode);
     try {
-      const stages = [fs.createReadStream(this.pathOf(key)), decompressor(meta.compression), tap].filter((s) => s !== undefined);
+      const stages = [adapterReadStream(this.fs, this.pathOf(key)), decompressor(meta.compression), tap, out].filter((s) => s !== undefined);
       await this.guard(key, () => pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], { signal: options.signal }));
-      await new Promise<void>((resolve, reject) => (out.closed ? resolve() : out.once('close', resolve).once('error', reject)));
+      // Finished is not closed: the caller opens the file next, after this handle is gone.
+      if (!out.closed) await once(out, 'close');
       if (running.bytes !== meta.bytes || running.crc !== meta.crc) throw new ArchiveError(ErrorCode.ARCHIVE_CORRUPT, `archived ${key} changed behind our back: ${running.bytes} bytes with checksum ${running.crc}, expected ${meta.bytes} and ${meta.crc}`, { file: this.pathOf(key) });
     } catch (err) {
       out.destroy();
-      await fs.promises.rm(destPath, { force: true });
+      if (!out.closed) await once(out, 'close').catch(() => undefined);
+      await unlinkIfExists(this.fs, destPath).catch(() => undefined);
       throw err;
     }
   }
 
   async delete(key: string): Promise<void> {
     await this.guard(key, async () => {
-      await fs.promises.rm(this.pathOf(key), { force: true });
-      await fs.promises.rm(`${this.pathOf(key)}.meta.json`, { force: true });
-      await nodeFs.syncDir(path.dirname(this.pathOf(key))).catch(() => undefined);
+      await unlinkIfExists(this.fs, this.pathOf(key));
+      await unlinkIfExists(this.fs, `${this.pathOf(key)}.meta.json`);
+      await this.fs.syncDir(path.dirname(this.pathOf(key))).catch(() => undefined);
     });
   }
 
   async *list(): AsyncIterable<string> {
     let names: string[];
     try {
-      names = await fs.promises.readdir(path.join(this.dir, 'segments'));
+      names = await this.fs.readdir(path.join(this.dir, 'segments'));
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') return;
       throw new ArchiveError(ErrorCode.ARCHIVE_UNAVAILABLE, 'cannot list the archive directory', { file: this.dir }, { cause: err });
@@ -142,9 +156,11 @@ export class FsArchive implements SegmentArchive {
 
   private async readMeta(key: string): Promise<StoredMeta | undefined> {
     try {
-      return JSON.parse(await fs.promises.readFile(`${this.pathOf(key)}.meta.json`, 'utf8')) as StoredMeta;
+      return JSON.parse((await readWholeFile(this.fs, `${this.pathOf(key)}.meta.json`)).toString('utf8')) as StoredMeta;
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') return undefined;
+      // A failed read (EIO, EMFILE) is the disk's trouble, worth a retry; unparsable content is corruption.
+      if (errnoOf(err) !== undefined) throw new ArchiveError(ErrorCode.ARCHIVE_UNAVAILABLE, `cannot read the archive metadata of ${key}`, { file: `${this.pathOf(key)}.meta.json` }, { cause: err });
       throw new ArchiveError(ErrorCode.ARCHIVE_CORRUPT, `archive metadata of ${key} is unreadable`, { file: `${this.pathOf(key)}.meta.json` }, { cause: err });
     }
   }
@@ -153,13 +169,20 @@ export class FsArchive implements SegmentArchive {
     const meta = await this.readMeta(key);
     const running = new RunningCrc();
     const sink = new Writable({ write: (chunk: Buffer, _e, done) => (running.update(chunk), done()) });
-    const stages = [fs.createReadStream(this.pathOf(key)), decompressor(meta?.compression ?? 'none'), sink].filter((s) => s !== undefined);
+    const stages = [adapterReadStream(this.fs, this.pathOf(key)), decompressor(meta?.compression ?? 'none'), sink].filter((s) => s !== undefined);
     await this.guard(key, () => pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]));
     return { bytes: running.bytes, crc: running.crc };
   }
 
   private describe(key: string, meta: StoredMeta): ArchivedObject {
     return { key, location: `${this.description}/${key}`, bytes: meta.bytes, crc: meta.crc, compression: meta.compression, storedBytes: meta.storedBytes };
+  }
+
+  /** Writes `content` to `p` durably: a new temporary file, fsynced, renamed over `p`. */
+  private async writeDurably(p: string, content: string): Promise<void> {
+    const tmp = `${p}.tmp-${randomBytes(4).toString('hex')}`;
+    await writeNewFileSynced(this.fs, tmp, Buffer.from(content, 'utf8'), this.fileMode);
+    await this.fs.rename(tmp, p);
   }
 
   /** Maps file-system failures to archive errors: a full or missing disk is transient, permissions are not. */
@@ -173,20 +196,4 @@ export class FsArchive implements SegmentArchive {
       throw new ArchiveError(code, `archive ${key} failed${errno ? `: ${errno}` : ''}`, { file: path.join(this.dir, key) }, { cause: err });
     }
   }
-}
-
-async function fsyncPath(p: string): Promise<void> {
-  const h = await fs.promises.open(p, 'r+');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}
-
-async function writeDurably(p: string, content: string, mode: number): Promise<void> {
-  const tmp = `${p}.tmp-${randomBytes(4).toString('hex')}`;
-  await fs.promises.writeFile(tmp, content, { mode });
-  await fsyncPath(tmp);
-  await fs.promises.rename(tmp, p);
 }

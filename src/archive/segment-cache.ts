@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { CorruptionError } from '../errors.js';
-import { nodeFs } from '../fs/node-fs.js';
+import { pathExists, unlinkIfExists } from '../fs/io.js';
+import type { FileSystem } from '../fs/types.js';
 import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentFileName } from '../segment/names.js';
@@ -26,6 +26,8 @@ export class SegmentCache {
   fetches = 0;
 
   constructor(
+    /** The log's adapter: the cache's directory, its files and their checks go through it. */
+    private readonly fs: FileSystem,
     private readonly dir: string,
     private readonly archive: SegmentArchive,
     /** Bound of the cache in bytes (the segment being read is kept even if it alone exceeds it). */
@@ -45,7 +47,7 @@ export class SegmentCache {
   async ensure(seg: LoadedSegment): Promise<void> {
     if (seg.location !== 'archive') return;
     const hit = this.cached.get(seg.baseSeq);
-    if (hit !== undefined && fs.existsSync(hit.file)) {
+    if (hit !== undefined && (await pathExists(this.fs, hit.file))) {
       this.cached.delete(seg.baseSeq); // re-insert: LRU order
       this.cached.set(seg.baseSeq, hit);
       return;
@@ -60,31 +62,33 @@ export class SegmentCache {
 
   /** Removes every cached file. */
   async clear(): Promise<void> {
-    for (const [base, entry] of this.cached) this.drop(base, entry);
+    for (const [base, entry] of this.cached) await this.drop(base, entry);
   }
 
   private async fetch(seg: LoadedSegment): Promise<void> {
-    await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await this.fs.mkdir(this.dir, 0o700);
     const file = path.join(this.dir, segmentFileName(seg.baseSeq));
     const tmp = `${file}.fetch-${randomBytes(4).toString('hex')}`;
     try {
       await this.archive.fetch(segmentKey(seg.baseSeq), tmp);
       await this.adopt(seg, tmp);
-      await fs.promises.rename(tmp, file);
-    } finally {
-      await fs.promises.rm(tmp, { force: true });
+      await this.fs.rename(tmp, file);
+    } catch (err) {
+      // Only a failed fetch leaves its temporary file; the removal's own failure must not hide the cause.
+      await unlinkIfExists(this.fs, tmp).catch(() => undefined);
+      throw err;
     }
     this.fetches++;
-    const bytes = (await fs.promises.stat(file)).size;
+    const bytes = (await this.fs.stat(file)).size;
     seg.file = file;
     this.cached.set(seg.baseSeq, { file, bytes, seg });
     this.bytes += bytes;
-    this.evictBeyondBound(seg.baseSeq);
+    await this.evictBeyondBound(seg.baseSeq);
   }
 
   /** Checks the fetched file is the sealed segment expected and takes its salt, index and figures. */
   private async adopt(seg: LoadedSegment, tmp: string): Promise<void> {
-    const handle = await nodeFs.open(tmp, 'read');
+    const handle = await this.fs.open(tmp, 'read');
     try {
       const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
       if (envelope.kind !== 'sealed') throw new CorruptionError('a segment fetched from the archive has no valid footer', { file: tmp });
@@ -97,18 +101,20 @@ export class SegmentCache {
     }
   }
 
-  private evictBeyondBound(keep: number): void {
-    for (const [base, entry] of this.cached) {
+  private async evictBeyondBound(keep: number): Promise<void> {
+    for (const [base, entry] of [...this.cached]) {
       if (this.bytes <= this.maxBytes) return;
-      if (base !== keep) this.drop(base, entry);
+      // A failed unlink leaves a stray file (a later fetch of that segment replaces it): the read that fetched goes on.
+      if (base !== keep) await this.drop(base, entry).catch(() => undefined);
     }
   }
 
-  private drop(base: number, entry: { file: string; bytes: number }): void {
-    // A reader holding the file open keeps reading it: POSIX unlink leaves open files intact.
-    fs.rmSync(entry.file, { force: true });
+  private async drop(base: number, entry: { file: string; bytes: number }): Promise<void> {
+    // Forgotten first: a failed unlink leaves a stray file in the cache directory, never an entry for a file that is gone.
     this.cached.delete(base);
     this.bytes -= entry.bytes;
     this.removed(entry.file);
+    // A reader holding the file open keeps reading it: POSIX unlink leaves open files intact.
+    await unlinkIfExists(this.fs, entry.file);
   }
 }

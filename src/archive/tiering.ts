@@ -1,9 +1,9 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SegmentCatalog } from '../catalog/catalog.js';
 import type { CatalogEntry } from '../catalog/entry.js';
-import type { AofError } from '../errors.js';
-import { nodeFs } from '../fs/node-fs.js';
+import { toAofError, type AofError } from '../errors.js';
+import { unlinkIfExists } from '../fs/io.js';
+import type { FileSystem } from '../fs/types.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentFileName, segmentPath } from '../segment/names.js';
 import { parseSegmentKey, segmentKey, type SegmentArchive } from './archive.js';
@@ -24,6 +24,8 @@ export interface TieringEvents {
 
 /** Settings of the tiers. */
 export interface TieringSettings {
+  /** The log's adapter: every removal and fetch goes through it. */
+  fs: FileSystem;
   dir: string;
   archive: SegmentArchive | undefined;
   retention: RetentionOptions | undefined;
@@ -61,8 +63,8 @@ export class Tiering {
   ) {
     const { archive } = settings;
     if (archive !== undefined) {
-      this.cache = new SegmentCache(settings.cacheDir, archive, settings.cacheMaxBytes, (file) => void events.removedLocal(file));
-      this.archiver = new Archiver(settings.dir, catalog, archive, settings.backoff, {
+      this.cache = new SegmentCache(settings.fs, settings.cacheDir, archive, settings.cacheMaxBytes, (file) => void events.removedLocal(file));
+      this.archiver = new Archiver(settings.fs, settings.dir, catalog, archive, settings.backoff, {
         archived: (entry) => {
           events.archived(entry);
           this.retain();
@@ -156,7 +158,8 @@ export class Tiering {
   /** Schedules one retention pass after the current one. */
   private retain(): void {
     if (this.closed || (this.settings.retention === undefined && this.settings.archiveRetention === undefined)) return;
-    this.retentionPass = this.retentionPass.then(() => this.applyRetention()).catch((err: AofError) => this.events.failed(err, -1, undefined));
+    // A failed removal (EIO, EACCES through the adapter) is reported typed; the next pass tries again.
+    this.retentionPass = this.retentionPass.then(() => this.applyRetention()).catch((err: unknown) => this.events.failed(toAofError(err, 'retention pass failed'), -1, undefined));
   }
 
   private async applyRetention(): Promise<void> {
@@ -170,7 +173,7 @@ export class Tiering {
       const file = segmentPath(this.settings.dir, baseSeq);
       await this.catalog.transition(baseSeq, 'deleted');
       await this.events.removedLocal(file);
-      fs.rmSync(file, { force: true });
+      await unlinkIfExists(this.settings.fs, file);
       const index = this.segments.findIndex((s) => s.baseSeq === baseSeq);
       if (index >= 0) this.segments.splice(index, 1);
     }
@@ -184,8 +187,8 @@ export class Tiering {
       // the other order would leave an entry whose file is missing.
       await this.catalog.transition(step.baseSeq, step.action === 'evict' ? 'evicted' : 'deleted');
       await this.events.removedLocal(file);
-      fs.rmSync(file, { force: true });
-      await nodeFs.syncDir(path.dirname(file));
+      await unlinkIfExists(this.settings.fs, file);
+      await this.settings.fs.syncDir(path.dirname(file));
       const index = this.segments.findIndex((s) => s.baseSeq === step.baseSeq);
       if (index < 0) continue;
       if (step.action === 'delete') this.segments.splice(index, 1);

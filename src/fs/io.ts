@@ -62,3 +62,23 @@ export async function pathExists(fs: FileSystem, p: string): Promise<boolean> {
     throw err;
   }
 }
+
+/** Removes file `p` through the adapter; an absent file is not an error (resolves false). */
+export async function unlinkIfExists(fs: FileSystem, p: string): Promise<boolean> {
+  try {
+    await fs.unlink(p);
+    return true;
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** Removes directory `dir` and everything in it through the adapter; an absent directory is not an error. */
+export async function removeTree(fs: FileSystem, dir: string): Promise<void> {
+  try {
+    await fs.rmdir(dir, { recursive: true });
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code !== 'ENOENT') throw err;
+  }
+}

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import type { FileHandle, FileStat, FileSystem, OpenMode } from './types.js';
+import type { FileHandle, FileStat, FileSystem, LinkStat, OpenMode } from './types.js';
 
 const OPEN_FLAGS: Record<OpenMode, number> = {
   read: fs.constants.O_RDONLY,
@@ -85,14 +85,23 @@ export class NodeFs implements FileSystem {
     return fs.promises.unlink(path);
   }
 
+  link(from: string, to: string): Promise<void> {
+    return fs.promises.link(from, to);
+  }
+
+  rmdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    // fs.rm rather than fs.rmdir: its recursive form is the maintained one; an absent path still rejects ENOENT.
+    return options.recursive === true ? fs.promises.rm(path, { recursive: true }) : fs.promises.rmdir(path);
+  }
+
   async stat(path: string): Promise<FileStat> {
     const s = await fs.promises.stat(path);
     return { size: s.size, isFile: s.isFile(), isDirectory: s.isDirectory(), mtimeMs: s.mtimeMs };
   }
 
-  async lstat(path: string): Promise<FileStat> {
+  async lstat(path: string): Promise<LinkStat> {
     const s = await fs.promises.lstat(path);
-    return { size: s.size, isFile: s.isFile(), isDirectory: s.isDirectory(), mtimeMs: s.mtimeMs, isSymbolicLink: s.isSymbolicLink() };
+    return { size: s.size, isFile: s.isFile(), isDirectory: s.isDirectory(), isSymbolicLink: s.isSymbolicLink(), mtimeMs: s.mtimeMs };
   }
 
   async syncDir(path: string): Promise<void> {

@@ -25,8 +25,12 @@ export interface FileStat {
   isDirectory: boolean;
   /** Last modification time in ms since the epoch. */
   mtimeMs: number;
-  /** True for a symbolic link (only {@link FileSystem.lstat} reports one: `stat` follows links). */
-  isSymbolicLink?: boolean;
+}
+
+/** What {@link FileSystem.lstat} reports: the path itself, which may be a symbolic link. */
+export interface LinkStat extends FileStat {
+  /** True when the path is a symbolic link (then `isFile` and `isDirectory` are false). */
+  isSymbolicLink: boolean;
 }
 
 /** An open file. Positions are always explicit: the engine never relies on a file cursor. */
@@ -68,19 +72,32 @@ export interface FileSystem {
   readdir(path: string): Promise<string[]>;
   /** Creates a directory and its missing parents. */
   mkdir(path: string, mode?: number): Promise<void>;
-  /** Atomically renames `from` to `to`, replacing `to`. */
+  /**
+   * Atomically renames `from` to `to`: a file (replacing a file `to`) or a
+   * directory with everything in it (replacing an empty directory `to`), as
+   * rename(2) does. Backups, repairs and the catalog's move aside rename
+   * whole directories through this call.
+   */
   rename(from: string, to: string): Promise<void>;
   /** Removes a file. */
   unlink(path: string): Promise<void>;
-  /** Facts about a path; rejects with ENOENT if absent. */
-  stat(path: string): Promise<FileStat>;
   /**
-   * As `stat`, but a symbolic link is reported as itself, not followed.
-   * Optional for compatibility with older adapters; repair uses it to refuse
-   * segments that are links (it replaces files by rename, which would turn a
-   * link into a file and leave its target as it was).
+   * Makes `to` a new name (a hard link) of the existing file `from`;
+   * rejects with EEXIST if `to` exists, EXDEV across devices, and EPERM,
+   * ENOTSUP or EOPNOTSUPP where the file system has no hard links. Backups
+   * link sealed segments, which never change again.
    */
-  lstat?(path: string): Promise<FileStat>;
+  link(from: string, to: string): Promise<void>;
+  /**
+   * Removes a directory: an empty one, or with `recursive` everything in it.
+   * Rejects with ENOENT if absent, and ENOTEMPTY for a non-empty directory
+   * without `recursive`.
+   */
+  rmdir(path: string, options?: { recursive?: boolean }): Promise<void>;
+  /** Facts about a path; rejects with ENOENT if absent. Follows symbolic links. */
+  stat(path: string): Promise<FileStat>;
+  /** Facts about a path itself, not following a symbolic link (lstat(2)); rejects with ENOENT if absent. */
+  lstat(path: string): Promise<LinkStat>;
   /** fsync of a directory, so that entries created, renamed or removed in it survive power loss. */
   syncDir(path: string): Promise<void>;
 }

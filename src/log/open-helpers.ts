@@ -1,7 +1,10 @@
 import { SegmentCatalog } from '../catalog/catalog.js';
 import * as path from 'node:path';
+import type { CatalogEntry } from '../catalog/entry.js';
+import { unlinkIfExists } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
-import { SEGMENTS_DIR } from '../segment/names.js';
+import { SEGMENTS_DIR, segmentPath } from '../segment/names.js';
+import { listSegmentBases } from '../recovery/load-segments.js';
 import { moveToRecovery, type RecoveryTarget } from '../recovery/preserve.js';
 import { CorruptionError } from '../errors.js';
 import { pathExists } from '../fs/io.js';
@@ -20,6 +23,29 @@ export async function openCatalogForReading(dir: string): Promise<SegmentCatalog
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Finishes removals that retention began: it records a segment `evicted`
+ * (its verified copy is in the archive) or `deleted` in the catalog first and
+ * removes the file second, so a crash or a failed unlink in between leaves a
+ * file the catalog calls gone. Loading it would put a local segment among
+ * evicted ones (the segments would not join, and the log would not open), so
+ * a writer removes it before loading. Resolves the files removed.
+ */
+export async function finishRetentionRemovals(fs: FileSystem, dir: string, entries: readonly CatalogEntry[]): Promise<string[]> {
+  const removed: string[] = [];
+  const gone = entries.filter((e) => e.status === 'evicted' || e.status === 'deleted');
+  if (gone.length === 0) return removed;
+  // One directory listing rather than an unlink per evicted segment: a tiered log may have evicted thousands.
+  const present = new Set(await listSegmentBases(fs, dir));
+  for (const e of gone) {
+    if (!present.has(e.baseSeq)) continue;
+    const file = segmentPath(dir, e.baseSeq);
+    if (await unlinkIfExists(fs, file)) removed.push(file);
+  }
+  if (removed.length > 0) await fs.syncDir(path.join(dir, SEGMENTS_DIR));
+  return removed;
 }
 
 /**

@@ -11,7 +11,7 @@
 import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { CorruptionError, errnoOf } from '../errors.js';
-import { pathExists, readAt, writeFully } from '../fs/io.js';
+import { pathExists, readAt, unlinkIfExists, writeFully } from '../fs/io.js';
 import type { FileSystem } from '../fs/types.js';
 import { RECOVERY_DIR, segmentPath } from '../segment/names.js';
 import type { PlannedAction } from './repair-intent.js';
@@ -100,7 +100,7 @@ function changedSince(file: string, size: number, expected: string): CorruptionE
  */
 async function replaceWith(fs: FileSystem, file: string, fileMode: number, write: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = file + TMP_SUFFIX;
-  await unlinkIfPresent(fs, tmp);
+  await unlinkIfExists(fs, tmp);
   await write(tmp);
   await fs.rename(tmp, file);
   await finishReplace(fs, file);
@@ -117,7 +117,7 @@ async function keepCopy(target: RecoveryTarget, file: string, from: number, to: 
   if (await pathExists(target.fs, dest)) return;
   await target.fs.mkdir(path.dirname(dest), target.dirMode);
   const tmp = dest + TMP_SUFFIX;
-  await unlinkIfPresent(target.fs, tmp);
+  await unlinkIfExists(target.fs, tmp);
   await copyRange(target.fs, file, from, to, tmp, target.fileMode);
   await target.fs.rename(tmp, dest);
   await target.fs.syncDir(path.dirname(dest));
@@ -150,13 +150,5 @@ async function sizeOf(fs: FileSystem, file: string): Promise<number> {
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') throw new CorruptionError('segment planned for repair is missing', { file });
     throw err;
-  }
-}
-
-async function unlinkIfPresent(fs: FileSystem, p: string): Promise<void> {
-  try {
-    await fs.unlink(p);
-  } catch (err) {
-    if (errnoOf(err) !== 'ENOENT') throw err;
   }
 }

@@ -13,13 +13,11 @@ import type { SegmentAnalysis } from './analyze.js';
  * Repair replaces a segment by renaming a new file over its name, which
  * would turn a symbolic link into a file and leave the file it points to
  * as it was (and another log's file may be the target): so a segment that
- * is a link is refused, before anything is changed. Adapters without
- * `lstat` cannot tell, and are trusted.
+ * is a link is refused, before anything is changed.
  */
 export async function refuseSymlinkedSegment(fs: FileSystem, file: string): Promise<void> {
-  if (fs.lstat === undefined) return;
   const stat = await fs.lstat(file);
-  if (stat.isSymbolicLink === true) {
+  if (stat.isSymbolicLink) {
     throw new InvalidArgumentError(`segment ${file} is a symbolic link: repair changes only regular files in the log directory; replace the link by the file it points to (or repair the log that file belongs to) and run repair again. Nothing was changed`);
   }
 }

@@ -16,7 +16,7 @@
  */
 import * as path from 'node:path';
 import { CorruptionError, errnoOf, UnsupportedFormatError } from '../errors.js';
-import { readAt, writeFully } from '../fs/io.js';
+import { readAt, unlinkIfExists, writeFully } from '../fs/io.js';
 import type { FileSystem } from '../fs/types.js';
 import { crc32 } from '../record/crc.js';
 import type { RebuildPiece } from './rebuild.js';
@@ -58,7 +58,7 @@ export function repairIntentPath(dir: string): string {
 export async function writeRepairIntent(fs: FileSystem, dir: string, plan: RepairPlan, fileMode: number): Promise<void> {
   const file = repairIntentPath(dir);
   const tmp = file + TMP_SUFFIX;
-  await unlinkIfPresent(fs, tmp); // left by a repair killed while writing it
+  await unlinkIfExists(fs, tmp); // left by a repair killed while writing it
   const bytes = encodeRepairPlan(plan);
   const out = await fs.open(tmp, 'createNew', fileMode);
   try {
@@ -78,7 +78,7 @@ export async function writeRepairIntent(fs: FileSystem, dir: string, plan: Repai
  */
 export async function readRepairIntent(fs: FileSystem, dir: string, removeStale: boolean): Promise<RepairPlan | undefined> {
   const file = repairIntentPath(dir);
-  if (removeStale) await unlinkIfPresent(fs, file + TMP_SUFFIX);
+  if (removeStale) await unlinkIfExists(fs, file + TMP_SUFFIX);
   let handle;
   try {
     handle = await fs.open(file, 'read');
@@ -95,7 +95,7 @@ export async function readRepairIntent(fs: FileSystem, dir: string, removeStale:
 
 /** Removes the intent record once every step is done, durably. */
 export async function removeRepairIntent(fs: FileSystem, dir: string): Promise<void> {
-  await unlinkIfPresent(fs, repairIntentPath(dir));
+  await unlinkIfExists(fs, repairIntentPath(dir));
   await fs.syncDir(dir);
 }
 
@@ -173,12 +173,4 @@ function pieceOk(p: RebuildPiece): boolean {
   if (p?.kind === 'frames') return seqOk(p.from) && seqOk(p.to) && p.from <= p.to;
   if (p?.kind === 'gap') return seqOk(p.fromSeq) && seqOk(p.toSeq) && p.fromSeq < p.toSeq;
   return false;
-}
-
-async function unlinkIfPresent(fs: FileSystem, p: string): Promise<void> {
-  try {
-    await fs.unlink(p);
-  } catch (err) {
-    if (errnoOf(err) !== 'ENOENT') throw err;
-  }
 }

@@ -82,7 +82,7 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
   const fs = options.fs ?? nodeFs;
   const dryRun = options.dryRun ?? false;
   // A dry run changes nothing, so it needs no lock and works beside a live writer.
-  const lock = dryRun ? undefined : await acquireWriterLock(dir, () => undefined, options.dirMode ?? DEFAULTS.dirMode);
+  const lock = dryRun ? undefined : await acquireWriterLock(dir, () => undefined, options.dirMode ?? DEFAULTS.dirMode, options.fileMode ?? DEFAULTS.fileMode);
   try {
     const target: RecoveryTarget = { fs, dir, fileMode: options.fileMode ?? DEFAULTS.fileMode, dirMode: options.dirMode ?? DEFAULTS.dirMode };
     const settings: ApplySettings = { target, indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes };

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { errnoOf } from '../errors.js';
-import { readAt, writeFully } from '../fs/io.js';
+import { readAt, unlinkIfExists, writeFully } from '../fs/io.js';
 import type { FileSystem } from '../fs/types.js';
 import { removeTree } from './backup.js';
 
@@ -51,7 +51,7 @@ export async function notePendingBackup(fs: FileSystem, dir: string, tmp: string
   await fs.syncDir(dir);
   return {
     async done() {
-      await unlinkIfPresent(fs, marker);
+      await unlinkIfExists(fs, marker);
       live.delete(marker);
     },
   };
@@ -68,12 +68,12 @@ export async function sweepKilledBackups(fs: FileSystem, dir: string): Promise<v
   }
   for (const name of names) {
     const marker = path.join(dir, name);
-    if (MARKER_TMP.test(name)) await unlinkIfPresent(fs, marker); // killed before it was in place: no directory yet
+    if (MARKER_TMP.test(name)) await unlinkIfExists(fs, marker); // killed before it was in place: no directory yet
     if (!MARKER.test(name) || live.has(marker)) continue;
     const tmp = await readMarker(fs, marker);
     // Only a path shaped like a backup's temporary directory is ever removed: a forged marker cannot aim elsewhere.
-    if (tmp !== undefined && path.isAbsolute(tmp) && BACKUP_TMP.test(path.basename(tmp))) await removeTree(tmp);
-    await unlinkIfPresent(fs, marker);
+    if (tmp !== undefined && path.isAbsolute(tmp) && BACKUP_TMP.test(path.basename(tmp))) await removeTree(fs, tmp);
+    await unlinkIfExists(fs, marker);
   }
 }
 
@@ -88,13 +88,5 @@ async function readMarker(fs: FileSystem, marker: string): Promise<string | unde
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return undefined;
     throw err;
-  }
-}
-
-async function unlinkIfPresent(fs: FileSystem, p: string): Promise<void> {
-  try {
-    await fs.unlink(p);
-  } catch (err) {
-    if (errnoOf(err) !== 'ENOENT') throw err;
   }
 }

@@ -16,12 +16,10 @@
  *
  * @module
  */
-import * as nodeFsPromises from 'node:fs/promises';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AofError, errnoOf, InvalidArgumentError, IoError, toAofError } from '../errors.js';
-import { pathExists, readFully, writeFully } from '../fs/io.js';
-import { NodeFs } from '../fs/node-fs.js';
+import { pathExists, readFully, removeTree as removeTreeStrict, writeFully } from '../fs/io.js';
 import type { FileSystem } from '../fs/types.js';
 import { encodeEmptyFrame, FLAG_CLOSE_MARKER, frameCrcSeed } from '../record/frame.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
@@ -185,7 +183,7 @@ async function copyPlan(source: BackupSource, plan: PlannedSegment[], firstSeq: 
     await fs.syncDir(parent);
     await pending?.done();
   } catch (err) {
-    if (made) await removeTree(tmp);
+    if (made) await removeTree(fs, tmp);
     await pending?.done().catch(() => undefined);
     if (isAbortError(err) || err instanceof AofError) throw err;
     throw toAofError(err, 'backup failed', dest);
@@ -207,11 +205,10 @@ async function checkDestination(fs: FileSystem, dest: string): Promise<void> {
 }
 
 
-/** Hard-links `from` to `to` on the real file system; false where linking is not possible (another adapter, another device). */
+/** Hard-links `from` to `to` through the adapter; false where linking is not possible (another device, no hard links). */
 async function tryLink(fs: FileSystem, from: string, to: string): Promise<boolean> {
-  if (!(fs instanceof NodeFs)) return false;
   try {
-    await nodeFsPromises.link(from, to);
+    await fs.link(from, to);
     return true;
   } catch (err) {
     if (['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS'].includes(errnoOf(err) ?? '')) return false;
@@ -247,10 +244,11 @@ async function copyPrefix(fs: FileSystem, from: string, to: string, length: numb
 }
 
 /**
- * Removes a directory tree. The adapter has no directory removal, so this
- * goes to the real file system: it only ever removes a backup's own
- * temporary or pruned directory.
+ * Removes a directory tree through the adapter, best effort: it only ever
+ * removes a backup's own temporary or pruned directory, whose leftovers the
+ * next open of the store removes, so its failure must not hide the error
+ * that led here.
  */
-export async function removeTree(dir: string): Promise<void> {
-  await nodeFsPromises.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+export async function removeTree(fs: FileSystem, dir: string): Promise<void> {
+  await removeTreeStrict(fs, dir).catch(() => undefined);
 }

@@ -233,7 +233,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
       const full = path.join(dir, name);
       const pid = Number(/^\.tmp-(\d+)-/.exec(name)?.[1]);
       if (inProgress.has(full) || (pid !== process.pid && processAlive(pid))) continue;
-      if (directories) await removeTree(full);
+      if (directories) await removeTree(this.fs, full);
       else await this.fs.unlink(full).catch((err: unknown) => (errnoOf(err) === 'ENOENT' ? undefined : Promise.reject(err)));
     }
   }
@@ -470,7 +470,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
       const doomed = path.join(backupsDir, `${TMP_PREFIX}${process.pid}-${name}-pruned`);
       await this.fs.rename(path.join(backupsDir, name), doomed);
       report.backups.push(name);
-      await removeTree(doomed);
+      await removeTree(this.fs, doomed);
     }
     if (report.backups.length > 0) await this.fs.syncDir(backupsDir);
     await this.syncLogPins();
@@ -739,7 +739,7 @@ function normalizeStoreOptions(o: SnapshotStoreOptions): NormalizedStoreOptions 
   const level = int('compressionLevel', o.compressionLevel, 1, 1, 9);
   if (o.autoPrune !== undefined && typeof o.autoPrune !== 'boolean') throw new InvalidArgumentError('snapshot store option autoPrune must be a boolean');
   const fs = o.fs ?? nodeFs;
-  for (const m of ['open', 'readdir', 'mkdir', 'rename', 'unlink', 'stat', 'syncDir'] as const) {
+  for (const m of ['open', 'readdir', 'mkdir', 'rename', 'unlink', 'rmdir', 'stat', 'syncDir'] as const) {
     if (typeof (fs as unknown as Record<string, unknown>)[m] !== 'function') throw new InvalidArgumentError(`snapshot store option fs must implement ${m}`);
   }
   return {

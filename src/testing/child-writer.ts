@@ -5,6 +5,11 @@
  * once the log is open). A parent kills it with SIGKILL at a moment of its
  * choosing and then checks that every acknowledged record survived.
  *
+ * It also prints `failed <code>` when the log enters its failed state (its
+ * `error` event) and `error <code>` when it stops on an error (e.g.
+ * `error AOF_LOCKED` when another writer holds the log), so a parent can wait
+ * on a line instead of a timer.
+ *
  * Usage: node child-writer.js DIR [strategy] [concurrency] [payloadBytes]
  */
 import { Log } from '../log.js';
@@ -17,6 +22,9 @@ async function main(): Promise<void> {
   const concurrency = Number(concurrencyArg);
   const bytes = Number(bytesArg);
   const log = await Log.open(dir, { flush: { strategy } as FlushOptions, segment: { maxBytes: 64 * 1024 } });
+  log.on('error', (err: Error & { code?: string }) => {
+    process.stdout.write(`failed ${err.code ?? 'unknown'}\n`);
+  });
   process.stdout.write('ready\n');
   let next = log.nextSeq;
   const worker = async (): Promise<void> => {
@@ -30,6 +38,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  process.stdout.write(`error ${(err as { code?: string }).code ?? 'unknown'}\n`);
   process.stderr.write(`${String(err)}\n`);
   process.exit(1);
 });

@@ -51,10 +51,10 @@ export type InvalidInputKind = 'oversized' | 'oversized-in-batch' | 'too-many-re
 
 // --- helpers -----------------------------------------------------------------
 
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 /** Runs `fn`, capturing a synchronous throw or a rejection. */
-async function settle<T>(fn: () => Promise<T> | T): Promise<Settled<T>> {
+export async function settle<T>(fn: () => Promise<T> | T): Promise<Settled<T>> {
   try {
     return { ok: true, value: await fn() };
   } catch (error) {
@@ -63,7 +63,7 @@ async function settle<T>(fn: () => Promise<T> | T): Promise<Settled<T>> {
 }
 
 /** Rejects with a {@link ModelViolation} if `work` has not settled after `ms` (a hang is a bug too). */
-async function withWatchdog<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+export async function withWatchdog<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const watchdog = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new ModelViolation(`${what} did not finish within ${ms} ms: the log hangs`)), ms);
@@ -76,7 +76,7 @@ async function withWatchdog<T>(work: Promise<T>, ms: number, what: string): Prom
   }
 }
 
-function violation(message: string): ModelViolation {
+export function violation(message: string): ModelViolation {
   return new ModelViolation(message);
 }
 
@@ -88,7 +88,7 @@ export function describeError(err: unknown): string {
 }
 
 /** Checks that `err` is an `AofError` with one of `codes`; returns its code. */
-function expectCode(err: unknown, codes: readonly string[], what: string): string {
+export function expectCode(err: unknown, codes: readonly string[], what: string): string {
   if (!(err instanceof AofError)) throw violation(`${what} failed with an untyped error (expected ${codes.join(' or ')}): ${describeError(err)}`);
   if (!codes.includes(err.code)) throw violation(`${what} failed with ${err.code}, expected ${codes.join(' or ')}: ${err.message}`);
   return err.code;
@@ -99,7 +99,7 @@ function describePayload(p: Payload): string {
   return `bytes(${p.byteLength})`;
 }
 
-function describeSpec(spec: AppendSpec): string {
+export function describeSpec(spec: AppendSpec): string {
   if (!spec.batch) return `append(${describePayload(spec.payloads[0]!)})`;
   const bytes = spec.payloads.reduce((n, p) => n + (typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.byteLength), 0);
   return `appendBatch(${spec.payloads.length} records, ${bytes} B)`;
@@ -118,13 +118,13 @@ export function expectRecord(actual: LogRecord | undefined, expected: ModelRecor
 }
 
 /** Reads `log.read(options)` to the end. */
-async function collect(log: Log, options: { from?: number; to?: number } = {}, into: LogRecord[] = []): Promise<LogRecord[]> {
+export async function collect(log: Log, options: { from?: number; to?: number } = {}, into: LogRecord[] = []): Promise<LogRecord[]> {
   for await (const r of log.read(options)) into.push(r);
   return into;
 }
 
 /** Throws unless `records` are exactly `expected`, in order. */
-function expectRecords(records: readonly LogRecord[], expected: readonly (ModelRecord | undefined)[], what: string): void {
+export function expectRecords(records: readonly LogRecord[], expected: readonly (ModelRecord | undefined)[], what: string): void {
   if (records.length !== expected.length) {
     const got = records.length === 0 ? 'none' : `${records[0]!.seq}..${records[records.length - 1]!.seq}`;
     const want = expected.length === 0 ? 'none' : `${expected[0]?.seq}..${expected[expected.length - 1]?.seq}`;
@@ -201,7 +201,7 @@ function applyAppendOutcome(m: LogModel, spec: AppendSpec, verdict: InputVerdict
   }
 }
 
-async function runAppend(m: LogModel, r: LogUnderTest, spec: AppendSpec, faulty: boolean): Promise<void> {
+export async function runAppend(m: LogModel, r: LogUnderTest, spec: AppendSpec, faulty: boolean): Promise<void> {
   const verdict = m.judgeInput(spec.payloads, spec.batch);
   const res = await settle(() => (spec.batch ? r.log.appendBatch(spec.payloads) : r.log.append(spec.payloads[0]!)));
   applyAppendOutcome(m, spec, verdict, res, faulty, false);
@@ -243,7 +243,7 @@ function pickSeq(m: LogModel, pick: number, slack = 3): number {
   return m.firstSeq + (pick % (m.nextSeq - m.firstSeq + slack));
 }
 
-async function runGet(m: LogModel, r: LogUnderTest, pick: number, faulty: boolean): Promise<void> {
+export async function runGet(m: LogModel, r: LogUnderTest, pick: number, faulty: boolean): Promise<void> {
   const seq = pickSeq(m, pick);
   const res = await settle(() => r.log.get(seq));
   if (!res.ok) {
@@ -254,7 +254,7 @@ async function runGet(m: LogModel, r: LogUnderTest, pick: number, faulty: boolea
   expectRecord(res.value, m.get(seq), `get(${seq})`);
 }
 
-async function runRead(m: LogModel, r: LogUnderTest, fromPick: number, toPick: number | undefined, faulty: boolean): Promise<void> {
+export async function runRead(m: LogModel, r: LogUnderTest, fromPick: number, toPick: number | undefined, faulty: boolean): Promise<void> {
   const from = pickSeq(m, fromPick, 2);
   let to = toPick === undefined ? undefined : pickSeq(m, toPick);
   const segs = r.log.segments();
@@ -273,7 +273,7 @@ async function runRead(m: LogModel, r: LogUnderTest, fromPick: number, toPick: n
   expectRecords(records, expected, what);
 }
 
-async function runRoll(m: LogModel, r: LogUnderTest, faulty: boolean): Promise<void> {
+export async function runRoll(m: LogModel, r: LogUnderTest, faulty: boolean): Promise<void> {
   const res = await settle(() => r.log.roll());
   if (m.failed) {
     if (res.ok) throw violation('roll() succeeded while the log is in the failed state');

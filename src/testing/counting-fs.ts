@@ -1,4 +1,4 @@
-import type { FileHandle, FileStat, FileSystem, OpenMode } from '../fs/types.js';
+import type { FileHandle, FileStat, FileSystem, LinkStat, OpenMode } from '../fs/types.js';
 import { nodeFs } from '../fs/node-fs.js';
 
 /**
@@ -62,14 +62,24 @@ export class CountingFs implements FileSystem {
     return this.inner.unlink(path);
   }
 
+  link(from: string, to: string): Promise<void> {
+    this.count('link');
+    return this.inner.link(from, to);
+  }
+
+  rmdir(path: string, options?: { recursive?: boolean }): Promise<void> {
+    this.count('rmdir');
+    return this.inner.rmdir(path, options);
+  }
+
   stat(path: string): Promise<FileStat> {
     this.count('stat');
     return this.inner.stat(path);
   }
 
-  lstat(path: string): Promise<FileStat> {
+  lstat(path: string): Promise<LinkStat> {
     this.count('lstat');
-    return this.inner.lstat?.(path) ?? this.inner.stat(path);
+    return this.inner.lstat(path);
   }
 
   syncDir(path: string): Promise<void> {

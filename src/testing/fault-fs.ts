@@ -1,18 +1,27 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assert } from '../assert.js';
-import type { FileHandle, FileStat, FileSystem, OpenMode } from '../fs/types.js';
+import type { FileHandle, FileStat, FileSystem, LinkStat, OpenMode } from '../fs/types.js';
 import { nodeFs } from '../fs/node-fs.js';
 import { randomInt, seededRandom } from './random.js';
 
 /** Operations of the adapter that faults can target. */
-export type FsOperation = 'open' | 'read' | 'write' | 'datasync' | 'sync' | 'truncate' | 'size' | 'close' | 'readdir' | 'mkdir' | 'rename' | 'unlink' | 'stat' | 'lstat' | 'syncDir';
+export type FsOperation = 'open' | 'read' | 'write' | 'datasync' | 'sync' | 'truncate' | 'size' | 'close' | 'readdir' | 'mkdir' | 'rename' | 'unlink' | 'link' | 'rmdir' | 'stat' | 'lstat' | 'syncDir';
+
+/** One call seen by a {@link FaultFs} created with `record: true`. */
+export interface RecordedCall {
+  op: FsOperation;
+  /** The path (for `rename` and `link`, the source). */
+  path: string;
+  /** The second path of `rename` and `link`. */
+  to?: string;
+}
 
 /** A fault to inject: fail calls of `op` (on paths matching `path`) with `errno`. */
 export interface FaultRule {
   op: FsOperation;
   errno: string;
-  /** Only calls on paths containing this string (or matching this pattern). */
+  /** Only calls on paths containing this string (or matching this pattern); for `rename` and `link`, either path. */
   path?: string | RegExp;
   /** Let this many matching calls succeed first (fail the Nth+1). Default 0. */
   skip?: number;
@@ -40,6 +49,8 @@ export interface FaultFsOptions {
    * torn or zero-filled; `none` drops them all.
    */
   unsyncedSurvival?: 'prefix' | 'none';
+  /** Keep every call in {@link FaultFs.journal}, in order (for tests that enumerate what an operation does). Default false. */
+  record?: boolean;
 }
 
 type PendingOp = { kind: 'write'; position: number; data: Buffer } | { kind: 'truncate'; length: number };
@@ -98,6 +109,9 @@ function injected(op: string, errno: string, p: string): NodeJS.ErrnoException {
 export class FaultFs implements FileSystem {
   /** Calls made, by operation. */
   readonly calls = new Map<FsOperation, number>();
+  /** Every call in order, when created with `record: true` (else stays empty). */
+  readonly journal: RecordedCall[] = [];
+  private readonly record: boolean;
   private readonly inner: FileSystem;
   private readonly random: () => number;
   private readonly survival: 'prefix' | 'none';
@@ -113,6 +127,7 @@ export class FaultFs implements FileSystem {
     this.inner = options.inner ?? nodeFs;
     this.random = seededRandom(options.seed ?? 1);
     this.survival = options.unsyncedSurvival ?? 'prefix';
+    this.record = options.record ?? false;
   }
 
   /** Fails matching calls of `rule.op` with `rule.errno` (see {@link FaultRule}). */
@@ -182,6 +197,7 @@ export class FaultFs implements FileSystem {
 
   rename(from: string, to: string): Promise<void> {
     return this.run('rename', from, async () => {
+      if (fs.statSync(from).isDirectory()) return this.renameDir(from, to);
       const src = this.dirState(path.dirname(from));
       const dst = this.dirState(path.dirname(to));
       const state = src.current.get(path.basename(from)) ?? new FileState(fs.readFileSync(from));
@@ -189,7 +205,7 @@ export class FaultFs implements FileSystem {
       src.current.delete(path.basename(from));
       dst.current.set(path.basename(to), state);
       this.files.set(to, state);
-    });
+    }, to);
   }
 
   unlink(p: string): Promise<void> {
@@ -200,12 +216,35 @@ export class FaultFs implements FileSystem {
     });
   }
 
+  link(from: string, to: string): Promise<void> {
+    return this.run('link', from, async () => {
+      const src = this.dirState(path.dirname(from));
+      const dst = this.dirState(path.dirname(to));
+      const state = src.current.get(path.basename(from)) ?? new FileState(fs.readFileSync(from));
+      await this.inner.link(from, to);
+      // Both names are one inode: writes through either reach the same content.
+      dst.current.set(path.basename(to), state);
+    }, to);
+  }
+
+  /**
+   * Removes a directory. The removal is taken as durable at once: a later
+   * power loss does not bring back its entries (the engine only removes its
+   * own temporary or pruned directories, whose return would be harmless).
+   */
+  rmdir(p: string, options?: { recursive?: boolean }): Promise<void> {
+    return this.run('rmdir', p, async () => {
+      await this.inner.rmdir(p, options);
+      this.forgetTree(path.resolve(p));
+    });
+  }
+
   stat(p: string): Promise<FileStat> {
     return this.run('stat', p, () => this.inner.stat(p));
   }
 
-  lstat(p: string): Promise<FileStat> {
-    return this.run('lstat', p, () => this.inner.lstat?.(p) ?? this.inner.stat(p));
+  lstat(p: string): Promise<LinkStat> {
+    return this.run('lstat', p, () => this.inner.lstat(p));
   }
 
   syncDir(p: string): Promise<void> {
@@ -218,9 +257,40 @@ export class FaultFs implements FileSystem {
 
   // --- internals --------------------------------------------------------------
 
-  /** Runs one call: counts it, fails it if a rule says so, tracks it as in flight. */
-  async run<T>(op: FsOperation, p: string, call: () => Promise<T>): Promise<T> {
-    this.enter(op, p);
+  /**
+   * Renames a directory. Like a removal, the rename is taken as durable at
+   * once; the files tracked inside it move with it, so a power loss still
+   * drops their unsynced writes at their new paths.
+   */
+  private async renameDir(from: string, to: string): Promise<void> {
+    await this.inner.rename(from, to);
+    const [a, b] = [path.resolve(from), path.resolve(to)];
+    const moved = (key: string): string | undefined => (key === a ? b : key.startsWith(a + path.sep) ? b + key.slice(a.length) : undefined);
+    for (const [key, state] of [...this.dirs]) {
+      const next = moved(key);
+      if (next === undefined) continue;
+      this.dirs.delete(key);
+      this.dirs.set(next, state);
+    }
+    for (const [key, state] of [...this.files]) {
+      const next = moved(path.resolve(key));
+      if (next === undefined) continue;
+      this.files.delete(key);
+      this.files.set(next, state);
+    }
+  }
+
+  /** Forgets the tracked directories and files at or under `root` (removed). */
+  private forgetTree(root: string): void {
+    const under = (key: string): boolean => key === root || key.startsWith(root + path.sep);
+    for (const key of [...this.dirs.keys()]) if (under(key)) this.dirs.delete(key);
+    for (const key of [...this.files.keys()]) if (under(path.resolve(key))) this.files.delete(key);
+    this.dirs.get(path.dirname(root))?.current.delete(path.basename(root));
+  }
+
+  /** Runs one call: counts it, fails it if a rule says so, tracks it as in flight. `other` is a second path rules may match (rename, link). */
+  async run<T>(op: FsOperation, p: string, call: () => Promise<T>, other?: string): Promise<T> {
+    this.enter(op, p, other);
     this.inFlight++;
     try {
       return await call();
@@ -237,10 +307,11 @@ export class FaultFs implements FileSystem {
   }
 
   /** Counts a call; throws if power was lost or a rule fails it. */
-  private enter(op: FsOperation, p: string): void {
+  private enter(op: FsOperation, p: string, other?: string): void {
     if (this.dead) throw injected(op, 'EIO', `${p} (power was lost)`);
     this.calls.set(op, (this.calls.get(op) ?? 0) + 1);
-    const rule = this.matchRule(op, p);
+    if (this.record) this.journal.push(other === undefined ? { op, path: p } : { op, path: p, to: other });
+    const rule = this.matchRule(op, p, other);
     if (rule !== undefined) throw injected(op, rule.errno, p);
   }
 
@@ -251,10 +322,11 @@ export class FaultFs implements FileSystem {
     return randomInt(this.random, 1, length - 1);
   }
 
-  private matchRule(op: FsOperation, p: string): FaultRule | undefined {
+  private matchRule(op: FsOperation, p: string, other: string | undefined): FaultRule | undefined {
+    const matches = (pattern: string | RegExp, candidate: string): boolean => (typeof pattern === 'string' ? candidate.includes(pattern) : pattern.test(candidate));
     for (const rule of this.rules) {
       if (rule.op !== op || rule.failed >= (rule.times ?? 1)) continue;
-      if (rule.path !== undefined && !(typeof rule.path === 'string' ? p.includes(rule.path) : rule.path.test(p))) continue;
+      if (rule.path !== undefined && !matches(rule.path, p) && !(other !== undefined && matches(rule.path, other))) continue;
       if (rule.seen++ < (rule.skip ?? 0)) continue;
       rule.failed++;
       return rule;

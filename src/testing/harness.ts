@@ -271,6 +271,24 @@ export class LogUnderTest {
   }
 
   /**
+   * Replaces the machine with a new one (seeded with `seed`) that takes what
+   * is on disk now as durable: for files changed behind the engine's back
+   * while the log is closed (a restored disk snapshot, a deleted or foreign
+   * file, a damaged catalog). With `forget`, the segment statuses seen so far
+   * are forgotten too (the directory was put back to an earlier state). The
+   * next {@link reopen} runs on the new machine.
+   */
+  replaceMachine(seed: number, forget = false): void {
+    if (this.current !== undefined) throw new ModelViolation('the machine is replaced only while the log is closed');
+    this.machineFs = new FaultFs({ seed, unsyncedSurvival: this.survival });
+    this.processFs = new ProcessFs(this.machineFs);
+    if (forget) {
+      this.statuses.clear();
+      this.problems = [];
+    }
+  }
+
+  /**
    * Checks what needs no model, after every command: the segments join
    * (each starts where the previous ends), only the last is active, record
    * counts add up, no sealed segment ever became active again or vanished,

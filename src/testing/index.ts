@@ -11,14 +11,17 @@
  * - a one-call runner ({@link runModelTest}) that prints fast-check's replay
  *   recipe on failure;
  * - a corruption fuzzer's pieces: a map of a log's files by region, seeded
- *   damage, and the checks every damaged log must pass.
+ *   damage, and the checks every damaged log must pass;
+ * - hostile commands ({@link hostileCommands}) to mix with appends: a
+ *   rolled-back, deleted or foreign segment, a damaged catalog, a repair
+ *   killed half-way, a full disk, exhausted descriptors.
  *
  * See docs/TESTING.md.
  *
  * @packageDocumentation
  */
 export { CountingFs } from './counting-fs.js';
-export { FaultFs, type FaultFsOptions, type FaultRule, type FsOperation, type PowerLossReport } from './fault-fs.js';
+export { FaultFs, type FaultFsOptions, type FaultRule, type FsOperation, type PowerLossReport, type RecordedCall } from './fault-fs.js';
 export { seededRandom, randomInt } from './random.js';
 export { ProcessFs, CRASHED_ERRNO } from './process-fs.js';
 export { KillFs } from './kill-fs.js';
@@ -111,3 +114,43 @@ export {
   type DamageCheckReport,
   type VerifySummary,
 } from './corruption.js';
+export {
+  /** Weighted arbitraries of every hostile command, for `logCommands({ extra: hostileCommands() })`. */
+  hostileCommands,
+  /** Every hostile command, equally often. */
+  DEFAULT_HOSTILE_WEIGHTS,
+  type HostileWeights,
+  type HostileCommandsOptions,
+} from './hostile-arbitraries.js';
+export {
+  /** A restored disk snapshot of the last segment: must be reported (`FILE_ATTACK_CODES.rollback`), never resumed over. */
+  RollbackSegmentCommand,
+  /** A deleted segment file: the missing range must be reported. */
+  DeleteSegmentCommand,
+  /** Another log's segment with the same name in place of ours: its records must never be returned. */
+  ForeignSegmentCommand,
+  /** A page of garbage in the catalog's `data.mdb`: no process dies, the catalog is rebuilt, every record reads. */
+  DamageCatalogCommand,
+  /** Codes each file attack accepts once the engine detects it. */
+  FILE_ATTACK_CODES,
+  /** Opens an attacked log and judges it against the model (for commands of your own). */
+  judgeAttackedLog,
+  type FileAttack,
+  type AttackOutcome,
+} from './hostile-commands.js';
+export {
+  /** Every write fails with ENOSPC during appends, a roll and close; once space is freed nothing is lost. */
+  DiskFullCommand,
+  /** Paused readers within `maxOpenFiles`, EMFILE on every open: reads fail typed, the writer goes on. */
+  DescriptorExhaustionCommand,
+  /** `Log.repair` killed after n calls, then run again: it finishes the job and the writer opens. */
+  KillDuringRepairCommand,
+  DISK_FULL_CODES,
+  DESCRIPTOR_READ_CODES,
+} from './hostile-runtime.js';
+export {
+  /** Which page of `index/data.mdb` a catalog attack damages. */
+  type CatalogPage,
+  /** How many descriptors this process holds on a log's segment files (Linux `/proc/self/fd`). */
+  openSegmentDescriptors,
+} from './hostile-files.js';

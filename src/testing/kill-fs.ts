@@ -5,7 +5,7 @@ import { PassThroughFs } from './pass-through-fs.js';
 /**
  * A file-system adapter for real-process crash tests: it counts the calls
  * that change what is on disk (opening a file for writing, writes, syncs,
- * truncation, mkdir, rename, unlink, directory fsync) and SIGKILLs its own
+ * truncation, mkdir, rename, link, unlink, rmdir, directory fsync) and SIGKILLs its own
  * process right before the Nth one. Calls that only read are not counted:
  * a kill between two reads leaves the same disk as a kill before the next
  * change, so counting changes alone reaches every state a kill can leave.
@@ -63,6 +63,16 @@ export class KillFs extends PassThroughFs {
   override unlink(p: string): Promise<void> {
     this.step('unlink', p);
     return super.unlink(p);
+  }
+
+  override link(from: string, to: string): Promise<void> {
+    this.step('link', `${from} -> ${to}`);
+    return super.link(from, to);
+  }
+
+  override rmdir(p: string, options?: { recursive?: boolean }): Promise<void> {
+    this.step('rmdir', p);
+    return super.rmdir(p, options);
   }
 
   override syncDir(p: string): Promise<void> {

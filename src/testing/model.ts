@@ -257,6 +257,22 @@ export class LogModel {
     if (!this.failed) this.durable = this.nextSeq;
   }
 
+  /**
+   * A repair cut the log at `seq` because of damage the test itself put
+   * there: records from `seq` on are gone, as the repair reported. What is
+   * left is on disk (repair syncs), nothing is in doubt, the log is not
+   * failed. Throws {@link ModelViolation} for a cut outside what is held.
+   */
+  cutAt(seq: number): void {
+    if (seq < this.first || seq > this.nextSeq) throw new ModelViolation(`a repair cut the log at ${seq}, outside the records held [${this.first}, ${this.nextSeq})`);
+    this.records.length = seq - this.first;
+    this.appendEnds = this.appendEnds.filter((e) => e < seq);
+    this.appendEnds.push(seq);
+    this.doubtful = [];
+    this.failed = false;
+    this.durable = seq;
+  }
+
   /** Moves the test clock forward. */
   advanceClock(ms: number): void {
     if (!(ms >= 0)) throw new RangeError('the test clock only moves forward');

@@ -1,4 +1,4 @@
-import type { FileHandle, FileStat, FileSystem, OpenMode } from '../fs/types.js';
+import type { FileHandle, FileStat, FileSystem, LinkStat, OpenMode } from '../fs/types.js';
 import { nodeFs } from '../fs/node-fs.js';
 
 /**
@@ -30,11 +30,17 @@ export class PassThroughFs implements FileSystem {
   unlink(p: string): Promise<void> {
     return this.inner.unlink(p);
   }
+  link(from: string, to: string): Promise<void> {
+    return this.inner.link(from, to);
+  }
+  rmdir(p: string, options?: { recursive?: boolean }): Promise<void> {
+    return this.inner.rmdir(p, options);
+  }
   stat(p: string): Promise<FileStat> {
     return this.inner.stat(p);
   }
-  lstat(p: string): Promise<FileStat> {
-    return this.inner.lstat?.(p) ?? this.inner.stat(p);
+  lstat(p: string): Promise<LinkStat> {
+    return this.inner.lstat(p);
   }
   syncDir(p: string): Promise<void> {
     return this.inner.syncDir(p);

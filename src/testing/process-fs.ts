@@ -1,4 +1,4 @@
-import type { FileHandle, FileStat, FileSystem, OpenMode } from '../fs/types.js';
+import type { FileHandle, FileStat, FileSystem, LinkStat, OpenMode } from '../fs/types.js';
 
 /** Errno carried by every call a crashed {@link ProcessFs} refuses. */
 export const CRASHED_ERRNO = 'EIO';
@@ -122,12 +122,20 @@ export class ProcessFs implements FileSystem {
     return this.run('unlink', p, () => this.machine.unlink(p));
   }
 
+  link(from: string, to: string): Promise<void> {
+    return this.run('link', from, () => this.machine.link(from, to));
+  }
+
+  rmdir(p: string, options?: { recursive?: boolean }): Promise<void> {
+    return this.run('rmdir', p, () => this.machine.rmdir(p, options));
+  }
+
   stat(p: string): Promise<FileStat> {
     return this.run('stat', p, () => this.machine.stat(p));
   }
 
-  lstat(p: string): Promise<FileStat> {
-    return this.run('lstat', p, () => this.machine.lstat?.(p) ?? this.machine.stat(p));
+  lstat(p: string): Promise<LinkStat> {
+    return this.run('lstat', p, () => this.machine.lstat(p));
   }
 
   syncDir(p: string): Promise<void> {

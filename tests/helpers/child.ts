@@ -19,11 +19,24 @@ export interface ChildWriter {
   ready: Promise<void>;
   /** SIGKILLs the child and resolves when it is gone. */
   kill(): Promise<void>;
+  /** Resolves with the first line the child printed that starts with one of `prefixes` (e.g. `ready`, `error `, `failed `), or `exit <code|signal>` once it is gone. */
+  waitForLine(...prefixes: string[]): Promise<string>;
+  /** Resolves when the child exited, with its exit code (null if killed by a signal). */
+  exited: Promise<number | null>;
+  /** What the child wrote to stderr so far. */
+  stderr(): string;
 }
 
-/** Starts a child process that appends to `dir` until killed. */
-export function startChildWriter(dir: string, strategy = 'always', concurrency = 8, payloadBytes = 64): ChildWriter {
-  const child = spawn(process.execPath, [distPath('src/testing/child-writer.js'), dir, strategy, String(concurrency), String(payloadBytes)], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts a child process that appends to `dir` until killed. `prefix` runs it
+ * under another command (e.g. `unshare --pid --fork` to put it in a new PID
+ * namespace), which must end by running its arguments.
+ */
+export function startChildWriter(dir: string, strategy = 'always', concurrency = 8, payloadBytes = 64, prefix: string[] = []): ChildWriter {
+  const args = [distPath('src/testing/child-writer.js'), dir, strategy, String(concurrency), String(payloadBytes)];
+  const child = prefix.length === 0 ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(prefix[0]!, [...prefix.slice(1), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const printedLines: string[] = [];
+  const lineWaiters: Array<{ prefixes: string[]; resolve: (line: string) => void }> = [];
   const acked: number[] = [];
   const waiters: Array<{ n: number; resolve: () => void }> = [];
   let partial = '';
@@ -41,13 +54,24 @@ export function startChildWriter(dir: string, strategy = 'always', concurrency =
     for (const line of lines) {
       if (line === 'ready') resolveReady();
       else if (line.startsWith('ack ')) acked.push(Number(line.slice(4)));
+      if (!line.startsWith('ack ')) printed(line);
     }
     for (const w of waiters.splice(0)) (acked.length >= w.n ? w.resolve() : waiters.push(w));
   });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  // A waiter for a line also wakes when the child exits (with the line `exit <code>`), so a test never hangs on a dead child.
+  const matches = (line: string, prefixes: string[]): boolean => line.startsWith('exit ') || prefixes.some((p) => line.startsWith(p));
+  function printed(line: string): void {
+    printedLines.push(line);
+    for (const w of lineWaiters.splice(0)) (matches(line, w.prefixes) ? w.resolve(line) : lineWaiters.push(w));
+  }
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   child.on('exit', (code, signal) => {
     if (signal === null) rejectReady(new Error(`child writer exited with code ${code}: ${stderr}`));
   });
+  // 'close' comes after the last of stdout: the exit is reported after every line.
+  child.on('close', (code, signal) => printed(`exit ${signal ?? code}`));
+  // A child expected to fail (e.g. AOF_LOCKED) never becomes ready: that is no unhandled rejection.
+  ready.catch(() => undefined);
   return {
     child,
     acked,
@@ -57,6 +81,12 @@ export function startChildWriter(dir: string, strategy = 'always', concurrency =
       child.kill('SIGKILL');
       await exited;
     },
+    waitForLine(...prefixes) {
+      const seen = printedLines.find((l) => matches(l, prefixes));
+      return seen !== undefined ? Promise.resolve(seen) : new Promise((resolve) => lineWaiters.push({ prefixes, resolve }));
+    },
+    exited,
+    stderr: () => stderr,
   };
 }
 

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Log } from '../../src/index.js';
+import { LEGACY_LOCK_STALE_MS } from '../../src/lock/writer-lock.js';
 import { childPayload } from '../../src/testing/child-payload.js';
 import { startChildWriter } from '../helpers/child.js';
 import { tempLogDir } from '../helpers/tmp.js';
@@ -23,7 +24,7 @@ describe('single writer per directory across processes', () => {
     await reader.close();
 
     await writer.kill();
-    // The holder's pid is gone: the next open takes the lock over without waiting for staleness.
+    // The kernel dropped the holder's lock with its process: the next open takes the lease over without waiting for staleness.
     const log = await Log.open(dir);
     try {
       for (const seq of writer.acked) {
@@ -37,16 +38,23 @@ describe('single writer per directory across processes', () => {
     }
   });
 
-  it('a lock file naming a live process on this host (ourselves) is never taken over', async () => {
+  it('a lease without the kernel lock behind it is never taken over by pid, alive or dead: only by age, or by hand', async () => {
     const dir = tempLogDir();
     const log = await Log.open(dir);
     await log.close();
-    // Forge a lock left by a live process: this test process.
+    const host = (await import('node:os')).hostname();
+    // Forge a lease as an older version writes it (no kernel lock recorded), naming a live process: this test process.
     fs.mkdirSync(path.join(dir, 'LOCK'));
-    fs.writeFileSync(path.join(dir, 'LOCK', 'owner.json'), JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname() }));
+    fs.writeFileSync(path.join(dir, 'LOCK', 'owner.json'), JSON.stringify({ pid: process.pid, host }));
     await expect(Log.open(dir)).rejects.toMatchObject({ code: 'AOF_LOCKED', holderPid: process.pid });
-    // A dead pid on this host is taken over.
-    fs.writeFileSync(path.join(dir, 'LOCK', 'owner.json'), JSON.stringify({ pid: 2 ** 22 + 12345, host: (await import('node:os')).hostname() }));
+    // A dead pid proves nothing (in another PID namespace every pid looks dead): still locked, and the message says how to clear it.
+    fs.writeFileSync(path.join(dir, 'LOCK', 'owner.json'), JSON.stringify({ pid: 2 ** 22 + 12345, host }));
+    const err = await Log.open(dir).catch((e: unknown) => e as Error & { code?: string });
+    expect(err).toMatchObject({ code: 'AOF_LOCKED', holderPid: 2 ** 22 + 12345 });
+    expect(err.message).toContain(`remove ${path.join(dir, 'LOCK')} if no writer is running`);
+    // Not renewed for longer than an older version's staleness bound: taken over.
+    const old = new Date(Date.now() - LEGACY_LOCK_STALE_MS - 60_000);
+    fs.utimesSync(path.join(dir, 'LOCK'), old, old);
     const again = await Log.open(dir);
     await again.close();
     expect(fs.existsSync(path.join(dir, 'LOCK'))).toBe(false);

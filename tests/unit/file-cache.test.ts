@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeFs } from '../../src/fs/node-fs.js';
-import type { FileHandle, FileStat, FileSystem, OpenMode } from '../../src/fs/types.js';
+import type { FileHandle, FileStat, LinkStat, FileSystem, OpenMode } from '../../src/fs/types.js';
 import { FileCache } from '../../src/read/file-cache.js';
 import { seededRandom } from '../helpers/rng.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -22,7 +22,10 @@ class TrackingFs implements FileSystem {
   mkdir(p: string, mode?: number): Promise<void> { return nodeFs.mkdir(p, mode); }
   rename(a: string, b: string): Promise<void> { return nodeFs.rename(a, b); }
   unlink(p: string): Promise<void> { return nodeFs.unlink(p); }
+  link(a: string, b: string): Promise<void> { return nodeFs.link(a, b); }
+  rmdir(p: string, o?: { recursive?: boolean }): Promise<void> { return nodeFs.rmdir(p, o); }
   stat(p: string): Promise<FileStat> { return nodeFs.stat(p); }
+  lstat(p: string): Promise<LinkStat> { return nodeFs.lstat(p); }
   syncDir(p: string): Promise<void> { return nodeFs.syncDir(p); }
 }
 

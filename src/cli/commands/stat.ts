@@ -6,7 +6,8 @@ import { fileMayBeAbsent } from '../../catalog/status.js';
 import { AofError, GapError } from '../../errors.js';
 import type { LogRecord } from '../../read/record.js';
 import { nodeFs } from '../../fs/node-fs.js';
-import { processAlive, LOCK_NAME } from '../../lock/writer-lock.js';
+import { processAlive } from '../../lock/process-alive.js';
+import { LOCK_NAME } from '../../lock/writer-lock.js';
 import { Log } from '../../log.js';
 import type { SegmentInfo, SegmentStatus } from '../../log/segment-info.js';
 import { analyzeSegment } from '../../recovery/analyze.js';
@@ -332,7 +333,7 @@ function printStat(r: StatReport, io: Io): void {
   else io.out(`  records    ${r.records} in the segments whose headers and footers could be read; ${formatBytes(r.bytes)} in ${r.segments.length} segment file(s)`);
   if (r.openError === null) io.out(`  watermark  ${r.nextSeq} (readers see records below it)${r.publishedWatermark === null ? '; none published by a writer' : `; last published by the writer: ${r.publishedWatermark}`}`);
   const w = r.writer;
-  io.out(`  writer     ${w === null ? 'none (the lock is free)' : `pid ${w.pid ?? '?'}${w.host === null ? '' : ` on ${w.host}`}${w.running === null ? '' : w.running ? ', running' : ', not running (a stale lock: the next writer takes it over)'}`}`);
+  io.out(`  writer     ${w === null ? 'none (the lock is free)' : `pid ${w.pid ?? '?'}${w.host === null ? '' : ` on ${w.host}`}${w.running === null ? '' : w.running ? ', running' : ', not seen running here (its pid may be in another PID namespace: the kernel lock decides whether the next writer may take it over)'}`}`);
   if (r.openError === null) {
     const c = r.catalog;
     const catalogLine = c.state === 'absent' ? 'absent (the next writer open builds it from the segment files)'
