@@ -34,6 +34,11 @@ interface Outcome {
   recoveryAfterOpen: string[];
 }
 
+/** Copies a log directory as an operator would: without the writer lock (`LOCK.kernel`, `LOCK/`), which is not data. */
+function copyLog(from: string, to: string): void {
+  fs.cpSync(from, to, { recursive: true, filter: (src) => !/^LOCK(\.kernel)?$/.test(path.relative(from, src)) });
+}
+
 function hash(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex').slice(0, 16);
 }
@@ -116,7 +121,7 @@ describe('SIGKILL during repair, at every step', () => {
     s.damage?.(template);
     const copy = (): string => {
       const dir = path.join(tempDir('aof-repair-kill-'), 'log');
-      fs.cpSync(template, dir, { recursive: true });
+      copyLog(template, dir);
       return dir;
     };
 
@@ -139,7 +144,7 @@ describe('SIGKILL during repair, at every step', () => {
       const run = await runChild('src/testing/child-repair.js', [killed, s.mode, String(n)]);
       expect(run.signal, `kill before change ${n}: ${run.stderr}`).toBe('SIGKILL');
       const opened = path.join(path.dirname(killed), 'opened');
-      fs.cpSync(killed, opened, { recursive: true });
+      copyLog(killed, opened);
 
       // A repair after the kill finishes the job.
       expect(await repairedOutcome(killed, s.mode), `repair after a kill before change ${n}`).toEqual(reference);
@@ -160,7 +165,7 @@ describe('SIGKILL during repair, at every step', () => {
           expect(dry.code, dry.stderr).toBe(1);
           expect(dry.stdout).toContain('finish an interrupted repair first');
           const byCli = path.join(path.dirname(killed), 'cli');
-          fs.cpSync(opened, byCli, { recursive: true });
+          copyLog(opened, byCli);
           const cli = await aof(['repair', byCli, '--yes', '--json']);
           expect(cli.code, cli.stderr).toBe(0);
           expect(JSON.parse(cli.stdout)).toMatchObject({ resumed: true, after: { ok: true } });
