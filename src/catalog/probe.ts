@@ -66,8 +66,14 @@ const CLOSE_CHECKSUM_FILE = 'closed-checksum.json';
 export function recordCloseChecksum(indexDir: string): void {
   const data = fs.readFileSync(path.join(indexDir, 'data.mdb'));
   const tmp = path.join(indexDir, `${CLOSE_CHECKSUM_FILE}.tmp`);
-  fs.writeFileSync(tmp, JSON.stringify({ size: data.length, crc: crc32(data) }), { mode: 0o600 });
-  fs.renameSync(tmp, path.join(indexDir, CLOSE_CHECKSUM_FILE));
+  try {
+    fs.writeFileSync(tmp, JSON.stringify({ size: data.length, crc: crc32(data) }), { mode: 0o600 });
+    fs.renameSync(tmp, path.join(indexDir, CLOSE_CHECKSUM_FILE));
+  } catch (err) {
+    // A full disk: no half-written record left behind (the next open probes the catalog instead).
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 function matchesCloseChecksum(indexDir: string): boolean {

@@ -79,6 +79,7 @@ async function fullDiskRun(disk: SmallDisk, leaveBytes: number, withSnapshotHold
       run = await runWriter(dir);
     } finally {
       await holder?.release();
+      fs.rmSync(filler);
     }
     const context = `leaving ${leaveBytes} bytes${withSnapshotHolder ? ', a reader holding a snapshot' : ''}: ${run.stderr}`;
     // The process lives: it ran to its end and exited on its own.
@@ -91,10 +92,11 @@ async function fullDiskRun(disk: SmallDisk, leaveBytes: number, withSnapshotHold
     expect(run.rejects[0]!.errno, context).toBe('ENOSPC');
     // close() returned, or rejected typed: never a raw error.
     expect(run.close!.code, context).toMatch(/^(ok|AOF_[A-Z_]+)$/);
-    fs.rmSync(filler);
-    // No half-written close marker (nor anything else) at the end of the data.
+    // No half-written close marker (nor anything else) at the end of the data. A roll that could not write the new
+    // segment's header leaves that file unborn: a warning, moved to recovery/ by the next open, holding nothing.
     const verified = await Log.verify(dir);
-    expect(verified.problems, context).toEqual([]);
+    const unborn = (p: { code: string; offset: number; message: string }): boolean => p.code === 'AOF_TORN_TAIL' && p.offset === 0 && p.message.includes('no header');
+    expect(verified.problems.filter((p) => !unborn(p)), context).toEqual([]);
     // Every acknowledged record is there after a reopen, as it was written.
     const log = await Log.open(dir, { segment: { maxRecords: RECORDS_PER_SEGMENT } });
     try {
