@@ -132,7 +132,7 @@ export class SegmentCatalog {
     if (readOnly && !fs.existsSync(path.join(where, 'data.mdb'))) return undefined;
     if (!readOnly) fs.mkdirSync(where, { recursive: true, mode: modes.dirMode });
     const shared = openEnvironments.get(path.resolve(where));
-    if (shared === undefined && fs.existsSync(path.join(where, 'data.mdb')) && !(await catalogReadable(where))) {
+    if (shared === undefined && fs.existsSync(path.join(where, 'data.mdb')) && !(await catalogReadable(where, { writeTest: !readOnly }))) {
       throw new CorruptionError('the LMDB catalog is damaged', { file: path.join(where, 'data.mdb') });
     }
     const env = shared?.env ?? openEnvironment(where, readOnly);

@@ -11,6 +11,7 @@ import { listSegmentBases, loadSegments } from './load-segments.js';
 import { isRangeZero } from '../segment/load.js';
 import { openReconciledCatalog } from '../catalog/reconcile.js';
 import { SegmentCatalog } from '../catalog/catalog.js';
+import { catalogDamageOf, catalogDataFile } from '../catalog/check.js';
 import { moveToRecovery, preserveRange, type RecoveryTarget } from './preserve.js';
 import { planSkipRebuild, type RepairStep } from './repair-plan.js';
 import { rebuildSegment } from './rebuild.js';
@@ -42,7 +43,9 @@ export type RepairAction =
   /** The segment was rewritten (original kept under `recovery/`): gaps for lost ranges, a new header or footer. */
   | { kind: 'rewrite'; file: string; reason: string; preservedAt: string | undefined }
   /** A segment holding only a gap was created for a missing range. */
-  | { kind: 'fill'; file: string };
+  | { kind: 'fill'; file: string }
+  /** The damaged LMDB catalog (`file`, its data.mdb) was moved whole to `recovery/` and rebuilt from the segment files. */
+  | { kind: 'rebuild-catalog'; file: string; reason: string; preservedAt: string | undefined };
 
 /** What `Log.repair` did. */
 export interface RepairReport {
@@ -73,11 +76,18 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
     const target: RecoveryTarget = { fs, dir, fileMode: options.fileMode ?? DEFAULTS.fileMode, dirMode: options.dirMode ?? DEFAULTS.dirMode };
     const report: RepairReport = { dir, mode, dryRun, actions: [], lostRanges: [], after: undefined };
     const ctx: RepairContext = { fs, dir, target, dryRun, report, readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes };
+    // Probed in a child process: a damaged catalog must not kill repair, and is rebuilt by it.
+    const catalogDamage = await catalogDamageOf(dir, !dryRun);
     // Before any file changes: a crash before the catalog is synced must not leave it vouching for old footers.
     if (!dryRun) await SegmentCatalog.forgetCleanClose(dir);
     if (mode === 'truncate') await repairByTruncation(ctx);
     else await repairBySkipping(ctx);
-    if (!dryRun && report.actions.length > 0) await syncCatalog(ctx);
+    const rebuild = catalogDamage === undefined ? undefined : { kind: 'rebuild-catalog' as const, file: catalogDataFile(dir), reason: `damaged catalog: ${catalogDamage}`, preservedAt: undefined as string | undefined };
+    if (rebuild !== undefined) report.actions.push(rebuild);
+    if (!dryRun && report.actions.length > 0) {
+      const movedTo = await syncCatalog(ctx);
+      if (rebuild !== undefined) rebuild.preservedAt = movedTo;
+    }
     if (!dryRun) report.after = await verifyLog(dir, { fs });
     return report;
   } finally {
@@ -141,12 +151,13 @@ async function repairBySkipping(ctx: RepairContext): Promise<void> {
   }
 }
 
-/** The catalog follows the files repair changed: entries of moved segments dropped, changed ones rebuilt. */
-async function syncCatalog(ctx: RepairContext): Promise<void> {
+/** The catalog follows the files repair changed: entries of moved segments dropped, changed ones rebuilt. Resolves where a damaged catalog was moved. */
+async function syncCatalog(ctx: RepairContext): Promise<string | undefined> {
   const settings = { indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: ctx.readAheadBytes };
   const loaded = await loadSegments(ctx.fs, ctx.dir, true, ctx.target, settings);
-  const { catalog } = await openReconciledCatalog(ctx.dir, loaded.segments, { dropMissing: true, fileMode: ctx.target.fileMode, dirMode: ctx.target.dirMode });
+  const { catalog, report } = await openReconciledCatalog(ctx.dir, loaded.segments, { dropMissing: true, fileMode: ctx.target.fileMode, dirMode: ctx.target.dirMode });
   await catalog.close();
+  return report.damagedMovedTo;
 }
 
 /** A file from a newer format is not damaged: repair must not touch it. */
