@@ -1,5 +1,6 @@
 import { constants } from 'node:os';
 import { IoError } from '../errors.js';
+import { reserveCommitSpace } from './lmdb-reserve.js';
 
 /**
  * lmdb-js rejects every write of a failed commit with a generic
@@ -11,16 +12,34 @@ import { IoError } from '../errors.js';
  * ours goes through here: the cause is taken off `commitError` (which marks
  * it handled) and thrown as an `AOF_IO` error naming the errno and the file.
  *
- * After one failed commit the environment takes no more writes from this
- * process: on a full disk, further commits of lmdb-js 3.5 after a failed one
- * were seen to corrupt the native heap (glibc "corrupted size vs. prev_size",
- * SIGABRT). Its data stay readable; every later write rejects at once with
- * `AOF_IO`, and the next open brings the catalog up to date from the segment
- * files (a writer that saw a catalog error never marks a clean close).
+ * A full disk must not reach LMDB at all: a failed page write in lmdb-js 3.5
+ * can corrupt the native heap (see {@link reserveCommitSpace}), so each
+ * commit first has its space reserved, and a full disk rejects there, before
+ * LMDB is asked. Should a commit fail all the same, the environment takes no
+ * more writes from this process: its data stay readable, every later write
+ * rejects at once with `AOF_IO`, and the next open brings the catalog up to
+ * date from the segment files (a writer that saw a catalog error never marks
+ * a clean close).
  */
-export async function lmdbWrite<T>(env: object, write: () => Promise<T>, what: string, file: string): Promise<T> {
+export function lmdbWrite<T>(env: object, write: () => Promise<T>, what: string, file: string, reserveBytes = CATALOG_RESERVE_BYTES): Promise<T> {
+  // One commit at a time per environment: the space for the next one is reserved between them (see reserveCommitSpace).
+  const next = (queues.get(env) ?? Promise.resolve()).then(() => writeNow(env, write, what, file, reserveBytes));
+  queues.set(env, next.catch(() => undefined));
+  return next;
+}
+
+/** Space kept allocated past the catalog's last page: far more than a commit of a few entries needs. */
+export const CATALOG_RESERVE_BYTES = 512 * 1024;
+
+async function writeNow<T>(env: object, write: () => Promise<T>, what: string, file: string, reserveBytes: number): Promise<T> {
   const earlier = failedEnvironments.get(env);
   if (earlier !== undefined) throw new IoError(`${what}: an earlier commit failed; no more writes until the log is reopened`, earlier, { file });
+  try {
+    reserveCommitSpace(file, reserveBytes);
+  } catch (err) {
+    // Nothing was asked of LMDB: the environment is as it was, and a later write may find room again.
+    throw new IoError(`${what}: no room on disk for the commit`, err, { file });
+  }
   try {
     return await write();
   } catch (err) {
@@ -29,6 +48,9 @@ export async function lmdbWrite<T>(env: object, write: () => Promise<T>, what: s
     throw new IoError(what, cause, { file });
   }
 }
+
+/** The last write queued per environment. */
+const queues = new WeakMap<object, Promise<unknown>>();
 
 /** Environments of this process with a failed commit, and its cause. */
 const failedEnvironments = new WeakMap<object, unknown>();

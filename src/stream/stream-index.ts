@@ -7,6 +7,9 @@ import { crc32 } from '../record/crc.js';
 
 /** Format of what the stream index stores; another value makes the next open rebuild it. */
 export const STREAM_INDEX_FORMAT = 1;
+/** Space kept allocated for the next commit (see lmdbWrite): a batch of {@link INDEX_COMMIT_BATCH_ENTRIES} entries takes about 1 MiB. */
+const STREAM_INDEX_RESERVE_BYTES = 4 * 1024 * 1024;
+
 /** Named databases of the stream index, beside the segment catalog in the log's LMDB environment (`<dir>/index/`). */
 export const STREAM_INDEX_DBS = { streams: 'es-streams', events: 'es-events', meta: 'es-meta' } as const;
 /**
@@ -266,7 +269,7 @@ export class StreamIndex {
       }
       for (const { key, head } of heads.values()) this.streams.putSync(key, head);
       this.meta.putSync(STATE_KEY, state);
-    }), 'the stream index cannot be written', this.file);
+    }), 'the stream index cannot be written', this.file, STREAM_INDEX_RESERVE_BYTES);
   }
 
   /** After a commit: what LMDB now holds leaves the overlay. */
