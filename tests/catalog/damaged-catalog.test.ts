@@ -61,8 +61,11 @@ async function buildLog(): Promise<string> {
 const DAMAGE = {
   /** Random bytes on the main database's root page: the page naming every database of the environment. */
   'the main database’s root page': (data: string) => overwritePage(data, lmdbMeta(data).mainRoot, { seed: 7 }),
-  /** 0xff on the last page of the file (page numbers and sizes pointing past the end: SIGBUS where read). */
-  'the last page': (data: string) => overwritePage(data, lmdbMeta(data).pages - 1, 0xff),
+  /**
+   * 0xff on the last page in use (page numbers and sizes pointing past the end: SIGBUS where read). It was the
+   * file's last page until the catalog kept allocated space after it (see src/catalog/lmdb-reserve.ts).
+   */
+  'the last page in use': (data: string) => overwritePage(data, lmdbMeta(data).lastPage, 0xff),
 };
 
 /** Entries of the log directory that are neither the log's own nor its recovery/ copies: what a probe could leave. */
