@@ -138,8 +138,8 @@ const [indexDir, workDir, mode] = process.argv.slice(2);
   }
   if (workDir === '') return env.close();
   const copy = path.join(workDir, 'copy');
-  fs.mkdirSync(copy);
   try {
+    fs.mkdirSync(copy);
     await env.backup(copy, true);
   } catch (err) {
     if (typeof err.code === 'number' && err.code < 0) { console.error(err.message); process.exit(5); }
@@ -147,14 +147,16 @@ const [indexDir, workDir, mode] = process.argv.slice(2);
   }
   await env.close();
   if (mode !== 'write') return;
-  const written = open({ path: copy, maxDbs: 64, compression: false });
+  let written;
   try {
+    written = open({ path: copy, maxDbs: 64, compression: false });
     const db = written.openDB('segments', { sharedStructuresKey: Symbol.for('${SEGMENTS_STRUCTURES_KEY}') });
     db.transactionSync(() => { db.putSync(-1, { probe: true }); db.removeSync(-1); });
   } catch (err) {
-    if (!(typeof err.code === 'string' && err.code.startsWith('E'))) { console.error(err.message); process.exit(6); }
+    const systemError = (typeof err.code === 'string' && err.code.startsWith('E')) || (typeof err.code === 'number' && err.code > 0);
+    if (!systemError) { console.error(err.message); process.exit(6); }
   }
-  await written.close();
+  await written?.close();
 })().then(() => process.exit(0), (err) => { console.error(String(err && err.message)); process.exit(4); });
 `;
 
