@@ -6,6 +6,7 @@ import { Log } from '../../src/index.js';
 import type { StatReport } from '../../src/cli/commands/stat.js';
 import type { RepairReport } from '../../src/recovery/repair.js';
 import type { VerifyReport } from '../../src/recovery/verify.js';
+import { CATALOG_PROBE_TIMEOUT_MS, PROBE_DIR_PREFIX } from '../../src/catalog/probe.js';
 import { distPath } from '../helpers/child.js';
 import { lmdbMeta, overwritePage } from '../helpers/lmdb-pages.js';
 import { tempDir, tempLogDir } from '../helpers/tmp.js';
@@ -130,6 +131,22 @@ describe('a page of garbage in the catalog’s data.mdb (break 5)', () => {
     // The probes left nothing behind: not in the temp directory, not in the log directories.
     expect(fs.readdirSync(tmp)).toEqual([]);
     for (const dir of [statDir, verifyDir, repairDir, writeDir]) expect(strayEntries(dir)).toEqual([]);
+  });
+
+  it('a probe killed with its process leaves a work directory that the next probe removes once stale; a live one is left alone', async () => {
+    const dir = await buildLog();
+    // Without the close checksum every open probes the catalog.
+    fs.rmSync(path.join(dir, 'index', 'closed-checksum.json'));
+    const stale = path.join(dir, `${PROBE_DIR_PREFIX}killed`);
+    const live = path.join(dir, `${PROBE_DIR_PREFIX}running`);
+    for (const d of [stale, live]) fs.mkdirSync(path.join(d, 'copy'), { recursive: true });
+    const longAgo = new Date(Date.now() - 2 * CATALOG_PROBE_TIMEOUT_MS - 60_000);
+    fs.utimesSync(stale, longAgo, longAgo);
+    const tmp = tempDir('aof-private-tmp-');
+    expect(json<{ records: number }>(await openChild(dir, 'read', tmp))).toMatchObject({ records: RECORDS });
+    expect(fs.existsSync(stale)).toBe(false);
+    expect(fs.existsSync(live)).toBe(true);
+    expect(fs.readdirSync(tmp)).toEqual([]);
   });
 
   it('a healthy catalog verifies clean and repair leaves it alone', async () => {
