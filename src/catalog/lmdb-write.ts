@@ -44,7 +44,8 @@ async function writeNow<T>(env: object, write: () => Promise<T>, what: string, f
     return await write();
   } catch (err) {
     const cause = await commitCause(err);
-    failedEnvironments.set(env, cause);
+    // A commit that failed (not a write refused before it, such as a key too long) stops the environment's writes.
+    if ((err as { commitError?: unknown } | null)?.commitError !== undefined) failedEnvironments.set(env, cause);
     throw new IoError(what, cause, { file });
   }
 }
