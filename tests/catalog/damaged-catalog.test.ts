@@ -131,7 +131,7 @@ describe('a page of garbage in the catalog’s data.mdb (break 5)', () => {
     // The probes left nothing behind: not in the temp directory, not in the log directories.
     expect(fs.readdirSync(tmp)).toEqual([]);
     for (const dir of [statDir, verifyDir, repairDir, writeDir]) expect(strayEntries(dir)).toEqual([]);
-  });
+  }, 180_000);
 
   it('a probe killed with its process leaves a work directory that the next probe removes once stale; a live one is left alone', async () => {
     const dir = await buildLog();

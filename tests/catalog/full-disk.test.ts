@@ -127,7 +127,7 @@ describe.skipIf(!IS_ROOT)('a full disk while sealing segments (break 2)', () => 
     for (const leave of LEAVE) runs.push(await fullDiskRun(disk, leave, false));
     // The sweep reached the roll itself: a seal whose next segment could not be created.
     expect(runs.some((r) => r.rejects.some((x) => x.code === 'AOF_LOG_FAILED'))).toBe(true);
-  });
+  }, 240_000);
 
   it('with a reader in another process holding an old catalog snapshot, the catalog grows at every seal until its write hits ENOSPC, and the log goes on', async () => {
     const runs: WriterRun[] = [];
@@ -135,5 +135,5 @@ describe.skipIf(!IS_ROOT)('a full disk while sealing segments (break 2)', () => 
     for (const leave of [...LEAVE, 131072, 262144]) runs.push(await fullDiskRun(disk, leave, true));
     // The sweep reached the LMDB commit: at least one run had catalog writes fail (and lived).
     expect(runs.some((r) => r.catalogErrors > 0)).toBe(true);
-  });
+  }, 240_000);
 });
