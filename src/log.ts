@@ -562,24 +562,29 @@ export class Log extends EventEmitter<LogEvents> {
   async close(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'closing';
+    // Whatever fails (a full disk at the close marker), everything is still released, and the rejection is typed.
+    let failure: unknown;
     try {
       await this.tiering?.close();
-      await this.writer?.close();
+      await this.writer?.close().catch((err: unknown) => (failure = err));
       await this.refreshActiveEntry();
-      if (this.writer !== undefined && this.writer.failedWith === undefined && this.catalogErrors.length === 0) {
+      if (this.writer !== undefined && this.writer.failedWith === undefined && this.catalogErrors.length === 0 && failure === undefined) {
         await this.recordInCatalog(() => this.catalog!.markClosedCleanly());
       }
       // Publish once more: a write of the watermark that failed earlier would leave readers behind for good.
       this.watermark?.publish(this.nextSeq);
       await this.watermark?.close();
+    } catch (err) {
+      failure ??= err;
     } finally {
       this.wakeup.notify();
       if (this.wakeup instanceof FileWakeup) this.wakeup.close();
       await this.catalog?.close().catch(() => undefined);
-      await this.files.closeAll();
-      await this.lock?.release();
+      await this.files.closeAll().catch((err: unknown) => (failure ??= err));
+      await this.lock?.release().catch((err: unknown) => (failure ??= err));
       this.state = 'closed';
     }
+    if (failure !== undefined) throw toAofError(failure, 'close failed', this.dir);
   }
 
   /** `await using log = await Log.open(dir)` closes it at the end of the scope. */

@@ -12,6 +12,7 @@ import { isRangeZero } from '../segment/load.js';
 import { openReconciledCatalog } from '../catalog/reconcile.js';
 import { SegmentCatalog } from '../catalog/catalog.js';
 import { recoveryName, type RecoveryTarget } from './preserve.js';
+import { catalogDamageOf, catalogDataFile } from '../catalog/check.js';
 import { planSkipRebuild, type RepairStep } from './repair-plan.js';
 import { applyAction, recoveryPath, type ApplySettings } from './repair-apply.js';
 import { readRepairIntent, removeRepairIntent, writeRepairIntent, type PlannedAction, type RepairPlan } from './repair-intent.js';
@@ -48,7 +49,9 @@ export type RepairAction =
   /** The segment was rewritten (original kept under `recovery/`): gaps for lost ranges, a new header or footer. */
   | { kind: 'rewrite'; file: string; reason: string; preservedAt: string | undefined }
   /** A segment holding only a gap was created for a missing range. */
-  | { kind: 'fill'; file: string };
+  | { kind: 'fill'; file: string }
+  /** The damaged LMDB catalog (`file`, its data.mdb) was moved whole to `recovery/` and rebuilt from the segment files. */
+  | { kind: 'rebuild-catalog'; file: string; reason: string; preservedAt: string | undefined };
 
 /** What `Log.repair` did. */
 export interface RepairReport {
@@ -87,17 +90,24 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
     const target: RecoveryTarget = { fs, dir, fileMode: options.fileMode ?? DEFAULTS.fileMode, dirMode: options.dirMode ?? DEFAULTS.dirMode };
     const settings: ApplySettings = { target, indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes };
     const report: RepairReport = { dir, mode, dryRun, resumed: false, actions: [], lostRanges: [], after: undefined };
+    // Probed in a child process: a damaged catalog must not kill repair, and is rebuilt by it.
+    const catalogDamage = await catalogDamageOf(dir, !dryRun);
+    const catalog: CatalogState = { damaged: catalogDamage !== undefined };
     const interrupted = await readRepairIntent(fs, dir, !dryRun);
     if (interrupted !== undefined) {
       report.resumed = true;
       describePlan(dir, interrupted, dryRun, report);
       // What is left to do depends on how far the interrupted repair got: a dry run reports its plan as it stands.
       if (dryRun) return report;
-      await carryOut(settings, interrupted, false);
+      await carryOut(settings, interrupted, false, catalog);
     }
     const plan = await planRepair(settings, mode, dryRun);
     describePlan(dir, plan, dryRun, report);
-    if (!dryRun && plan.actions.length > 0) await carryOut(settings, plan, true);
+    const rebuild = catalogDamage === undefined ? undefined : { kind: 'rebuild-catalog' as const, file: catalogDataFile(dir), reason: `damaged catalog: ${catalogDamage}`, preservedAt: undefined as string | undefined };
+    if (rebuild !== undefined) report.actions.push(rebuild);
+    if (!dryRun && plan.actions.length > 0) await carryOut(settings, plan, true, catalog);
+    else if (!dryRun && catalog.damaged) catalog.movedTo = await syncCatalog(settings);
+    if (rebuild !== undefined) rebuild.preservedAt = catalog.movedTo;
     if (!dryRun) report.after = await verifyLog(dir, { fs });
     return report;
   } finally {
@@ -114,7 +124,8 @@ export async function finishInterruptedRepair(target: RecoveryTarget, readAheadB
   // A leftover repair-intent.tmp (a plan never put in place) is left for the next repair to remove: an open only reads.
   const interrupted = await readRepairIntent(target.fs, target.dir, false);
   if (interrupted === undefined) return false;
-  await carryOut({ target, indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes }, interrupted, false);
+  const catalog: CatalogState = { damaged: (await catalogDamageOf(target.dir, true)) !== undefined };
+  await carryOut({ target, indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes }, interrupted, false, catalog);
   return true;
 }
 
@@ -125,19 +136,31 @@ export async function finishInterruptedRepair(target: RecoveryTarget, readAheadB
  * follows the files, and the intent record goes. A kill anywhere leaves a
  * state from which the same steps, done again, lead to the same end.
  */
-async function carryOut(s: ApplySettings, plan: RepairPlan, fresh: boolean): Promise<void> {
-  await SegmentCatalog.forgetCleanClose(s.target.dir);
+async function carryOut(s: ApplySettings, plan: RepairPlan, fresh: boolean, catalog: CatalogState): Promise<void> {
+  // A damaged catalog is not opened here (its pages could kill the process): it vouches for nothing and is rebuilt below.
+  if (!catalog.damaged) await SegmentCatalog.forgetCleanClose(s.target.dir);
   if (fresh) await writeRepairIntent(s.target.fs, s.target.dir, plan, s.target.fileMode);
   for (const action of plan.actions) await applyAction(s, action);
-  await syncCatalog(s);
+  const movedTo = await syncCatalog(s);
+  if (movedTo !== undefined) {
+    catalog.movedTo = movedTo;
+    catalog.damaged = false;
+  }
   await removeRepairIntent(s.target.fs, s.target.dir);
 }
 
-/** The catalog follows the files repair changed: entries of moved segments dropped, changed ones rebuilt. */
-async function syncCatalog(s: ApplySettings): Promise<void> {
+/** Whether the catalog was found damaged before the repair, and where the damaged one was moved. */
+interface CatalogState {
+  damaged: boolean;
+  movedTo?: string;
+}
+
+/** The catalog follows the files repair changed: entries of moved segments dropped, changed ones rebuilt. Resolves where a damaged catalog was moved. */
+async function syncCatalog(s: ApplySettings): Promise<string | undefined> {
   const loaded = await loadSegments(s.target.fs, s.target.dir, true, s.target, { indexIntervalBytes: s.indexIntervalBytes, readAheadBytes: s.readAheadBytes });
-  const { catalog } = await openReconciledCatalog(s.target.dir, loaded.segments, { dropMissing: true, fileMode: s.target.fileMode, dirMode: s.target.dirMode });
+  const { catalog, report } = await openReconciledCatalog(s.target.dir, loaded.segments, { dropMissing: true, fileMode: s.target.fileMode, dirMode: s.target.dirMode });
   await catalog.close();
+  return report.damagedMovedTo;
 }
 
 /** Adds a plan's actions and lost ranges to the report. */

@@ -6,6 +6,7 @@ import { analyzeSegment, type SegmentAnalysis } from './analyze.js';
 import { listSegmentBases } from './load-segments.js';
 import { pathExists } from '../fs/io.js';
 import { repairIntentPath } from './repair-intent.js';
+import { catalogProblems } from '../catalog/check.js';
 
 /** One problem found by `Log.verify`. */
 export interface VerifyProblem {
@@ -82,6 +83,8 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
     bytesDone += sizes[i]!;
     options.onProgress?.(bytesDone, bytesTotal);
   }
+  // The catalog is derived data, but damage in it is damage on disk: reported, never crashed on.
+  report.problems.push(...(await catalogProblems(dir)));
   report.ok = report.problems.every((p) => p.severity !== 'error');
   return report;
 }

@@ -60,6 +60,8 @@ export class Writer {
   private unacked: WrittenFrame[] = [];
   private running = false;
   private closed = false;
+  /** The sealed segment's handle was closed and no new segment took its place (a failed roll): close() must not close it again. */
+  private handleClosed = false;
   private failure: LogFailedError | undefined;
   /** The fdatasync started ahead of need under `none`/`interval` (see `writebackBytes`), while one runs. */
   private writeback: Promise<void> | undefined;
@@ -152,7 +154,9 @@ export class Writer {
     try {
       if (this.failure === undefined) await this.writeCloseMarker();
     } finally {
-      await this.handle.close();
+      // After a failed roll the handle was closed already, and its descriptor number may belong to another file by now.
+      if (!this.handleClosed) await this.handle.close();
+      this.handleClosed = true;
     }
   }
 
@@ -531,6 +535,7 @@ export class Writer {
     seg.footerCrc = footer.readUInt32LE(footer.length - 12);
     await this.events.sealed(seg);
     await this.handle.close();
+    this.handleClosed = true;
     await this.startSegment(seg.nextSeq, Math.max(this.opts.clock(), seg.lastTimestamp));
   }
 
@@ -544,6 +549,7 @@ export class Writer {
       throw this.failure!;
     }
     this.handle = created.handle;
+    this.handleClosed = false;
     this.index = new SparseIndexBuilder(this.opts.segment.indexIntervalBytes);
     created.segment.index = this.index.entries;
     this.segments.push(created.segment);
@@ -558,9 +564,15 @@ export class Writer {
     const seg = this.active;
     assert(this.writeOffset === seg.dataEnd, 'close marker follows the last acknowledged frame');
     const marker = encodeEmptyFrame(frameCrcSeed(seg.salt), seg.nextSeq, 0, Math.max(this.opts.clock(), seg.lastTimestamp), FLAG_CLOSE_MARKER);
-    await this.trimToData();
-    await writeFully(this.handle, marker, 0, marker.length, seg.dataEnd);
-    await this.handle.datasync();
+    try {
+      await this.trimToData();
+      await writeFully(this.handle, marker, 0, marker.length, seg.dataEnd);
+      await this.handle.datasync();
+    } catch (err) {
+      // No half-written marker: cut back to the last acknowledged frame (the next open then recovers without one).
+      await this.handle.truncate(seg.dataEnd).catch(() => undefined);
+      throw new IoError('close could not write its clean-close marker; every acknowledged record is kept, and the next open recovers the log without the marker', err, { file: seg.file, offset: seg.dataEnd });
+    }
   }
 
   private fail(failure: LogFailedError): void {

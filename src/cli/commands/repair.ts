@@ -112,6 +112,9 @@ export function printRepairReport(r: RepairReport, line: (s: string) => void, ti
     } else if (a.kind === 'rewrite') {
       line(`  rewrite ${a.file} (${a.reason})`);
       line(`        original kept at ${where}`);
+    } else if (a.kind === 'rebuild-catalog') {
+      line(`  rebuild the catalog ${a.file} from the segment files (${a.reason})`);
+      line(`        damaged catalog kept at ${where}`);
     } else {
       line(`  fill  the missing range with a gap segment ${a.file}`);
     }
