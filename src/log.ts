@@ -27,7 +27,7 @@ import { repairLog, type RepairOptions, type RepairReport } from './recovery/rep
 import { verifyLog, type VerifyOptions, type VerifyReport } from './recovery/verify.js';
 import type { LoadedSegment } from './segment/loaded-segment.js';
 import { emptyMetrics, type LogMetrics } from './write/metrics.js';
-import { finishRetentionRemovals, openCatalogForReading, startFirstSegment, syncAdoptedState } from './log/open-helpers.js';
+import { finishRetentionRemovals, openCatalogForReading, settleInterruptedRepair, startFirstSegment, syncAdoptedState } from './log/open-helpers.js';
 import { wrapErrors } from './log/wrap-errors.js';
 import { mapErrors, RecordIterator } from './read/record-iterator.js';
 import { Pins } from './log/pins.js';
@@ -37,6 +37,7 @@ import type { SegmentArchive } from './archive/archive.js';
 import { SegmentCache } from './archive/segment-cache.js';
 import { Writer } from './write/writer.js';
 import { backupLog, type BackupOptions, type BackupReport } from './snapshot/backup.js';
+import { sweepKilledBackups } from './snapshot/backup-pending.js';
 
 /** Events a {@link Log} emits. */
 export interface LogEvents {
@@ -160,6 +161,8 @@ export class Log extends EventEmitter<LogEvents> {
     try {
       const target = { fs: opts.fs, dir, fileMode: opts.fileMode, dirMode: opts.dirMode };
       const settings = { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes };
+      await settleInterruptedRepair(target, opts.readOnly, opts.readAheadBytes);
+      if (!opts.readOnly) await sweepKilledBackups(opts.fs, dir);
       // The catalog first: sealed segments it vouches for are opened from their entries, not read.
       // (A writer creates a missing catalog only after loading: an open that fails leaves the directory as it found it.)
       if (opts.readOnly) readCatalog = await openCatalogForReading(dir);
@@ -491,7 +494,7 @@ export class Log extends EventEmitter<LogEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    const source = { dir: this.dir, fs: this.opts.fs, fileMode: this.opts.fileMode, dirMode: this.opts.dirMode, segments: this.segmentList, files: this.files, pin: (fromSeq: number, reason: string) => this.pin(fromSeq, reason) };
+    const source = { dir: this.dir, fs: this.opts.fs, fileMode: this.opts.fileMode, dirMode: this.opts.dirMode, segments: this.segmentList, files: this.files, pin: (fromSeq: number, reason: string) => this.pin(fromSeq, reason), readOnly: this.readOnly };
     // A writer's view is current now: taking it in this same turn keeps later appends out of the copy.
     if (this.follower === undefined) return backupLog(source, dest, options);
     return this.follower.catchUp().then(() => backupLog(source, dest, options));
@@ -576,24 +579,29 @@ export class Log extends EventEmitter<LogEvents> {
   async close(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'closing';
+    // Whatever fails (a full disk at the close marker), everything is still released, and the rejection is typed.
+    let failure: unknown;
     try {
       await this.tiering?.close();
-      await this.writer?.close();
+      await this.writer?.close().catch((err: unknown) => (failure = err));
       await this.refreshActiveEntry();
-      if (this.writer !== undefined && this.writer.failedWith === undefined && this.catalogErrors.length === 0) {
+      if (this.writer !== undefined && this.writer.failedWith === undefined && this.catalogErrors.length === 0 && failure === undefined) {
         await this.recordInCatalog(() => this.catalog!.markClosedCleanly());
       }
       // Publish once more: a write of the watermark that failed earlier would leave readers behind for good.
       this.watermark?.publish(this.nextSeq);
       await this.watermark?.close();
+    } catch (err) {
+      failure ??= err;
     } finally {
       this.wakeup.notify();
       if (this.wakeup instanceof FileWakeup) this.wakeup.close();
       await this.catalog?.close().catch(() => undefined);
-      await this.segs.close();
-      await this.lock?.release();
+      await this.segs.close().catch((err: unknown) => (failure ??= err));
+      await this.lock?.release().catch((err: unknown) => (failure ??= err));
       this.state = 'closed';
     }
+    if (failure !== undefined) throw toAofError(failure, 'close failed', this.dir);
   }
 
   /** `await using log = await Log.open(dir)` closes it at the end of the scope. */

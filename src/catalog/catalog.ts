@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { assert } from '../assert.js';
 import { CorruptionError, InvariantError } from '../errors.js';
+import { lmdbWrite } from './lmdb-write.js';
 import { catalogReadable, recordCloseChecksum, SEGMENTS_STRUCTURES_KEY } from './probe.js';
 import type { CatalogEntry } from './entry.js';
 import { assertTransition, type SegmentStatus } from './status.js';
@@ -20,12 +21,17 @@ const openEnvironments = new Map<string, { env: RootDatabase; users: number }>()
  * it may not (the catalog handle itself still never writes when read-only).
  */
 function openEnvironment(where: string, readOnly: boolean): RootDatabase {
-  if (!readOnly) return open({ path: where, maxDbs: CATALOG_MAX_DBS, compression: false });
+  // A failed commit (ENOSPC) must cost nothing but that commit. With event-turn batching, lmdb-js starts each batch
+  // with a write of its own whose promise nobody holds: the failure rejects it unhandled, killing the process. With
+  // overlapping sync, the flush promise of a failed commit never settles and env.close() waits on it for ever.
+  // Without them writes still commit in order, each synced before its promise resolves.
+  const settings = { path: where, maxDbs: CATALOG_MAX_DBS, compression: false, eventTurnBatching: false, overlappingSync: false };
+  if (!readOnly) return open(settings);
   try {
     fs.accessSync(where, fs.constants.W_OK);
-    return open({ path: where, maxDbs: CATALOG_MAX_DBS, compression: false });
+    return open(settings);
   } catch {
-    return open({ path: where, maxDbs: CATALOG_MAX_DBS, readOnly: true, compression: false });
+    return open({ ...settings, readOnly: true });
   }
 }
 
@@ -92,7 +98,7 @@ export class SegmentCatalog {
       return; // a damaged catalog is rebuilt from the files at the next open
     }
     try {
-      if (catalog?.meta !== undefined && catalog.meta.get(CLOSED_CLEANLY_KEY) === true) await catalog.meta.put(CLOSED_CLEANLY_KEY, false);
+      if (catalog?.meta !== undefined && catalog.meta.get(CLOSED_CLEANLY_KEY) === true) await catalog.write(() => catalog!.meta!.put(CLOSED_CLEANLY_KEY, false), 'clearing the clean-close mark');
     } finally {
       await catalog?.close();
     }
@@ -102,7 +108,7 @@ export class SegmentCatalog {
   async markClosedCleanly(): Promise<void> {
     if (this.readOnly) throw new InvariantError('catalog opened read-only was written');
     if (this.meta === undefined) return;
-    if (this.cleanMarkCleared || this.meta.get(CLOSED_CLEANLY_KEY) !== true) await this.meta.put(CLOSED_CLEANLY_KEY, true);
+    if (this.cleanMarkCleared || this.meta.get(CLOSED_CLEANLY_KEY) !== true) await this.write(() => this.meta!.put(CLOSED_CLEANLY_KEY, true), 'recording the clean close');
     this.cleanMarkCleared = false;
   }
 
@@ -126,7 +132,7 @@ export class SegmentCatalog {
     if (readOnly && !fs.existsSync(path.join(where, 'data.mdb'))) return undefined;
     if (!readOnly) fs.mkdirSync(where, { recursive: true, mode: modes.dirMode });
     const shared = openEnvironments.get(path.resolve(where));
-    if (shared === undefined && fs.existsSync(path.join(where, 'data.mdb')) && !(await catalogReadable(where))) {
+    if (shared === undefined && fs.existsSync(path.join(where, 'data.mdb')) && !(await catalogReadable(where, { writeTest: !readOnly }))) {
       throw new CorruptionError('the LMDB catalog is damaged', { file: path.join(where, 'data.mdb') });
     }
     const env = shared?.env ?? openEnvironment(where, readOnly);
@@ -164,7 +170,7 @@ export class SegmentCatalog {
   async add(entry: CatalogEntry): Promise<void> {
     this.writable();
     assert(this.db.get(entry.baseSeq) === undefined, `segment ${entry.baseSeq} is added to the catalog once`);
-    await this.db.put(entry.baseSeq, entry);
+    await this.write(() => this.db.put(entry.baseSeq, entry), `adding segment ${entry.baseSeq}`);
   }
 
   /** Moves segment `baseSeq` to `to` (a legal move only), updating `changes` with it. */
@@ -174,20 +180,20 @@ export class SegmentCatalog {
     if (current === undefined) throw new InvariantError(`segment ${baseSeq} is not in the catalog`);
     assertTransition(baseSeq, current.status, to);
     const next: CatalogEntry = { ...current, ...changes, status: to };
-    await this.db.put(baseSeq, next);
+    await this.write(() => this.db.put(baseSeq, next), `moving segment ${baseSeq} to ${to}`);
     return next;
   }
 
   /** Overwrites an entry with facts from the files: reconciliation and repair only. */
   async replace(entry: CatalogEntry): Promise<void> {
     this.writable();
-    await this.db.put(entry.baseSeq, entry);
+    await this.write(() => this.db.put(entry.baseSeq, entry), `rewriting segment ${entry.baseSeq}`);
   }
 
   /** Removes an entry (its file moved to `recovery/` by repair). */
   async remove(baseSeq: number): Promise<void> {
     this.writable();
-    await this.db.remove(baseSeq);
+    await this.write(() => this.db.remove(baseSeq), `removing segment ${baseSeq}`);
   }
 
   /** Closes the environment; a writer records the checksum of what it leaves, so the next open can skip the probe. */
@@ -212,6 +218,11 @@ export class SegmentCatalog {
     if (this.meta === undefined || this.cleanMarkCleared || this.meta.get(CLOSED_CLEANLY_KEY) !== true) return;
     this.cleanMarkCleared = true;
     // LMDB commits writes in order: the mark is gone before the change it no longer vouches for.
-    void this.meta.put(CLOSED_CLEANLY_KEY, false).catch(() => undefined);
+    void this.write(() => this.meta!.put(CLOSED_CLEANLY_KEY, false), 'clearing the clean-close mark').catch(() => undefined);
+  }
+
+  /** Every LMDB write settles through here: a failed commit rejects typed, and kills nothing (see {@link lmdbWrite}). */
+  private write<T>(pending: () => Promise<T>, what: string): Promise<T> {
+    return lmdbWrite(this.env, pending, `catalog write failed (${what})`, path.join(this.path, 'data.mdb'));
   }
 }

@@ -5,7 +5,11 @@ import { unlinkIfExists } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import { SEGMENTS_DIR, segmentPath } from '../segment/names.js';
 import { listSegmentBases } from '../recovery/load-segments.js';
-import { moveToRecovery } from '../recovery/preserve.js';
+import { moveToRecovery, type RecoveryTarget } from '../recovery/preserve.js';
+import { CorruptionError } from '../errors.js';
+import { pathExists } from '../fs/io.js';
+import { finishInterruptedRepair } from '../recovery/repair.js';
+import { repairIntentPath } from '../recovery/repair-intent.js';
 import type { NormalizedOptions } from '../options.js';
 import { createSegment } from '../segment/create.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
@@ -85,3 +89,18 @@ export async function startFirstSegment(opts: NormalizedOptions, dir: string, se
   return created.handle;
 }
 
+
+/**
+ * A repair killed part way left its intent record: a writer (which holds the
+ * lock repair needs) finishes the repair before it reads the files; a
+ * read-only handle, which may change nothing, refuses rather than read a
+ * half-repaired log.
+ */
+export async function settleInterruptedRepair(target: RecoveryTarget, readOnly: boolean, readAheadBytes: number): Promise<void> {
+  if (!readOnly) {
+    await finishInterruptedRepair(target, readAheadBytes);
+    return;
+  }
+  const intent = repairIntentPath(target.dir);
+  if (await pathExists(target.fs, intent)) throw new CorruptionError('a repair of this log was interrupted (or is under way): open it for writing, or run aof repair, to finish it', { file: intent });
+}

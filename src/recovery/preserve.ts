@@ -21,7 +21,7 @@ export interface RecoveryTarget {
  * for two cuts of the same file in the same millisecond. Built only from our
  * own segment names and numbers, so it never leaves the directory.
  */
-function recoveryName(sourceName: string, offset: number, label: string): string {
+export function recoveryName(sourceName: string, offset: number, label: string): string {
   return `${sourceName}.at-${offset}.${label}.${Date.now()}-${randomBytes(3).toString('hex')}`;
 }
 

@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { writeFully } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
@@ -26,15 +24,15 @@ export interface RebuildPlan {
 }
 
 /**
- * Writes a new segment file next to `finalPath` from a plan: a fresh header,
- * the valid frames of `source` copied byte for byte (checksums re-verified),
- * gap frames for lost ranges, and a footer when sealed. Fsynced; resolves the
- * temporary path, whose name is not a segment name, so a crash before the
- * caller renames it leaves nothing a reader would pick up.
+ * Writes a new segment file `out` (which must not exist; the caller gives it
+ * a name that is not a segment name and renames it into place) from a plan:
+ * a fresh header, the valid frames of `source` copied byte for byte
+ * (checksums re-verified), gap frames for lost ranges, and a footer when
+ * sealed. Fsynced. The same plan and source always give the same bytes, so
+ * a repair killed part way can build it again.
  */
-export async function rebuildSegment(fs: FileSystem, source: FileHandle | undefined, finalPath: string, plan: RebuildPlan, fileMode: number): Promise<string> {
-  const tmp = path.join(path.dirname(finalPath), `${path.basename(finalPath)}.repair-${randomBytes(4).toString('hex')}`);
-  const out = await fs.open(tmp, 'createNew', fileMode);
+export async function rebuildSegment(fs: FileSystem, source: FileHandle | undefined, outPath: string, plan: RebuildPlan, fileMode: number): Promise<void> {
+  const out = await fs.open(outPath, 'createNew', fileMode);
   try {
     const header = encodeSegmentHeader(plan.baseSeq, plan.createdMs, plan.salt);
     const crcSeed = frameCrcSeed(plan.salt);
@@ -52,7 +50,6 @@ export async function rebuildSegment(fs: FileSystem, source: FileHandle | undefi
   } finally {
     await out.close();
   }
-  return tmp;
 }
 
 interface BuildState {

@@ -11,9 +11,12 @@ import { listSegmentBases, loadSegments } from './load-segments.js';
 import { isRangeZero } from '../segment/load.js';
 import { openReconciledCatalog } from '../catalog/reconcile.js';
 import { SegmentCatalog } from '../catalog/catalog.js';
-import { moveToRecovery, preserveRange, type RecoveryTarget } from './preserve.js';
+import { recoveryName, type RecoveryTarget } from './preserve.js';
+import { catalogDamageOf, catalogDataFile } from '../catalog/check.js';
 import { planSkipRebuild, type RepairStep } from './repair-plan.js';
-import { rebuildSegment } from './rebuild.js';
+import { applyAction, recoveryPath, type ApplySettings } from './repair-apply.js';
+import { readRepairIntent, removeRepairIntent, writeRepairIntent, type PlannedAction, type RepairPlan } from './repair-intent.js';
+import { refuseSymlinkedSegment, watermarkTail } from './repair-guards.js';
 import { verifyLog, type VerifyReport } from './verify.js';
 
 /** Options of `Log.repair`. */
@@ -25,7 +28,11 @@ export interface RepairOptions {
    * about (`AOF_GAP`); the original files are copied to `recovery/` first.
    */
   mode?: 'truncate' | 'skip';
-  /** Report what would be done, change nothing. */
+  /**
+   * Report what would be done, change nothing. Needs no lock, so it works
+   * beside a live writer: zeros past the watermark that writer published
+   * are its preallocated space, not a torn tail.
+   */
   dryRun?: boolean;
   fs?: FileSystem;
   fileMode?: number;
@@ -42,13 +49,21 @@ export type RepairAction =
   /** The segment was rewritten (original kept under `recovery/`): gaps for lost ranges, a new header or footer. */
   | { kind: 'rewrite'; file: string; reason: string; preservedAt: string | undefined }
   /** A segment holding only a gap was created for a missing range. */
-  | { kind: 'fill'; file: string };
+  | { kind: 'fill'; file: string }
+  /** The damaged LMDB catalog (`file`, its data.mdb) was moved whole to `recovery/` and rebuilt from the segment files. */
+  | { kind: 'rebuild-catalog'; file: string; reason: string; preservedAt: string | undefined };
 
 /** What `Log.repair` did. */
 export interface RepairReport {
   dir: string;
   mode: 'truncate' | 'skip';
   dryRun: boolean;
+  /**
+   * True when an interrupted repair (its intent record, `repair-intent`) was
+   * found: its plan was finished first (in a dry run: is what the repair
+   * would finish), and its actions lead `actions`.
+   */
+  resumed: boolean;
   /** Changes, in the order made. Empty when the log was healthy. */
   actions: RepairAction[];
   /** Sequence ranges no longer readable: moved to `recovery/` (`to` absent: to the end) or recorded as gaps. */
@@ -60,7 +75,9 @@ export interface RepairReport {
 /**
  * Repairs the log in `dir` under its writer lock (`AOF_LOCKED` if a writer
  * has it open). Never deletes a byte: whatever is cut or replaced is kept
- * under `recovery/`, durably, before the log is changed.
+ * under `recovery/`, durably, before the log is changed. Crash-safe: the
+ * whole plan is written first, durably, as an intent record, and the next
+ * repair or writer open finishes a plan a kill interrupted (repair-intent.ts).
  */
 export async function repairLog(dir: string, options: RepairOptions = {}): Promise<RepairReport> {
   const mode = options.mode ?? 'truncate';
@@ -71,13 +88,26 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
   const lock = dryRun ? undefined : await acquireWriterLock(dir, () => undefined, options.dirMode ?? DEFAULTS.dirMode, options.fileMode ?? DEFAULTS.fileMode);
   try {
     const target: RecoveryTarget = { fs, dir, fileMode: options.fileMode ?? DEFAULTS.fileMode, dirMode: options.dirMode ?? DEFAULTS.dirMode };
-    const report: RepairReport = { dir, mode, dryRun, actions: [], lostRanges: [], after: undefined };
-    const ctx: RepairContext = { fs, dir, target, dryRun, report, readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes };
-    // Before any file changes: a crash before the catalog is synced must not leave it vouching for old footers.
-    if (!dryRun) await SegmentCatalog.forgetCleanClose(dir);
-    if (mode === 'truncate') await repairByTruncation(ctx);
-    else await repairBySkipping(ctx);
-    if (!dryRun && report.actions.length > 0) await syncCatalog(ctx);
+    const settings: ApplySettings = { target, indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes };
+    const report: RepairReport = { dir, mode, dryRun, resumed: false, actions: [], lostRanges: [], after: undefined };
+    // Probed in a child process: a damaged catalog must not kill repair, and is rebuilt by it.
+    const catalogDamage = await catalogDamageOf(dir, !dryRun);
+    const catalog: CatalogState = { damaged: catalogDamage !== undefined };
+    const interrupted = await readRepairIntent(fs, dir, !dryRun);
+    if (interrupted !== undefined) {
+      report.resumed = true;
+      describePlan(dir, interrupted, dryRun, report);
+      // What is left to do depends on how far the interrupted repair got: a dry run reports its plan as it stands.
+      if (dryRun) return report;
+      await carryOut(settings, interrupted, false, catalog);
+    }
+    const plan = await planRepair(settings, mode, dryRun);
+    describePlan(dir, plan, dryRun, report);
+    const rebuild = catalogDamage === undefined ? undefined : { kind: 'rebuild-catalog' as const, file: catalogDataFile(dir), reason: `damaged catalog: ${catalogDamage}`, preservedAt: undefined as string | undefined };
+    if (rebuild !== undefined) report.actions.push(rebuild);
+    if (!dryRun && plan.actions.length > 0) await carryOut(settings, plan, true, catalog);
+    else if (!dryRun && catalog.damaged) catalog.movedTo = await syncCatalog(settings);
+    if (rebuild !== undefined) rebuild.preservedAt = catalog.movedTo;
     if (!dryRun) report.after = await verifyLog(dir, { fs });
     return report;
   } finally {
@@ -85,130 +115,171 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
   }
 }
 
-interface RepairContext {
-  fs: FileSystem;
-  dir: string;
-  target: RecoveryTarget;
-  dryRun: boolean;
-  report: RepairReport;
-  readAheadBytes: number;
+/**
+ * For a writer's open, under its lock: finishes the plan of a repair that was
+ * killed part way, so the log opens as that repair would have left it.
+ * Resolves whether there was one.
+ */
+export async function finishInterruptedRepair(target: RecoveryTarget, readAheadBytes: number): Promise<boolean> {
+  // A leftover repair-intent.tmp (a plan never put in place) is left for the next repair to remove: an open only reads.
+  const interrupted = await readRepairIntent(target.fs, target.dir, false);
+  if (interrupted === undefined) return false;
+  const catalog: CatalogState = { damaged: (await catalogDamageOf(target.dir, true)) !== undefined };
+  await carryOut({ target, indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes }, interrupted, false, catalog);
+  return true;
 }
 
-async function analyze(ctx: RepairContext, base: number): Promise<SegmentAnalysis> {
-  const handle = await ctx.fs.open(segmentPath(ctx.dir, base), 'read');
+/**
+ * The steps of a repair, each safe to do again: the catalog stops vouching
+ * for footers (a kill before it is synced must not leave it trusted), the
+ * intent record is written (a new plan), each action is done, the catalog
+ * follows the files, and the intent record goes. A kill anywhere leaves a
+ * state from which the same steps, done again, lead to the same end.
+ */
+async function carryOut(s: ApplySettings, plan: RepairPlan, fresh: boolean, catalog: CatalogState): Promise<void> {
+  // A damaged catalog is not opened here (its pages could kill the process): it vouches for nothing and is rebuilt below.
+  if (!catalog.damaged) await SegmentCatalog.forgetCleanClose(s.target.dir);
+  if (fresh) await writeRepairIntent(s.target.fs, s.target.dir, plan, s.target.fileMode);
+  for (const action of plan.actions) await applyAction(s, action);
+  const movedTo = await syncCatalog(s);
+  if (movedTo !== undefined) {
+    catalog.movedTo = movedTo;
+    catalog.damaged = false;
+  }
+  await removeRepairIntent(s.target.fs, s.target.dir);
+}
+
+/** Whether the catalog was found damaged before the repair, and where the damaged one was moved. */
+interface CatalogState {
+  damaged: boolean;
+  movedTo?: string;
+}
+
+/** The catalog follows the files repair changed: entries of moved segments dropped, changed ones rebuilt. Resolves where a damaged catalog was moved. */
+async function syncCatalog(s: ApplySettings): Promise<string | undefined> {
+  const loaded = await loadSegments(s.target.fs, s.target.dir, true, s.target, { indexIntervalBytes: s.indexIntervalBytes, readAheadBytes: s.readAheadBytes });
+  const { catalog, report } = await openReconciledCatalog(s.target.dir, loaded.segments, { dropMissing: true, fileMode: s.target.fileMode, dirMode: s.target.dirMode });
+  await catalog.close();
+  return report.damagedMovedTo;
+}
+
+/** Adds a plan's actions and lost ranges to the report. */
+function describePlan(dir: string, plan: RepairPlan, dryRun: boolean, report: RepairReport): void {
+  const kept = (name: string | null): string | undefined => (dryRun || name === null ? undefined : recoveryPath(dir, name));
+  for (const a of plan.actions) {
+    const file = segmentPath(dir, a.base);
+    if (a.kind === 'cut') report.actions.push({ kind: 'cut', file, offset: a.offset, bytes: a.size - a.offset, reason: a.reason, preservedAt: kept(a.keep) });
+    else if (a.kind === 'move') report.actions.push({ kind: 'move', file, preservedAt: kept(a.to) });
+    else if (a.kind === 'rewrite') report.actions.push({ kind: 'rewrite', file, reason: a.reason, preservedAt: kept(a.keep) });
+    else report.actions.push({ kind: 'fill', file });
+  }
+  for (const r of plan.lostRanges) report.lostRanges.push({ from: r.from, to: r.to ?? undefined });
+}
+
+/** Reads the whole log and decides every change; changes nothing. */
+async function planRepair(s: ApplySettings, mode: 'truncate' | 'skip', dryRun: boolean): Promise<RepairPlan> {
+  const ctx: PlanContext = { s, dryRun, plan: { mode, actions: [], lostRanges: [] } };
+  if (mode === 'truncate') await planTruncation(ctx);
+  else await planSkipping(ctx);
+  return ctx.plan;
+}
+
+interface PlanContext {
+  s: ApplySettings;
+  dryRun: boolean;
+  plan: RepairPlan;
+}
+
+async function analyze(ctx: PlanContext, base: number, isLast: boolean): Promise<SegmentAnalysis> {
+  const { fs, dir } = ctx.s.target;
+  const file = segmentPath(dir, base);
+  await refuseSymlinkedSegment(fs, file);
+  const handle = await fs.open(file, 'read');
+  let a: SegmentAnalysis;
   try {
-    return await analyzeSegment(handle, base, { readAheadBytes: ctx.readAheadBytes, indexIntervalBytes: DEFAULTS.indexIntervalBytes });
+    a = await analyzeSegment(handle, base, { readAheadBytes: ctx.s.readAheadBytes, indexIntervalBytes: ctx.s.indexIntervalBytes });
   } finally {
     await handle.close();
   }
+  // A file from a newer format is not damaged: repair must not touch it.
+  if (a.headerError?.code === 'AOF_UNSUPPORTED_FORMAT') throw a.headerError;
+  // Without the lock a live writer may own the last segment: its preallocated zeros are not damage.
+  return ctx.dryRun && isLast ? watermarkTail(fs, dir, a) : a;
 }
 
-async function repairByTruncation(ctx: RepairContext): Promise<void> {
-  const bases = await listSegmentBases(ctx.fs, ctx.dir);
+async function planTruncation(ctx: PlanContext): Promise<void> {
+  const bases = await listSegmentBases(ctx.s.target.fs, ctx.s.target.dir);
   let expected: number | undefined;
   for (let i = 0; i < bases.length; i++) {
     const base = bases[i]!;
-    if (expected !== undefined && base !== expected) return moveFrom(ctx, bases, i, expected);
-    const a = await analyze(ctx, base);
-    refuseUnknownFormat(a);
+    if (expected !== undefined && base !== expected) return planMoves(ctx, bases, i, expected);
     const isLast = i === bases.length - 1;
+    const a = await analyze(ctx, base, isLast);
     const plan = planSkipRebuild(a, isLast, bases[i + 1]);
     const span = a.damage[0];
-    if (span !== undefined && !(plan.onlyFooterDamaged)) {
-      await cut(ctx, a, span.offset, span.reason);
+    if (span !== undefined && !plan.onlyFooterDamaged) {
+      await planCut(ctx, a, span.offset, span.reason);
       const tornTail = isLast && a.footer === undefined && a.footerError === undefined && span.resumeAt === undefined;
-      if (!tornTail) ctx.report.lostRanges.push({ from: span.lostFrom, to: undefined });
-      return moveFrom(ctx, bases, i + 1, undefined);
+      if (!tornTail) ctx.plan.lostRanges.push({ from: span.lostFrom, to: null });
+      return planMoves(ctx, bases, i + 1, undefined);
     }
-    if (plan.needsRewrite) await rewrite(ctx, a, plan.steps, plan.reason, plan.seal);
+    if (plan.needsRewrite) planRewrite(ctx, a, plan.steps, plan.reason, plan.seal);
     expected = a.footer?.nextSeq ?? a.nextSeq;
   }
 }
 
-async function repairBySkipping(ctx: RepairContext): Promise<void> {
-  const bases = await listSegmentBases(ctx.fs, ctx.dir);
+async function planSkipping(ctx: PlanContext): Promise<void> {
+  const bases = await listSegmentBases(ctx.s.target.fs, ctx.s.target.dir);
   let expected: number | undefined;
   for (let i = 0; i < bases.length; i++) {
     const base = bases[i]!;
-    if (expected !== undefined && base > expected) await fillHole(ctx, expected, base);
-    if (expected !== undefined && base < expected) return moveFrom(ctx, bases, i, expected);
-    const a = await analyze(ctx, base);
-    refuseUnknownFormat(a);
-    const plan = planSkipRebuild(a, i === bases.length - 1, bases[i + 1]);
-    for (const step of plan.steps) if (step.kind === 'gap') ctx.report.lostRanges.push({ from: step.fromSeq, to: step.toSeq });
-    if (plan.needsRewrite) await rewrite(ctx, a, plan.steps, plan.reason, plan.seal);
+    if (expected !== undefined && base > expected) planFill(ctx, expected, base);
+    if (expected !== undefined && base < expected) return planMoves(ctx, bases, i, expected);
+    const isLast = i === bases.length - 1;
+    const a = await analyze(ctx, base, isLast);
+    const plan = planSkipRebuild(a, isLast, bases[i + 1]);
+    for (const step of plan.steps) if (step.kind === 'gap') ctx.plan.lostRanges.push({ from: step.fromSeq, to: step.toSeq });
+    if (plan.needsRewrite) planRewrite(ctx, a, plan.steps, plan.reason, plan.seal);
     expected = plan.nextSeq;
   }
 }
 
-/** The catalog follows the files repair changed: entries of moved segments dropped, changed ones rebuilt. */
-async function syncCatalog(ctx: RepairContext): Promise<void> {
-  const settings = { indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: ctx.readAheadBytes };
-  const loaded = await loadSegments(ctx.fs, ctx.dir, true, ctx.target, settings);
-  const { catalog } = await openReconciledCatalog(ctx.dir, loaded.segments, { dropMissing: true, fileMode: ctx.target.fileMode, dirMode: ctx.target.dirMode });
-  await catalog.close();
+/** Names under `recovery/` are fixed now, in the plan, so that a repair finishing it after a kill finds what was already kept. */
+function keepName(a: { file: string }, offset: number, label: string): string {
+  return recoveryName(path.basename(a.file), offset, label);
 }
 
-/** A file from a newer format is not damaged: repair must not touch it. */
-function refuseUnknownFormat(a: SegmentAnalysis): void {
-  if (a.headerError?.code === 'AOF_UNSUPPORTED_FORMAT') throw a.headerError;
-}
-
-async function cut(ctx: RepairContext, a: SegmentAnalysis, offset: number, reason: string): Promise<void> {
-  let preservedAt: string | undefined;
-  if (!ctx.dryRun) {
-    const handle = await ctx.fs.open(a.file, 'readWrite');
-    try {
-      // Zeros (unwritten or preallocated space) hold nothing: cut without a copy, as open does.
-      preservedAt = (await isRangeZero(handle, offset, a.size)) ? undefined : await preserveRange(ctx.target, handle, offset, a.size, 'cut');
-      await handle.truncate(offset);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+async function planCut(ctx: PlanContext, a: SegmentAnalysis, offset: number, reason: string): Promise<void> {
+  const { fs } = ctx.s.target;
+  const handle = await fs.open(a.file, 'read');
+  let zeros: boolean;
+  try {
+    // Zeros (unwritten or preallocated space) hold nothing: cut without a copy, as open does.
+    zeros = await isRangeZero(handle, offset, a.size);
+  } finally {
+    await handle.close();
   }
-  ctx.report.actions.push({ kind: 'cut', file: a.file, offset, bytes: a.size - offset, reason, preservedAt });
+  ctx.plan.actions.push({ kind: 'cut', base: a.baseSeq, offset, size: a.size, reason, keep: zeros ? null : keepName(a, offset, 'cut') });
 }
 
 /** Moves segments `bases[from..]` to `recovery/`; `lostFrom` is the first sequence number they held. */
-async function moveFrom(ctx: RepairContext, bases: number[], from: number, lostFrom: number | undefined): Promise<void> {
-  if (from < bases.length && lostFrom !== undefined) ctx.report.lostRanges.push({ from: lostFrom, to: undefined });
+function planMoves(ctx: PlanContext, bases: number[], from: number, lostFrom: number | undefined): void {
+  if (from < bases.length && lostFrom !== undefined) ctx.plan.lostRanges.push({ from: lostFrom, to: null });
   for (let j = from; j < bases.length; j++) {
-    const file = segmentPath(ctx.dir, bases[j]!);
-    const preservedAt = ctx.dryRun ? undefined : await moveToRecovery(ctx.target, file, 'moved');
-    ctx.report.actions.push({ kind: 'move', file, preservedAt });
+    const base = bases[j]!;
+    ctx.plan.actions.push({ kind: 'move', base, to: keepName({ file: segmentPath(ctx.s.target.dir, base) }, 0, 'moved') });
   }
 }
 
-async function rewrite(ctx: RepairContext, a: SegmentAnalysis, steps: RepairStep[], reason: string, seal: boolean): Promise<void> {
-  let preservedAt: string | undefined;
-  if (!ctx.dryRun) {
-    const source = await ctx.fs.open(a.file, 'read');
-    try {
-      const tmp = await rebuildSegment(ctx.fs, source, a.file, {
-        baseSeq: a.baseSeq, salt: a.salt, createdMs: a.header?.createdMs ?? Date.now(), pieces: steps, seal,
-        indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: ctx.readAheadBytes,
-      }, ctx.target.fileMode);
-      preservedAt = await preserveRange(ctx.target, source, 0, a.size, 'before-repair');
-      await ctx.fs.rename(tmp, a.file);
-      await ctx.fs.syncDir(path.dirname(a.file));
-    } finally {
-      await source.close();
-    }
-  }
-  ctx.report.actions.push({ kind: 'rewrite', file: a.file, reason, preservedAt });
+function planRewrite(ctx: PlanContext, a: SegmentAnalysis, steps: RepairStep[], reason: string, seal: boolean): void {
+  const action: PlannedAction = {
+    kind: 'rewrite', base: a.baseSeq, size: a.size, reason, keep: keepName(a, 0, 'before-repair'),
+    pieces: steps, seal, salt: Buffer.from(a.salt).toString('hex'), createdMs: a.header?.createdMs ?? Date.now(),
+  };
+  ctx.plan.actions.push(action);
 }
 
-async function fillHole(ctx: RepairContext, fromSeq: number, toSeq: number): Promise<void> {
-  const file = segmentPath(ctx.dir, fromSeq);
-  ctx.report.lostRanges.push({ from: fromSeq, to: toSeq });
-  if (!ctx.dryRun) {
-    const tmp = await rebuildSegment(ctx.fs, undefined, file, {
-      baseSeq: fromSeq, salt: randomBytes(8), createdMs: Date.now(), pieces: [{ kind: 'gap', fromSeq, toSeq }], seal: true,
-      indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: ctx.readAheadBytes,
-    }, ctx.target.fileMode);
-    await ctx.fs.rename(tmp, file);
-    await ctx.fs.syncDir(path.dirname(file));
-  }
-  ctx.report.actions.push({ kind: 'fill', file });
+function planFill(ctx: PlanContext, fromSeq: number, toSeq: number): void {
+  ctx.plan.lostRanges.push({ from: fromSeq, to: toSeq });
+  ctx.plan.actions.push({ kind: 'fill', base: fromSeq, toSeq, salt: randomBytes(8).toString('hex'), createdMs: Date.now() });
 }

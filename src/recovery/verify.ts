@@ -4,6 +4,9 @@ import { DEFAULTS } from '../options.js';
 import { segmentPath } from '../segment/names.js';
 import { analyzeSegment, type SegmentAnalysis } from './analyze.js';
 import { listSegmentBases } from './load-segments.js';
+import { pathExists } from '../fs/io.js';
+import { repairIntentPath } from './repair-intent.js';
+import { catalogProblems } from '../catalog/check.js';
 
 /** One problem found by `Log.verify`. */
 export interface VerifyProblem {
@@ -63,6 +66,9 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   const settings = { readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes, indexIntervalBytes: DEFAULTS.indexIntervalBytes };
   const bases = await listSegmentBases(fs, dir);
   const report: VerifyReport = { ok: true, dir, segments: [], records: 0, nextSeq: bases[0] ?? 0, cleanClose: false, problems: [], gaps: [] };
+  // A half-done repair: the files are between two consistent states until it is finished.
+  const intent = repairIntentPath(dir);
+  if (await pathExists(fs, intent)) report.problems.push({ code: 'AOF_CORRUPT', severity: 'error', file: intent, offset: 0, message: 'a repair was interrupted (or is under way): the next aof repair, or writer open, finishes it' });
   const sizes = await Promise.all(bases.map(async (b) => (await fs.stat(segmentPath(dir, b))).size));
   const bytesTotal = sizes.reduce((x, y) => x + y, 0);
   let bytesDone = 0;
@@ -77,6 +83,8 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
     bytesDone += sizes[i]!;
     options.onProgress?.(bytesDone, bytesTotal);
   }
+  // The catalog is derived data, but damage in it is damage on disk: reported, never crashed on.
+  report.problems.push(...(await catalogProblems(dir)));
   report.ok = report.problems.every((p) => p.severity !== 'error');
   return report;
 }

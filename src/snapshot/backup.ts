@@ -27,6 +27,7 @@ import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { SEGMENTS_DIR, segmentFileName } from '../segment/names.js';
 import { abortError, isAbortError, throwIfAborted } from './abort.js';
 import { TMP_PREFIX } from './format.js';
+import { notePendingBackup, sweepKilledBackups, type PendingBackup } from './backup-pending.js';
 
 /** Options of `log.backup(dest, options)`. */
 export interface BackupOptions {
@@ -34,9 +35,10 @@ export interface BackupOptions {
   signal?: AbortSignal;
   /**
    * Hard-link sealed segments when the file system allows (default true).
-   * A link shares the file with the log: the bytes are the same, and a
-   * `Log.repair` of the backup that cut a linked segment would cut the
-   * log's too. `false` copies every byte.
+   * A link shares the file with the log: the bytes are the same (damage to
+   * one is damage to both). `Log.repair` never changes a segment file in
+   * place (it renames a new file over it), so repairing either leaves the
+   * other's copy as it was. `false` copies every byte.
    */
   link?: boolean;
 }
@@ -83,6 +85,8 @@ export interface BackupSource {
   /** The log's descriptor budget: each segment is read through a handle leased from it. */
   files: HandlePool;
   pin(fromSeq: number, reason: string): () => void;
+  /** A read-only handle writes nothing in the log directory (no marker of its backup, see backup-pending.ts). */
+  readOnly?: boolean;
 }
 
 interface PlannedSegment {
@@ -144,7 +148,12 @@ async function copyPlan(source: BackupSource, plan: PlannedSegment[], firstSeq: 
   const tmp = path.join(parent, `${TMP_PREFIX}${process.pid}-${path.basename(dest)}-${randomBytes(4).toString('hex')}`);
   const report: BackupReport = { dir: dest, firstSeq, nextSeq, archived, segments: [], bytes: 0, bytesCopied: 0, cleanClose: false, durationMs: 0 };
   let made = false;
+  let pending: PendingBackup | undefined;
   try {
+    if (source.readOnly !== true) {
+      await sweepKilledBackups(fs, source.dir);
+      pending = await notePendingBackup(fs, source.dir, tmp, source.fileMode);
+    }
     if (!(await pathExists(fs, parent))) {
       await fs.mkdir(parent, source.dirMode);
       await fs.syncDir(path.dirname(parent));
@@ -175,8 +184,10 @@ async function copyPlan(source: BackupSource, plan: PlannedSegment[], firstSeq: 
     await fs.rename(tmp, dest);
     made = false;
     await fs.syncDir(parent);
+    await pending?.done();
   } catch (err) {
     if (made) await removeTree(fs, tmp);
+    await pending?.done().catch(() => undefined);
     if (isAbortError(err) || err instanceof AofError) throw err;
     throw toAofError(err, 'backup failed', dest);
   }

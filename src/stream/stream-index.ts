@@ -1,10 +1,15 @@
+import * as path from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { assert } from '../assert.js';
 import { IoError } from '../errors.js';
+import { lmdbWrite } from '../catalog/lmdb-write.js';
 import { crc32 } from '../record/crc.js';
 
 /** Format of what the stream index stores; another value makes the next open rebuild it. */
 export const STREAM_INDEX_FORMAT = 1;
+/** Space kept allocated for the next commit (see lmdbWrite): a batch of {@link INDEX_COMMIT_BATCH_ENTRIES} entries takes about 1 MiB. */
+const STREAM_INDEX_RESERVE_BYTES = 4 * 1024 * 1024;
+
 /** Named databases of the stream index, beside the segment catalog in the log's LMDB environment (`<dir>/index/`). */
 export const STREAM_INDEX_DBS = { streams: 'es-streams', events: 'es-events', meta: 'es-meta' } as const;
 /**
@@ -86,6 +91,9 @@ export class StreamIndex {
     private readonly streams: Database<[number, number], Buffer>,
     private readonly events: Database<number, Buffer>,
     private readonly meta: Database<IndexState, string>,
+    /** The environment (a failed commit stops its writes: see lmdbWrite) and its data file, named by write errors. */
+    private readonly env: RootDatabase,
+    private readonly file: string,
   ) {
     this.queuedTo = 0;
   }
@@ -95,7 +103,7 @@ export class StreamIndex {
     const streams = env.openDB<[number, number], Buffer>(STREAM_INDEX_DBS.streams, { keyEncoding: 'binary' });
     const events = env.openDB<number, Buffer>(STREAM_INDEX_DBS.events, { keyEncoding: 'binary' });
     const meta = env.openDB<IndexState, string>(STREAM_INDEX_DBS.meta, {});
-    return new StreamIndex(streams, events, meta);
+    return new StreamIndex(streams, events, meta, env, path.join(String((env as unknown as { path?: unknown }).path ?? ''), 'data.mdb'));
   }
 
   /** The state recorded with the last commit, or undefined when the index was never written. */
@@ -252,7 +260,8 @@ export class StreamIndex {
 
   /** Writes runs of events and the new state in one LMDB transaction. */
   private commit(runs: readonly PendingRun[], state: IndexState): Promise<unknown> {
-    return this.meta.transaction(() => {
+    // Through lmdbWrite: a failed commit (ENOSPC) must not leave an unhandled rejection behind (lmdb-js#368).
+    return lmdbWrite(this.env, () => this.meta.transaction(() => {
       const heads = new Map<string, { key: Buffer; head: [number, number] }>();
       for (const r of runs) {
         for (let i = 0; i < r.count; i++) this.events.putSync(eventKey(r.streamBytes, r.firstVersion + i), r.firstPosition + i);
@@ -260,7 +269,7 @@ export class StreamIndex {
       }
       for (const { key, head } of heads.values()) this.streams.putSync(key, head);
       this.meta.putSync(STATE_KEY, state);
-    });
+    }), 'the stream index cannot be written', this.file, STREAM_INDEX_RESERVE_BYTES);
   }
 
   /** After a commit: what LMDB now holds leaves the overlay. */
@@ -285,9 +294,9 @@ export class StreamIndex {
   /** Removes every entry (before a rebuild). The state goes first: a crash halfway leaves an index that says it is missing. */
   async clear(): Promise<void> {
     assert(this.pending === 0 && this.writing === undefined, 'the index is cleared only before appends start');
-    await this.meta.remove(STATE_KEY);
-    await this.events.clearAsync();
-    await this.streams.clearAsync();
+    await lmdbWrite(this.env, () => this.meta.remove(STATE_KEY), 'the stream index cannot be cleared', this.file);
+    await lmdbWrite(this.env, () => this.events.clearAsync(), 'the stream index cannot be cleared', this.file);
+    await lmdbWrite(this.env, () => this.streams.clearAsync(), 'the stream index cannot be cleared', this.file);
   }
 
   /** The stream's last event as committed to LMDB (scans at open, where nothing is in memory). */

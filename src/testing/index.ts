@@ -24,6 +24,7 @@ export { CountingFs } from './counting-fs.js';
 export { FaultFs, type FaultFsOptions, type FaultRule, type FsOperation, type PowerLossReport, type RecordedCall } from './fault-fs.js';
 export { seededRandom, randomInt } from './random.js';
 export { ProcessFs, CRASHED_ERRNO } from './process-fs.js';
+export { KillFs } from './kill-fs.js';
 export {
   LogModel,
   ModelViolation,

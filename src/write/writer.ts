@@ -566,9 +566,15 @@ export class Writer {
     const seg = this.active;
     assert(this.writeOffset === seg.dataEnd, 'close marker follows the last acknowledged frame');
     const marker = encodeEmptyFrame(frameCrcSeed(seg.salt), seg.nextSeq, 0, Math.max(this.opts.clock(), seg.lastTimestamp), FLAG_CLOSE_MARKER);
-    await this.trimToData();
-    await writeFully(this.out, marker, 0, marker.length, seg.dataEnd);
-    await this.out.datasync();
+    try {
+      await this.trimToData();
+      await writeFully(this.out, marker, 0, marker.length, seg.dataEnd);
+      await this.out.datasync();
+    } catch (err) {
+      // No half-written marker: cut back to the last acknowledged frame (the next open then recovers without one).
+      await this.out.truncate(seg.dataEnd).catch(() => undefined);
+      throw new IoError('close could not write its clean-close marker; every acknowledged record is kept, and the next open recovers the log without the marker', err, { file: seg.file, offset: seg.dataEnd });
+    }
   }
 
   private fail(failure: LogFailedError): void {

@@ -69,7 +69,7 @@ describe('aof repair', () => {
     const r = await aof(['repair', dir, '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const report = parseJson<RepairReport>(r);
-    expect(Object.keys(report).sort()).toEqual(['actions', 'after', 'dir', 'dryRun', 'lostRanges', 'mode']);
+    expect(Object.keys(report).sort()).toEqual(['actions', 'after', 'dir', 'dryRun', 'lostRanges', 'mode', 'resumed']);
     expect(report.after?.ok).toBe(true);
     expect(report.actions.map((a) => [a.kind, path.relative(dir, a.file), ...('offset' in a ? [a.offset] : [])])).toEqual(TRUNCATE_ACTIONS[name]);
     expectEveryByteKept(dir, before, report);

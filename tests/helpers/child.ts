@@ -89,3 +89,24 @@ export function startChildWriter(dir: string, strategy = 'always', concurrency =
     stderr: () => stderr,
   };
 }
+
+/** How a child script ended and what it printed. */
+export interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a compiled script (path relative to dist/) to completion, stdin closed. */
+export function runChild(relative: string, args: readonly string[]): Promise<ChildResult> {
+  const child = spawn(process.execPath, [distPath(relative), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}

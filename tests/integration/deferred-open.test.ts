@@ -107,7 +107,8 @@ describe('the clean-close mark and other writers of segment files', () => {
     fs.writeFileSync(sealed[2]!, bytes);
     expect(await closedCleanly(dir)).toBe(true);
     const machine = new ProcessFs(nodeFs);
-    machine.crashBefore('truncate');
+    // Repair replaces a segment by renaming a new file over it (never truncating in place): crash right before that.
+    machine.crashBefore('rename', '.repair-tmp');
     await expect(Log.repair(dir, { fs: machine })).rejects.toThrow();
     expect(await closedCleanly(dir)).toBe(false);
     const repaired = await Log.repair(dir);

@@ -23,13 +23,19 @@ refuses unless given --yes.
                    lost sequence numbers
   --mode skip      keep the valid frames after the damage; each lost range is
                    recorded as a gap that readers are told about (AOF_GAP)
-  --dry-run        show what would be done, change nothing (still takes the
-                   lock, to see the log as a writer would)
+  --dry-run        show what would be done, change nothing; takes no lock, so
+                   it runs beside a live writer (zeros past the watermark
+                   that writer published are its preallocated space, not
+                   damage)
   --yes            do not ask (for scripts)
   --json           print the RepairReport as JSON on stdout (fields the
                    library leaves undefined are null: after in a dry run,
                    preservedAt of a planned action, to of a range lost to
                    the end)
+
+A repair is crash-safe: it writes its whole plan to DIR/repair-intent before
+its first change, and a repair (or a writer open) after a kill finishes that
+plan before anything else.
 
 Exit status: 0 when the log verifies clean afterwards (or there was nothing to
 do), 1 when problems remain (with --dry-run: when there is something to
@@ -92,6 +98,7 @@ function reportJson(r: RepairReport): string {
 export function printRepairReport(r: RepairReport, line: (s: string) => void, title: string): void {
   const recovery = path.join(r.dir, RECOVERY_DIR);
   line(`${title} (mode ${r.mode}) in ${r.dir}:`);
+  if (r.resumed) line(`  finish an interrupted repair first (its plan is in ${path.join(r.dir, 'repair-intent')})`);
   let kept = 0;
   for (const a of r.actions) {
     const where = 'preservedAt' in a && a.preservedAt !== undefined ? a.preservedAt : `${recovery}/`;
@@ -105,6 +112,9 @@ export function printRepairReport(r: RepairReport, line: (s: string) => void, ti
     } else if (a.kind === 'rewrite') {
       line(`  rewrite ${a.file} (${a.reason})`);
       line(`        original kept at ${where}`);
+    } else if (a.kind === 'rebuild-catalog') {
+      line(`  rebuild the catalog ${a.file} from the segment files (${a.reason})`);
+      line(`        damaged catalog kept at ${where}`);
     } else {
       line(`  fill  the missing range with a gap segment ${a.file}`);
     }
