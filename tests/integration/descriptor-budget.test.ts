@@ -169,4 +169,31 @@ describe.skipIf(!procFdAvailable)('segment descriptors stay within maxOpenFiles'
     await evicting.close();
     await deleting.close();
   });
+
+  it('readers running at once over the budget wait their turn: every one completes, never more than maxOpenFiles open', async () => {
+    const root = tempDir();
+    const dir = path.join(root, 'log');
+    const watch = new BudgetWatchFs(dir);
+    const maxOpenFiles = 2;
+    const log = await Log.open(dir, { maxOpenFiles, segment: { maxRecords: 10 }, flush: { strategy: 'none' }, fs: watch });
+    for (let i = 0; i < 300; i += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => log.append(`r${i + k}`)));
+    const rnd = seededRandom(421);
+    const scans = Array.from({ length: 40 }, async () => {
+      const from = Math.floor(rnd() * 300);
+      let expected = from;
+      for await (const r of log.read({ from })) expect(r.seq).toBe(expected++);
+      return expected;
+    });
+    const gets = Array.from({ length: 200 }, async () => {
+      const seq = Math.floor(rnd() * 300);
+      return (await log.get(seq))?.payload.toString() === `r${seq}`;
+    });
+    const appends = Array.from({ length: 50 }, (_, i) => log.append(`r${300 + i}`));
+    expect(await Promise.all(scans)).toEqual(Array.from({ length: 40 }, () => 300));
+    expect((await Promise.all(gets)).every(Boolean)).toBe(true);
+    expect(await Promise.all(appends)).toEqual(Array.from({ length: 50 }, (_, i) => 300 + i));
+    expect(watch.max).toBeLessThanOrEqual(maxOpenFiles + 1);
+    await log.close();
+    expect(segmentDescriptors(dir)).toBe(0);
+  });
 });
