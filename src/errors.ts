@@ -46,6 +46,8 @@ export const ErrorCode = {
   SNAPSHOT_CORRUPT: 'AOF_SNAPSHOT_CORRUPT',
   /** A snapshot could not be taken or restored: the state function threw, the worker thread crashed, or the snapshot does not fit the log. */
   SNAPSHOT_FAILED: 'AOF_SNAPSHOT_FAILED',
+  /** A read-only handle cannot tell acknowledged records from unacknowledged ones: the writer's commit watermark file is missing or damaged and no clean-close marker ends the data. Retry (a live writer puts it back) or open the log for writing. */
+  WATERMARK_UNAVAILABLE: 'AOF_WATERMARK_UNAVAILABLE',
   /** An internal invariant does not hold: a bug, never a user error. */
   INVARIANT: 'AOF_INVARIANT',
 } as const;
@@ -165,6 +167,21 @@ export class IoError extends AofError {
 export class InvalidArgumentError extends AofError {
   constructor(message: string) {
     super(ErrorCode.INVALID_ARGUMENT, message);
+  }
+}
+
+/**
+ * A read-only handle found frames past what it has seen, but no valid commit
+ * watermark (and no clean-close marker) to say which were acknowledged: it
+ * returns none of them rather than guess. A live writer puts the watermark
+ * back; a writer's open recovers a crashed log and publishes a new one.
+ */
+export class WatermarkUnavailableError extends AofError {
+  /** `missing`: no watermark file; `damaged`: it does not hold a whole, checksummed value. */
+  readonly reason: 'missing' | 'damaged';
+  constructor(reason: 'missing' | 'damaged', detail: string, file: string) {
+    super(ErrorCode.WATERMARK_UNAVAILABLE, `the commit watermark is ${reason}${detail === '' ? '' : ` (${detail})`} and no clean-close marker ends the data: records past the last one seen cannot be told from unacknowledged ones, so none are returned; retry once the writer republishes it, or open the log for writing to recover it`, { file });
+    this.reason = reason;
   }
 }
 

@@ -304,7 +304,7 @@ export class Log extends EventEmitter<LogEvents> {
     const checked = checkSeq('seq', seq);
     try {
       // What a read-only handle has seen is immutable: only a record past it needs a look at the writer's watermark.
-      if (checked >= this.nextSeq) await this.follower?.catchUp();
+      if (checked >= this.nextSeq) await this.caughtUpTo(checked + 1);
       return await this.reader.get(checked);
     } catch (err) {
       throw toAofError(err, `cannot read record ${checked}`);
@@ -348,7 +348,22 @@ export class Log extends EventEmitter<LogEvents> {
    */
   private async *readLatest(from: number | undefined, to: number | undefined): AsyncGenerator<readonly LogRecord[]> {
     await this.follower?.catchUp();
-    yield* this.reader.readBatches(from ?? this.firstSeq, to ?? this.nextSeq);
+    const end = to ?? this.nextSeq;
+    yield* this.reader.readBatches(from ?? this.firstSeq, end);
+    // Records past the view that no watermark vouches for: say so rather than end as if there were none.
+    if (to === undefined || to > this.nextSeq) this.throwIfUnvouched();
+  }
+
+  /** A read-only handle catches up; rejects when records before `end` may exist but no watermark says whether they were acknowledged. */
+  private async caughtUpTo(end: number): Promise<void> {
+    if (this.follower === undefined) return;
+    await this.follower.catchUp();
+    if (end > this.nextSeq) this.throwIfUnvouched();
+  }
+
+  private throwIfUnvouched(): void {
+    const refused = this.follower?.unavailable();
+    if (refused !== undefined) throw refused;
   }
 
   /**
@@ -470,7 +485,7 @@ export class Log extends EventEmitter<LogEvents> {
     const source = { dir: this.dir, fs: this.opts.fs, fileMode: this.opts.fileMode, dirMode: this.opts.dirMode, segments: this.segmentList, pin: (fromSeq: number, reason: string) => this.pin(fromSeq, reason) };
     // A writer's view is current now: taking it in this same turn keeps later appends out of the copy.
     if (this.follower === undefined) return backupLog(source, dest, options);
-    return this.follower.catchUp().then(() => backupLog(source, dest, options));
+    return this.caughtUpTo(Number.MAX_SAFE_INTEGER).then(() => backupLog(source, dest, options));
   }
 
   /** Seals the active segment and starts a new one (no-op on an empty segment). */
