@@ -1,4 +1,6 @@
+import * as path from 'node:path';
 import { errnoOf, WatermarkUnavailableError } from '../errors.js';
+import { LOCK_NAME } from '../lock/writer-lock.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import { FLAG_CLOSE_MARKER, frameCrcSeed, type FrameHeader } from '../record/frame.js';
 import { FrameCursor } from '../segment/frame-cursor.js';
@@ -11,6 +13,24 @@ import { findFrameAfter } from '../segment/resync.js';
 
 /** Most steps (segments crossed) one catch-up takes; the next wake-up continues. */
 const CATCH_UP_SEGMENTS_MAX = 1024;
+
+/** What vouches for frames past a reader's view: the published watermark, or without one a clean-close marker, or no writer at all. */
+type Vouch = { kind: 'watermark'; bound: number } | { kind: 'closeMarker' } | { kind: 'noWriter' };
+
+/**
+ * True while the writer's lock is there: a writer may be appending, so bytes
+ * past the watermark may be unacknowledged. (A crashed writer's stale lock
+ * counts too, until the next writer's open recovers the log.)
+ */
+async function writerMayBeLive(fs: FileSystem, dir: string): Promise<boolean> {
+  try {
+    await fs.stat(path.join(dir, LOCK_NAME));
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
 
 /** Scan settings of a follower. */
 export interface FollowSettings {
@@ -57,38 +77,48 @@ export class Follower {
   }
 
   private async run(): Promise<void> {
+    // A writer that appeared while frames were scanned without a watermark: scan again with the one it published.
+    for (let attempt = 0; attempt < 2; attempt++) if (await this.runOnce()) return;
+  }
+
+  /** One catch-up; false when a writer appeared under a scan that relied on there being none. */
+  private async runOnce(): Promise<boolean> {
     const watermark = await readWatermarkState(this.fs, this.dir);
-    const bound = watermark.kind === 'valid' ? watermark.nextSeq : undefined;
+    const vouch: Vouch = watermark.kind === 'valid' ? { kind: 'watermark', bound: watermark.nextSeq } : (await writerMayBeLive(this.fs, this.dir)) ? { kind: 'closeMarker' } : { kind: 'noWriter' };
+    const bound = vouch.kind === 'watermark' ? vouch.bound : Number.MAX_SAFE_INTEGER;
     this.refused = undefined;
     for (let step = 0; step < CATCH_UP_SEGMENTS_MAX; step++) {
       const last = this.segments[this.segments.length - 1];
       if (last === undefined) {
-        if (!(await this.loadSegment(0))) return;
+        if (!(await this.loadSegment(0))) return true;
         continue;
       }
-      if (bound !== undefined && last.nextSeq >= bound) return;
+      if (last.nextSeq >= bound) return true;
       if (!last.sealed) {
-        const unvouched = await this.extend(last, bound);
-        if (bound !== undefined && last.nextSeq >= bound) return;
+        const outcome = await this.extend(last, vouch);
+        if (outcome === 'writer appeared') return false;
+        if (last.nextSeq >= bound) return true;
         if (!(await this.sealedNow(last))) {
-          if (unvouched && watermark.kind !== 'valid') {
+          if (outcome === 'unvouched' && watermark.kind !== 'valid') {
             this.refused = new WatermarkUnavailableError(watermark.kind, watermark.kind === 'damaged' ? watermark.reason : '', watermark.file);
           }
-          return; // nothing more is visible yet
+          return true; // nothing more is visible yet
         }
       }
-      if (!(await this.loadSegment(last.nextSeq))) return;
+      if (!(await this.loadSegment(last.nextSeq))) return true;
     }
+    return true;
   }
 
   /**
-   * Accepts the whole frames written after `seg.dataEnd`, up to the
-   * watermark `bound`. With no watermark (`bound` undefined) they are
-   * accepted only when a clean-close marker ends the file after them: every
-   * frame before it was acknowledged by the writer that closed. Resolves
-   * true when frames were left unseen for want of a watermark.
+   * Accepts the whole frames written after `seg.dataEnd` that `vouch` vouches
+   * for: up to the watermark; without one, only those a clean-close marker
+   * ending the file follows (the writer that closed acknowledged each), or,
+   * with no writer at all, every whole frame (what the next writer's recovery
+   * keeps) once a second look shows that no writer came meanwhile.
    */
-  private async extend(seg: LoadedSegment, bound: number | undefined): Promise<boolean> {
+  private async extend(seg: LoadedSegment, vouch: Vouch): Promise<'accepted' | 'unvouched' | 'writer appeared'> {
+    const bound = vouch.kind === 'watermark' ? vouch.bound : Number.MAX_SAFE_INTEGER;
     const handle = await this.fs.open(seg.file, 'read');
     try {
       const size = await handle.size();
@@ -104,15 +134,17 @@ export class Follower {
           if (h.firstSeq === nextSeq) markerEnd = step.offset + h.frameBytes;
           break;
         }
-        if (h.firstSeq !== nextSeq || (bound !== undefined && h.firstSeq + h.count > bound)) break;
+        if (h.firstSeq !== nextSeq || h.firstSeq + h.count > bound) break;
         frames.push({ offset: step.offset, header: h });
         nextSeq = h.firstSeq + h.count;
       }
-      if (bound === undefined && markerEnd !== size) return frames.length > 0 || step.kind === 'frame';
+      if (vouch.kind === 'closeMarker' && markerEnd !== size) return frames.length > 0 || step.kind === 'frame' ? 'unvouched' : 'accepted';
+      // A writer publishes its watermark before its first append: none now means none of these frames is its unacknowledged one.
+      if (vouch.kind === 'noWriter' && ((await readWatermarkState(this.fs, this.dir)).kind === 'valid' || (await writerMayBeLive(this.fs, this.dir)))) return 'writer appeared';
       this.accept(seg, frames);
       // Bytes that are not a frame before the watermark: damage if valid frames follow them (a torn tail otherwise).
-      if (bound !== undefined && step.kind === 'bad' && seg.nextSeq < bound && seg.damage === undefined) await this.checkDamage(handle, seg, step.offset, step.reason);
-      return false;
+      if (vouch.kind !== 'closeMarker' && step.kind === 'bad' && seg.nextSeq < bound && seg.damage === undefined) await this.checkDamage(handle, seg, step.offset, step.reason);
+      return 'accepted';
     } finally {
       await handle.close();
     }
