@@ -165,8 +165,8 @@ export class IoError extends AofError {
 
 /** An argument or option is invalid. */
 export class InvalidArgumentError extends AofError {
-  constructor(message: string) {
-    super(ErrorCode.INVALID_ARGUMENT, message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.INVALID_ARGUMENT, message, {}, options);
   }
 }
 
