@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { deniedAccess } from './fs/access.js';
 
 /** Stable error codes. Never renamed: scripts and outside tests rely on them. */
 export const ErrorCode = {
@@ -156,10 +157,15 @@ export class LogFailedError extends AofError {
 export class IoError extends AofError {
   /** errno code of the failed call (e.g. `ENOSPC`). */
   readonly errno: string | undefined;
+  /** For a permission error (EACCES, EPERM): the access that was refused, naming the path (e.g. `read access to /logs/a/segments/…seg`). */
+  readonly access: string | undefined;
   constructor(message: string, cause: unknown, where: ErrorLocation = {}) {
     const errno = errnoOf(cause);
-    super(ErrorCode.IO, errno === undefined ? message : `${message}: ${errno}`, where, { cause });
+    const access = deniedAccess(cause);
+    const detail = errno === undefined ? '' : access === undefined ? `: ${errno}` : `: ${errno}, permission denied: needs ${access}`;
+    super(ErrorCode.IO, `${message}${detail}`, where, { cause });
     this.errno = errno;
+    this.access = access;
   }
 }
 
