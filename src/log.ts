@@ -1,3 +1,4 @@
+import { checkPath } from './validate.js';
 import { EventEmitter } from 'node:events';
 import { ArchiveError, ClosedError, ErrorCode, InvalidArgumentError, LogFailedError, ReadOnlyError, toAofError, type AofError } from './errors.js';
 import { acquireWriterLock, type WriterLock } from './lock/writer-lock.js';
@@ -145,6 +146,7 @@ export class Log extends EventEmitter<LogEvents> {
    * footer are read, and checked against the catalog, on first use.
    */
   static async open(dir: string, options?: LogOptions): Promise<Log> {
+    checkPath('log directory', dir);
     const opts = normalizeOptions(options);
     await prepareLogDir(opts.fs, dir, opts.readOnly, opts.dirMode);
     let lock: WriterLock | undefined;
@@ -220,6 +222,7 @@ export class Log extends EventEmitter<LogEvents> {
    */
   static async openArchive(archive: SegmentArchive, options: ArchiveReadOptions): Promise<Log> {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('openArchive needs options with a cacheDir');
+    checkPath('openArchive option cacheDir', options.cacheDir);
     const opts = normalizeOptions({ readOnly: true, archive, archiveCacheDir: options.cacheDir, archiveCacheMaxBytes: options.cacheMaxBytes, readAheadBytes: options.readAheadBytes, maxOpenFiles: options.maxOpenFiles });
     try {
       const segments = await archivedSegments(archive, options.cacheDir);
@@ -235,6 +238,11 @@ export class Log extends EventEmitter<LogEvents> {
 
   /** Checks every frame and footer of the log in `dir` without changing anything. See {@link VerifyReport}. */
   static verify(dir: string, options?: VerifyOptions): Promise<VerifyReport> {
+    try {
+      checkPath('log directory', dir);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return verifyLog(dir, options).catch((err: unknown) => {
       throw toAofError(err, 'cannot verify the log', dir);
     });
@@ -247,6 +255,11 @@ export class Log extends EventEmitter<LogEvents> {
    * under `recovery/`. See {@link RepairReport}.
    */
   static repair(dir: string, options?: RepairOptions): Promise<RepairReport> {
+    try {
+      checkPath('log directory', dir);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return repairLog(dir, options).catch((err: unknown) => {
       throw toAofError(err, 'cannot repair the log', dir);
     });
@@ -479,6 +492,7 @@ export class Log extends EventEmitter<LogEvents> {
   backup(dest: string, options?: BackupOptions): Promise<BackupReport> {
     try {
       this.checkOpen();
+      checkPath('backup destination', dest);
     } catch (err) {
       return Promise.reject(err);
     }
