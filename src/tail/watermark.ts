@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { errnoOf } from '../errors.js';
-import { readFully } from '../fs/io.js';
+import { readFully, writeFully } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import { crc32 } from '../record/crc.js';
 import { readU64, writeU64 } from '../record/u64.js';
@@ -98,7 +98,7 @@ async function createWatermarkFile(fs: FileSystem, dir: string, nextSeq: number,
   });
   const file = await fs.open(temp, 'createNew', fileMode);
   try {
-    await file.write(encode(nextSeq), 0, WATERMARK_BYTES, 0);
+    await writeFully(file, encode(nextSeq), 0, WATERMARK_BYTES, 0);
     await fs.rename(temp, path.join(dir, WATERMARK_FILE));
     await fs.syncDir(dir);
   } catch (err) {
@@ -142,7 +142,7 @@ export class WatermarkPublisher {
       return new WatermarkPublisher(await createWatermarkFile(fs, dir, nextSeq, fileMode), fs, dir, fileMode, nextSeq);
     }
     try {
-      await file.write(encode(nextSeq), 0, WATERMARK_BYTES, 0);
+      await writeFully(file, encode(nextSeq), 0, WATERMARK_BYTES, 0);
     } catch (err) {
       await file.close().catch(() => undefined);
       throw err;
@@ -156,12 +156,15 @@ export class WatermarkPublisher {
     if (this.file.writeSync !== undefined && !this.busy) {
       // 16 bytes into the page cache: cheaper done here than through a thread-pool round trip.
       try {
-        this.file.writeSync(encode(nextSeq), 0, WATERMARK_BYTES, 0);
-        this.published = nextSeq;
+        // A short write leaves a torn value the CRC rejects: finish it on the asynchronous path.
+        if (this.file.writeSync(encode(nextSeq), 0, WATERMARK_BYTES, 0) === WATERMARK_BYTES) {
+          this.published = nextSeq;
+          return;
+        }
       } catch {
         this.errors++;
+        return;
       }
-      return;
     }
     this.pending = nextSeq;
     if (!this.busy) this.runExclusive(() => this.drain());
@@ -208,7 +211,7 @@ export class WatermarkPublisher {
       const seq = this.pending;
       this.pending = undefined;
       try {
-        await this.file.write(encode(seq), 0, WATERMARK_BYTES, 0);
+        await writeFully(this.file, encode(seq), 0, WATERMARK_BYTES, 0);
         this.published = seq;
       } catch {
         this.errors++;
