@@ -146,6 +146,15 @@ describe('permission errors name the file and the access that was refused', () =
     expect(out.message).toContain(`write access to the directory ${parent}`);
   });
 
+  it('writer open of a log whose segments/ nobody may search: names it and the access, with its errno', async () => {
+    const dir = await rootsLog();
+    fs.chmodSync(dir, 0o700);
+    const out = openAsNobody(dir, 'write');
+    if (out === undefined) return;
+    expect(out).toMatchObject({ ok: false, code: 'AOF_IO', errno: 'EACCES' });
+    expect(out.message).toContain(`search (execute) access to every directory above ${path.join(dir, 'segments')}`);
+  });
+
   it('read-only open of a directory nobody may list: names the directory and read access', async () => {
     const dir = await rootsLog();
     fs.chmodSync(dir, 0o755);
