@@ -5,13 +5,16 @@
  * more whose segment fdatasync it holds, and prints `held <seq>` once that
  * frame's bytes are in the segment file but its append has not resolved.
  * On `release` (a line on stdin) it lets the fdatasync go and prints
- * `ack <seq>`; on `close` it closes the log and prints `closed`.
+ * `ack <seq>`; on `close` it closes the log and prints `closed`. Until
+ * `release`, the writer's periodic check of its watermark file is held too,
+ * so a test's damage to that file stays until the writer acknowledges.
  *
  * Usage: node child-held-writer.js DIR ACKED
  */
 import * as readline from 'node:readline';
 import { Log } from '../log.js';
-import type { FileHandle } from '../fs/types.js';
+import * as path from 'node:path';
+import type { FileHandle, OpenMode } from '../fs/types.js';
 import { PassThroughFs } from './pass-through-fs.js';
 import { childPayload } from './child-payload.js';
 
@@ -31,6 +34,12 @@ class HeldSyncFs extends PassThroughFs {
 
   release(): void {
     this.openGate();
+  }
+
+  /** While the fdatasync is held, so is the writer's check of its watermark file: the test decides when it may put a damaged one back. */
+  override async open(p: string, how: OpenMode, mode?: number): Promise<FileHandle> {
+    if (how === 'read' && path.basename(p) === 'watermark') await this.gate;
+    return super.open(p, how, mode);
   }
 
   protected override wrapHandle(h: FileHandle): FileHandle {
