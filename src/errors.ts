@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { deniedAccess } from './fs/access.js';
 
 /** Stable error codes. Never renamed: scripts and outside tests rely on them. */
 export const ErrorCode = {
@@ -46,6 +47,8 @@ export const ErrorCode = {
   SNAPSHOT_CORRUPT: 'AOF_SNAPSHOT_CORRUPT',
   /** A snapshot could not be taken or restored: the state function threw, the worker thread crashed, or the snapshot does not fit the log. */
   SNAPSHOT_FAILED: 'AOF_SNAPSHOT_FAILED',
+  /** A read-only handle cannot tell acknowledged records from unacknowledged ones: the writer's commit watermark file is missing or damaged and no clean-close marker ends the data. Retry (a live writer puts it back) or open the log for writing. */
+  WATERMARK_UNAVAILABLE: 'AOF_WATERMARK_UNAVAILABLE',
   /** An internal invariant does not hold: a bug, never a user error. */
   INVARIANT: 'AOF_INVARIANT',
 } as const;
@@ -154,17 +157,37 @@ export class LogFailedError extends AofError {
 export class IoError extends AofError {
   /** errno code of the failed call (e.g. `ENOSPC`). */
   readonly errno: string | undefined;
+  /** For a permission error (EACCES, EPERM): the access that was refused, naming the path (e.g. `read access to /logs/a/segments/…seg`). */
+  readonly access: string | undefined;
   constructor(message: string, cause: unknown, where: ErrorLocation = {}) {
     const errno = errnoOf(cause);
-    super(ErrorCode.IO, errno === undefined ? message : `${message}: ${errno}`, where, { cause });
+    const access = deniedAccess(cause);
+    const detail = errno === undefined ? '' : access === undefined ? `: ${errno}` : `: ${errno}, permission denied: needs ${access}`;
+    super(ErrorCode.IO, `${message}${detail}`, where, { cause });
     this.errno = errno;
+    this.access = access;
   }
 }
 
 /** An argument or option is invalid. */
 export class InvalidArgumentError extends AofError {
-  constructor(message: string) {
-    super(ErrorCode.INVALID_ARGUMENT, message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.INVALID_ARGUMENT, message, {}, options);
+  }
+}
+
+/**
+ * A read-only handle found frames past what it has seen, but no valid commit
+ * watermark (and no clean-close marker) to say which were acknowledged: it
+ * returns none of them rather than guess. A live writer puts the watermark
+ * back; a writer's open recovers a crashed log and publishes a new one.
+ */
+export class WatermarkUnavailableError extends AofError {
+  /** `missing`: no watermark file; `damaged`: it does not hold a whole, checksummed value. */
+  readonly reason: 'missing' | 'damaged';
+  constructor(reason: 'missing' | 'damaged', detail: string, file: string) {
+    super(ErrorCode.WATERMARK_UNAVAILABLE, `the commit watermark is ${reason}${detail === '' ? '' : ` (${detail})`} and no clean-close marker ends the data: records past the last one seen cannot be told from unacknowledged ones, so none are returned; retry once the writer republishes it, or open the log for writing to recover it`, { file });
+    this.reason = reason;
   }
 }
 

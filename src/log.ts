@@ -1,3 +1,4 @@
+import { checkPath } from './validate.js';
 import { EventEmitter } from 'node:events';
 import type { FileHandle } from './fs/types.js';
 import { ArchiveError, ClosedError, ErrorCode, InvalidArgumentError, LogFailedError, ReadOnlyError, toAofError, type AofError } from './errors.js';
@@ -147,6 +148,7 @@ export class Log extends EventEmitter<LogEvents> {
    * footer are read, and checked against the catalog, on first use.
    */
   static async open(dir: string, options?: LogOptions): Promise<Log> {
+    checkPath('log directory', dir);
     const opts = normalizeOptions(options);
     await prepareLogDir(opts.fs, dir, opts.readOnly, opts.dirMode);
     let lock: WriterLock | undefined;
@@ -238,6 +240,7 @@ export class Log extends EventEmitter<LogEvents> {
    */
   static async openArchive(archive: SegmentArchive, options: ArchiveReadOptions): Promise<Log> {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('openArchive needs options with a cacheDir');
+    checkPath('openArchive option cacheDir', options.cacheDir);
     const opts = normalizeOptions({ readOnly: true, archive, archiveCacheDir: options.cacheDir, archiveCacheMaxBytes: options.cacheMaxBytes, readAheadBytes: options.readAheadBytes, maxOpenFiles: options.maxOpenFiles });
     try {
       const segments = new SegmentList(opts.fs, opts.maxOpenFiles, await archivedSegments(archive, options.cacheDir));
@@ -253,6 +256,11 @@ export class Log extends EventEmitter<LogEvents> {
 
   /** Checks every frame and footer of the log in `dir` without changing anything. See {@link VerifyReport}. */
   static verify(dir: string, options?: VerifyOptions): Promise<VerifyReport> {
+    try {
+      checkPath('log directory', dir);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return verifyLog(dir, options).catch((err: unknown) => {
       throw toAofError(err, 'cannot verify the log', dir);
     });
@@ -265,6 +273,11 @@ export class Log extends EventEmitter<LogEvents> {
    * under `recovery/`. See {@link RepairReport}.
    */
   static repair(dir: string, options?: RepairOptions): Promise<RepairReport> {
+    try {
+      checkPath('log directory', dir);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return repairLog(dir, options).catch((err: unknown) => {
       throw toAofError(err, 'cannot repair the log', dir);
     });
@@ -332,7 +345,7 @@ export class Log extends EventEmitter<LogEvents> {
     const checked = checkSeq('seq', seq);
     try {
       // What a read-only handle has seen is immutable: only a record past it needs a look at the writer's watermark.
-      if (checked >= this.nextSeq) await this.follower?.catchUp();
+      if (checked >= this.nextSeq) await this.caughtUpTo(checked + 1);
       return await this.reader.get(checked);
     } catch (err) {
       throw toAofError(err, `cannot read record ${checked}`);
@@ -376,7 +389,22 @@ export class Log extends EventEmitter<LogEvents> {
    */
   private async *readLatest(from: number | undefined, to: number | undefined): AsyncGenerator<readonly LogRecord[]> {
     await this.follower?.catchUp();
-    yield* this.reader.readBatches(from ?? this.firstSeq, to ?? this.nextSeq);
+    const end = to ?? this.nextSeq;
+    yield* this.reader.readBatches(from ?? this.firstSeq, end);
+    // Records past the view that no watermark vouches for: say so rather than end as if there were none.
+    if (to === undefined || to > this.nextSeq) this.throwIfUnvouched();
+  }
+
+  /** A read-only handle catches up; rejects when records before `end` may exist but no watermark says whether they were acknowledged. */
+  private async caughtUpTo(end: number): Promise<void> {
+    if (this.follower === undefined) return;
+    await this.follower.catchUp();
+    if (end > this.nextSeq) this.throwIfUnvouched();
+  }
+
+  private throwIfUnvouched(): void {
+    const refused = this.follower?.unavailable();
+    if (refused !== undefined) throw refused;
   }
 
   /**
@@ -491,13 +519,14 @@ export class Log extends EventEmitter<LogEvents> {
   backup(dest: string, options?: BackupOptions): Promise<BackupReport> {
     try {
       this.checkOpen();
+      checkPath('backup destination', dest);
     } catch (err) {
       return Promise.reject(err);
     }
     const source = { dir: this.dir, fs: this.opts.fs, fileMode: this.opts.fileMode, dirMode: this.opts.dirMode, segments: this.segmentList, files: this.files, pin: (fromSeq: number, reason: string) => this.pin(fromSeq, reason), readOnly: this.readOnly };
     // A writer's view is current now: taking it in this same turn keeps later appends out of the copy.
     if (this.follower === undefined) return backupLog(source, dest, options);
-    return this.follower.catchUp().then(() => backupLog(source, dest, options));
+    return this.caughtUpTo(Number.MAX_SAFE_INTEGER).then(() => backupLog(source, dest, options));
   }
 
   /** Seals the active segment and starts a new one (no-op on an empty segment). */

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from './errors.js';
 import type { FileSystem } from './fs/types.js';
 import { nodeFs } from './fs/node-fs.js';
 import type { FlushOptions } from './flush/strategy.js';
-import { positiveInt } from './validate.js';
+import { checkPath, positiveInt } from './validate.js';
 import type { SegmentArchive } from './archive/archive.js';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './archive/backoff.js';
 import { normalizeRetention, type RetentionOptions } from './archive/retention.js';
@@ -251,7 +251,7 @@ function archiveTier(value: unknown): SegmentArchive | undefined {
 
 function nonEmptyString(name: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) throw new InvalidArgumentError(`option ${name} must be a non-empty path`);
-  return value;
+  return checkPath(`option ${name}`, value);
 }
 
 function clock(value: unknown): () => number {

@@ -10,3 +10,15 @@ export function positiveInt(name: string, value: unknown, fallback: number, max:
   return value;
 }
 
+
+/**
+ * A file-system path argument: a non-empty string without NUL bytes (no
+ * system call accepts one; Node would refuse it with a code the engine would
+ * otherwise report as an I/O error).
+ */
+export function checkPath(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidArgumentError(`${name} must be a non-empty path string, got ${value === null ? 'null' : typeof value}`);
+  const nul = value.indexOf('\0');
+  if (nul >= 0) throw new InvalidArgumentError(`${name} contains a NUL byte at index ${nul}: ${JSON.stringify(value.slice(0, 200))}`);
+  return value;
+}

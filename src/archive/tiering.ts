@@ -1,3 +1,4 @@
+import { readClock } from '../write/clock.js';
 import * as path from 'node:path';
 import type { SegmentCatalog } from '../catalog/catalog.js';
 import type { CatalogEntry } from '../catalog/entry.js';
@@ -161,7 +162,7 @@ export class Tiering {
   }
 
   private async applyArchiveRetention(options: RetentionOptions, archive: SegmentArchive): Promise<void> {
-    for (const baseSeq of planArchiveRetention(this.catalog.all(), options, this.settings.lowestPinnedSeq(), this.settings.clock())) {
+    for (const baseSeq of planArchiveRetention(this.catalog.all(), options, this.settings.lowestPinnedSeq(), readClock(this.settings.clock))) {
       await archive.delete(segmentKey(baseSeq));
       await this.catalog.transition(baseSeq, 'deleted');
       await this.segments.removeLocal(baseSeq, 'delete', segmentPath(this.settings.dir, baseSeq));
@@ -169,7 +170,7 @@ export class Tiering {
   }
 
   private async applyLocalRetention(options: RetentionOptions): Promise<void> {
-    const steps = planRetention(this.catalog.all(), options, this.settings.lowestPinnedSeq(), this.settings.archive !== undefined, this.settings.clock());
+    const steps = planRetention(this.catalog.all(), options, this.settings.lowestPinnedSeq(), this.settings.archive !== undefined, readClock(this.settings.clock));
     for (const step of steps) {
       // Catalog first: a crash before the unlink leaves a file the catalog calls gone, which is harmless;
       // the other order would leave an entry whose file is missing.

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { noteOpenAccess } from './access.js';
 import type { FileHandle, FileStat, FileSystem, LinkStat, OpenMode } from './types.js';
 
 const OPEN_FLAGS: Record<OpenMode, number> = {
@@ -65,7 +66,14 @@ class NodeFileHandle implements FileHandle {
 /** The real file system, through Node's `fs`. */
 export class NodeFs implements FileSystem {
   async open(path: string, how: OpenMode, mode = 0o600): Promise<FileHandle> {
-    const fd = await call<number>((done) => fs.open(path, OPEN_FLAGS[how], mode, done));
+    let fd: number;
+    try {
+      fd = await call<number>((done) => fs.open(path, OPEN_FLAGS[how], mode, done));
+    } catch (err) {
+      // EACCES from open does not say whether reading, writing or creating was refused: this call knows.
+      noteOpenAccess(err, path, how);
+      throw err;
+    }
     return new NodeFileHandle(path, fd);
   }
 

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import fsx from 'fs-native-extensions';
 import { assert } from '../assert.js';
 import { errnoOf, IoError } from '../errors.js';
+import { noteOpenAccess } from '../fs/access.js';
 
 /**
  * The first line of the writer lock: a lock the kernel holds on an open file
@@ -60,6 +61,8 @@ function attempt(file: string, fileMode: number, tries: number): KernelLockResul
   try {
     fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, fileMode);
   } catch (err) {
+    // Permission errors say what to grant: write access to the directory when the file is yet to be created.
+    noteOpenAccess(err, file, fs.existsSync(file) ? 'readWrite' : 'createNew');
     throw new IoError(`cannot open the writer lock file for reading and writing${errnoOf(err) === 'ELOOP' ? ' (it is a symlink)' : ''}`, err, { file });
   }
   let result: KernelLockResult | undefined;

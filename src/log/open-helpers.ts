@@ -1,3 +1,4 @@
+import { readClock } from '../write/clock.js';
 import { SegmentCatalog } from '../catalog/catalog.js';
 import * as path from 'node:path';
 import type { CatalogEntry } from '../catalog/entry.js';
@@ -77,6 +78,8 @@ export async function syncAdoptedState(fs: FileSystem, dir: string, segments: re
  * nothing and would share its name with the new one: it moves to `recovery/`.
  */
 export async function startFirstSegment(opts: NormalizedOptions, dir: string, segments: SegmentList): Promise<FileHandle> {
+  // Checked before anything moves or is created: a bad clock fails the open and leaves the directory as it was.
+  const now = readClock(opts.clock);
   const empty = segments.last;
   if (empty !== undefined && empty.sealed && empty.nextSeq === empty.baseSeq) {
     await moveToRecovery({ fs: opts.fs, dir, fileMode: opts.fileMode, dirMode: opts.dirMode }, empty.file, 'empty');
@@ -84,7 +87,7 @@ export async function startFirstSegment(opts: NormalizedOptions, dir: string, se
   }
   const last = segments.last;
   const base = last?.nextSeq ?? 0;
-  const created = await createSegment(opts.fs, dir, base, Math.max(opts.clock(), last?.lastTimestamp ?? 0), opts.fileMode);
+  const created = await createSegment(opts.fs, dir, base, Math.max(now, last?.lastTimestamp ?? 0), opts.fileMode);
   segments.append(new Segment(created.segment));
   return created.handle;
 }

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { errnoOf, InvalidArgumentError, IoError } from '../errors.js';
+import { AofError, errnoOf, InvalidArgumentError, IoError } from '../errors.js';
 import type { FileSystem } from '../fs/types.js';
 import { SEGMENTS_DIR } from '../segment/names.js';
 
@@ -26,6 +26,8 @@ export async function prepareLogDir(fs: FileSystem, dir: string, readOnly: boole
       await fs.syncDir(dir);
     }
   } catch (err) {
+    // Already typed (a path that could not be inspected): its errno and refused access stay visible.
+    if (err instanceof AofError) throw err;
     throw new IoError('cannot create the log directory', err, { file: dir });
   }
 }

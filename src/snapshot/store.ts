@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { checkPath } from '../validate.js';
 import { EventEmitter } from 'node:events';
 import { constants as bufferConstants } from 'node:buffer';
 import * as path from 'node:path';
@@ -195,7 +196,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
    * to `options.log` if given.
    */
   static async open(dir: string, options: SnapshotStoreOptions = {}): Promise<SnapshotStore> {
-    if (typeof dir !== 'string' || dir.length === 0) throw new InvalidArgumentError('snapshot store directory must be a non-empty path string');
+    checkPath('snapshot store directory', dir);
     const opts = normalizeStoreOptions(options);
     const store = new SnapshotStore(path.resolve(dir), opts);
     try {

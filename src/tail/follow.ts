@@ -1,17 +1,37 @@
-import { errnoOf } from '../errors.js';
+import * as path from 'node:path';
+import { errnoOf, WatermarkUnavailableError } from '../errors.js';
+import { LOCK_NAME } from '../lock/writer-lock.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
-import { FLAG_CLOSE_MARKER, frameCrcSeed } from '../record/frame.js';
+import { FLAG_CLOSE_MARKER, frameCrcSeed, type FrameHeader } from '../record/frame.js';
 import { FrameCursor } from '../segment/frame-cursor.js';
 import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
 import { Segment } from '../segment/segment.js';
 import type { SegmentList } from '../segment/segment-list.js';
 import { segmentPath } from '../segment/names.js';
-import { readWatermark } from './watermark.js';
+import { readWatermarkState } from './watermark.js';
 import { findFrameAfter } from '../segment/resync.js';
 import type { HandlePool, Lease } from '../segment/handle-pool.js';
 
 /** Most steps (segments crossed) one catch-up takes; the next wake-up continues. */
 const CATCH_UP_SEGMENTS_MAX = 1024;
+
+/** What vouches for frames past a reader's view: the published watermark, or without one a clean-close marker, or no writer at all. */
+type Vouch = { kind: 'watermark'; bound: number } | { kind: 'closeMarker' } | { kind: 'noWriter' };
+
+/**
+ * True while the writer's lock is there: a writer may be appending, so bytes
+ * past the watermark may be unacknowledged. (A crashed writer's stale lock
+ * counts too, until the next writer's open recovers the log.)
+ */
+async function writerMayBeLive(fs: FileSystem, dir: string): Promise<boolean> {
+  try {
+    await fs.stat(path.join(dir, LOCK_NAME));
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
 
 /** Scan settings of a follower. */
 export interface FollowSettings {
@@ -25,10 +45,15 @@ export interface FollowSettings {
  * notices when it was sealed, and picks up the segments that follow. Never
  * accepts a frame past the watermark, so a reader in another process never
  * sees a record whose append has not resolved. Concurrent callers share one
- * catch-up.
+ * catch-up. Without a valid watermark (missing, damaged) it never guesses
+ * from the bytes: only a footer (a sealed segment holds acknowledged frames
+ * alone) or a clean-close marker ending the file vouches for frames, and
+ * frames nothing vouches for are left unseen and reported by
+ * {@link Follower.unavailable}.
  */
 export class Follower {
   private running: Promise<void> | undefined;
+  private refused: WatermarkUnavailableError | undefined;
 
   constructor(
     private readonly fs: FileSystem,
@@ -42,44 +67,95 @@ export class Follower {
     return this.segments.files;
   }
 
-  /** Brings the segment list up to the published watermark (or, with no writer ever seen, to what the files hold). */
+  /** Brings the segment list up to the published watermark (without one, to what a footer or clean-close marker vouches for). */
   catchUp(): Promise<void> {
     this.running ??= this.run().finally(() => (this.running = undefined));
     return this.running;
   }
 
+  /**
+   * After a catch-up: why frames past this view were left unseen (no valid
+   * watermark and nothing else vouching for them), or undefined when the
+   * view is all that is known to be acknowledged.
+   */
+  unavailable(): WatermarkUnavailableError | undefined {
+    return this.refused;
+  }
+
   private async run(): Promise<void> {
-    const bound = (await readWatermark(this.fs, this.dir)) ?? Number.MAX_SAFE_INTEGER;
+    // A writer that appeared while frames were scanned without a watermark: scan again with the one it published.
+    for (let attempt = 0; attempt < 2; attempt++) if (await this.runOnce()) return;
+  }
+
+  /** One catch-up; false when a writer appeared under a scan that relied on there being none. */
+  private async runOnce(): Promise<boolean> {
+    const watermark = await readWatermarkState(this.fs, this.dir);
+    const vouch: Vouch = watermark.kind === 'valid' ? { kind: 'watermark', bound: watermark.nextSeq } : (await writerMayBeLive(this.fs, this.dir)) ? { kind: 'closeMarker' } : { kind: 'noWriter' };
+    const bound = vouch.kind === 'watermark' ? vouch.bound : Number.MAX_SAFE_INTEGER;
+    this.refused = undefined;
     for (let step = 0; step < CATCH_UP_SEGMENTS_MAX; step++) {
       const last = this.segments.last;
       if (last === undefined) {
-        if (!(await this.loadSegment(0))) return;
+        if (!(await this.loadSegment(0))) return true;
         continue;
       }
-      if (last.nextSeq >= bound) return;
+      if (last.nextSeq >= bound) return true;
       if (!last.sealed) {
-        await this.extend(last, bound);
-        if (last.nextSeq >= bound) return;
-        if (!(await this.sealedNow(last))) return; // nothing more is visible yet
+        const outcome = await this.extend(last, vouch);
+        if (outcome === 'writer appeared') return false;
+        if (last.nextSeq >= bound) return true;
+        if (!(await this.sealedNow(last))) {
+          if (outcome === 'unvouched' && watermark.kind !== 'valid') {
+            this.refused = new WatermarkUnavailableError(watermark.kind, watermark.kind === 'damaged' ? watermark.reason : '', watermark.file);
+          }
+          return true; // nothing more is visible yet
+        }
       }
-      if (!(await this.loadSegment(last.nextSeq))) return;
+      if (!(await this.loadSegment(last.nextSeq))) return true;
     }
+    return true;
   }
 
-  /** Accepts the whole frames written after `seg.dataEnd`, up to the watermark. */
-  private async extend(seg: Segment, bound: number): Promise<void> {
-    await this.files.withHandle(seg.file, async (handle) => {
-      const cursor = new FrameCursor(handle, seg.dataEnd, await handle.size(), this.settings.readAheadBytes, frameCrcSeed(seg.salt));
+  /**
+   * Accepts the whole frames written after `seg.dataEnd` that `vouch` vouches
+   * for: up to the watermark; without one, only those a clean-close marker
+   * ending the file follows (the writer that closed acknowledged each), or,
+   * with no writer at all, every whole frame (what the next writer's recovery
+   * keeps) once a second look shows that no writer came meanwhile.
+   */
+  private async extend(seg: Segment, vouch: Vouch): Promise<'accepted' | 'unvouched' | 'writer appeared'> {
+    const bound = vouch.kind === 'watermark' ? vouch.bound : Number.MAX_SAFE_INTEGER;
+    return this.files.withHandle(seg.file, async (handle) => {
+      const size = await handle.size();
+      const cursor = new FrameCursor(handle, seg.dataEnd, size, this.settings.readAheadBytes, frameCrcSeed(seg.salt));
+      const frames: Array<{ offset: number; header: FrameHeader }> = [];
+      let nextSeq = seg.nextSeq;
+      let markerEnd: number | undefined;
       let step = await cursor.next();
       for (; step.kind === 'frame'; step = await cursor.next()) {
         const h = step.header;
         // A close marker is removed by the next writer and written over: never step past it.
-        if (h.firstSeq !== seg.nextSeq || h.firstSeq + h.count > bound || (h.flags & FLAG_CLOSE_MARKER) !== 0) break;
-        seg.publishFrame(h, step.offset, this.settings.indexIntervalBytes);
+        if ((h.flags & FLAG_CLOSE_MARKER) !== 0) {
+          if (h.firstSeq === nextSeq) markerEnd = step.offset + h.frameBytes;
+          break;
+        }
+        if (h.firstSeq !== nextSeq || h.firstSeq + h.count > bound) break;
+        frames.push({ offset: step.offset, header: h });
+        nextSeq = h.firstSeq + h.count;
       }
+      if (vouch.kind === 'closeMarker' && markerEnd !== size) return frames.length > 0 || step.kind === 'frame' ? 'unvouched' : 'accepted';
+      // A writer publishes its watermark before its first append: none now means none of these frames is its unacknowledged one.
+      if (vouch.kind === 'noWriter' && ((await readWatermarkState(this.fs, this.dir)).kind === 'valid' || (await writerMayBeLive(this.fs, this.dir)))) return 'writer appeared';
+      this.accept(seg, frames);
       // Bytes that are not a frame before the watermark: damage if valid frames follow them (a torn tail otherwise).
-      if (step.kind === 'bad' && seg.nextSeq < bound && seg.damage === undefined) await this.checkDamage(handle, seg, step.offset, step.reason);
+      if (vouch.kind !== 'closeMarker' && step.kind === 'bad' && seg.nextSeq < bound && seg.damage === undefined) await this.checkDamage(handle, seg, step.offset, step.reason);
+      return 'accepted';
     });
+  }
+
+  /** Adds frames known to be acknowledged to the segment (its one bookkeeping path, shared with the writer). */
+  private accept(seg: Segment, frames: ReadonlyArray<{ offset: number; header: FrameHeader }>): void {
+    for (const { offset, header } of frames) seg.publishFrame(header, offset, this.settings.indexIntervalBytes);
   }
 
   private async checkDamage(handle: FileHandle, seg: Segment, offset: number, reason: string): Promise<void> {

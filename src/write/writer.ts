@@ -13,6 +13,7 @@ import { Segment } from '../segment/segment.js';
 import type { SegmentList } from '../segment/segment-list.js';
 import { encodeSegmentFooter } from '../segment/seal.js';
 import { AppendQueue, type PendingAppend, type PendingItem } from './append-queue.js';
+import { readClock, tryReadClock } from './clock.js';
 import { WriterMetrics } from './metrics.js';
 import type { WrittenFrame } from './written-frame.js';
 
@@ -288,7 +289,9 @@ export class Writer {
     const { maxRecords, maxAgeMs } = this.opts.segment;
     if (this.writeOffset + FRAME_HEADER_BYTES + head.frameBytes > this.dataLimit()) return true;
     if (this.writeSeq - seg.baseSeq + head.count > maxRecords) return true;
-    return this.opts.clock() - seg.createdMs >= maxAgeMs;
+    // A clock with no valid time says nothing about age: the append it would stamp is rejected anyway.
+    const now = tryReadClock(this.opts.clock);
+    return now !== undefined && now - seg.createdMs >= maxAgeMs;
   }
 
   /**
@@ -359,10 +362,19 @@ export class Writer {
   private async writeNextGroup(limit = this.writeBuffer.length): Promise<number> {
     const { frames, bytes: total, appends } = this.takeFrames(limit);
     const seg = this.active;
+    let now: number;
+    try {
+      now = readClock(this.opts.clock);
+    } catch (err) {
+      // Checked before a byte is written: a bad clock rejects these appends and leaves the log as it was.
+      for (const f of frames) for (const g of f) g.reject(asError(err));
+      return 0;
+    }
     const buffer = total <= this.writeBuffer.length ? this.writeBuffer : Buffer.allocUnsafe(total);
     const last = this.unacked[this.unacked.length - 1];
+    // Time going backwards is clamped: timestamps never decrease along the log, which seekTime's bisection needs.
     // A new segment has no frames yet: its creation time (never before the previous segment's last timestamp) is the floor.
-    const timestamp = Math.max(this.opts.clock(), last?.timestamp ?? seg.lastTimestamp, seg.createdMs);
+    const timestamp = Math.max(now, last?.timestamp ?? seg.lastTimestamp, seg.createdMs);
     const offset = this.writeOffset;
     const written: WrittenFrame[] = [];
     let at = 0;
@@ -524,6 +536,8 @@ export class Writer {
     const seg = this.active;
     assert(this.unacked.length === 0, 'a segment is sealed only when every frame in it is acknowledged');
     if (seg.dataEnd === SEGMENT_HEADER_BYTES) return;
+    // The next segment's creation time, checked before anything is sealed: a bad clock leaves the segment active.
+    const now = readClock(this.opts.clock);
     // The wait for archive room may be long: nothing acknowledged waits undurable meanwhile (interval, none).
     if (!(await this.syncOrFail())) throw this.failure!;
     await this.events.beforeSeal();
@@ -540,7 +554,7 @@ export class Writer {
     seg.seal(footer.length, footer.readUInt32LE(footer.length - 12));
     await this.events.sealed(seg);
     await this.closeHandle();
-    await this.startSegment(seg.nextSeq, Math.max(this.opts.clock(), seg.lastTimestamp));
+    await this.startSegment(seg.nextSeq, Math.max(now, seg.lastTimestamp));
   }
 
   private async startSegment(baseSeq: number, createdMs: number): Promise<void> {
@@ -565,7 +579,7 @@ export class Writer {
   private async writeCloseMarker(): Promise<void> {
     const seg = this.active;
     assert(this.writeOffset === seg.dataEnd, 'close marker follows the last acknowledged frame');
-    const marker = encodeEmptyFrame(frameCrcSeed(seg.salt), seg.nextSeq, 0, Math.max(this.opts.clock(), seg.lastTimestamp), FLAG_CLOSE_MARKER);
+    const marker = encodeEmptyFrame(frameCrcSeed(seg.salt), seg.nextSeq, 0, Math.max(tryReadClock(this.opts.clock) ?? 0, seg.lastTimestamp), FLAG_CLOSE_MARKER);
     try {
       await this.trimToData();
       await writeFully(this.out, marker, 0, marker.length, seg.dataEnd);
