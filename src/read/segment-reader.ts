@@ -15,7 +15,7 @@ import type { LogRecord } from './record.js';
 export const GET_WINDOW_BYTES = 8 * 1024;
 
 /** The segments a reader sees: a function, because the writer adds segments as it rolls. */
-export type SegmentList = () => readonly LoadedSegment[];
+export type SegmentsView = () => readonly LoadedSegment[];
 
 /**
  * Reads records by sequence number from segment files: bisects segments by
@@ -29,7 +29,7 @@ export class SegmentReader {
   private readonly loopYield = new LoopYield();
 
   constructor(
-    private readonly segments: SegmentList,
+    private readonly segments: SegmentsView,
     private readonly files: HandlePool,
     private readonly readAheadBytes: number,
     /** Makes a segment readable first (fetches an evicted one back from the archive). */
