@@ -1,0 +1,115 @@
+import type { CatalogEntry } from '../catalog/entry.js';
+import type { FileHandle, FileSystem } from '../fs/types.js';
+import type { NormalizedOptions } from '../options.js';
+import { analyzeSegment } from '../recovery/analyze.js';
+import type { ScanSettings } from '../recovery/recover-active.js';
+import type { LoadedSegment } from '../segment/loaded-segment.js';
+import { catalogCommitPoint, checkDataReaches, fileHolding, highestCommitPoint, identityCommitPoint, syncsBeforeAcknowledging, watermarkCommitPoint } from './commit-points.js';
+import type { IdentityGuard } from './identity-guard.js';
+import { newLogId, readIdentity, writeIdentity, type IdentityRecord } from './identity-file.js';
+
+/**
+ * How `Log.open` uses the log's identity and commit points (issue 18,
+ * breaks 8 and 10): read the identity file, check the end of the data
+ * against every recorded commit point, adopt an identity for a log that has
+ * none, and record the commit point of a clean close.
+ *
+ * @module
+ */
+
+/** A writer's identity, as written in the identity file. */
+export interface OpenedIdentity {
+  record: IdentityRecord;
+}
+
+/** The identity file as found at open, and how a writer adopts one when it is missing or damaged. */
+export interface FoundIdentity {
+  /** The valid record, or undefined (missing or damaged: the identity is learned from the segment headers). */
+  record: IdentityRecord | undefined;
+  /** Writers: the record to use, written (durably) first when the file was missing or damaged. */
+  adopt(opts: NormalizedOptions, segments: readonly LoadedSegment[], guard: IdentityGuard, active: FileHandle | undefined): Promise<OpenedIdentity>;
+}
+
+/** Reads the identity file of `dir`. */
+export async function identityAtOpen(fs: FileSystem, dir: string): Promise<FoundIdentity> {
+  const found = await readIdentity(fs, dir);
+  const record = found.state === 'ok' ? found.record : undefined;
+  return {
+    record,
+    async adopt(opts, segments, guard, active) {
+      if (record !== undefined) return { record };
+      const last = segments[segments.length - 1];
+      // Learned from a stamped header when there is one; otherwise a new identity, required from the segment after the last one found (which may be version 1).
+      const adopted: IdentityRecord = {
+        logId: guard.logId ?? newLogId(),
+        since: guard.since ?? (last === undefined ? 0 : last.baseSeq + 1),
+        committedSeq: last?.nextSeq ?? 0,
+      };
+      try {
+        await writeIdentity(opts.fs, dir, adopted, opts.fileMode);
+      } catch (err) {
+        await active?.close().catch(() => undefined);
+        throw err;
+      }
+      return { record: adopted };
+    },
+  };
+}
+
+/**
+ * A writer's check, before it creates or acknowledges anything: the data
+ * must reach every commit point the log recorded (catalog, identity file,
+ * and the published watermark under strategies that sync before
+ * acknowledging). Throws `AOF_DATA_LOST` naming the missing range otherwise
+ * (closing the active segment's handle first).
+ */
+export async function checkWriterEnd(opts: NormalizedOptions, dir: string, segments: readonly LoadedSegment[], entries: readonly CatalogEntry[], record: IdentityRecord | undefined, active: FileHandle | undefined): Promise<void> {
+  const last = segments[segments.length - 1];
+  const end = last?.nextSeq ?? 0;
+  const watermark = syncsBeforeAcknowledging(opts.flush) ? await watermarkCommitPoint(opts.fs, dir) : undefined;
+  const point = highestCommitPoint([catalogCommitPoint(entries), identityCommitPoint(record), watermark]);
+  try {
+    checkDataReaches(end, point, fileHolding(dir, end, entries, last?.file));
+  } catch (err) {
+    await active?.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * A read-only handle's check after it caught up with the published
+ * watermark: the data must reach the catalog's and the identity file's
+ * commit points. A live writer may not have published its watermark yet
+ * right after its own open, so before declaring loss the last segment's
+ * frames are read in full.
+ */
+export async function checkEndAfterOpen(opts: NormalizedOptions, dir: string, segments: readonly LoadedSegment[], entries: readonly CatalogEntry[], record: IdentityRecord | undefined, settings: ScanSettings): Promise<void> {
+  const point = highestCommitPoint([catalogCommitPoint(entries), identityCommitPoint(record)]);
+  const last = segments[segments.length - 1];
+  const visible = last?.nextSeq ?? 0;
+  if (point === undefined || visible >= point.seq || last === undefined || last.location !== 'local') {
+    checkDataReaches(visible, point, fileHolding(dir, visible, entries, last?.file));
+    return;
+  }
+  const handle = await opts.fs.open(last.file, 'read');
+  let end: number;
+  try {
+    const a = await analyzeSegment(handle, last.baseSeq, settings);
+    end = a.footer?.nextSeq ?? a.nextSeq;
+  } finally {
+    await handle.close();
+  }
+  checkDataReaches(end, point, fileHolding(dir, end, entries, last.file));
+}
+
+/** At a writer's clean close: the new commit point goes to the identity file. A failure only leaves the older (still true) one. */
+export async function recordCleanClose(opts: NormalizedOptions, dir: string, identity: OpenedIdentity, nextSeq: number): Promise<void> {
+  if (nextSeq <= identity.record.committedSeq) return;
+  const next = { ...identity.record, committedSeq: nextSeq };
+  try {
+    await writeIdentity(opts.fs, dir, next, opts.fileMode);
+    identity.record = next;
+  } catch {
+    // ENOSPC and the like: close must still return, and the older commit point remains a true lower bound.
+  }
+}
