@@ -15,6 +15,12 @@ import { moveToRecovery, preserveRange, type RecoveryTarget } from './preserve.j
 import { planSkipRebuild, type RepairStep } from './repair-plan.js';
 import { rebuildSegment } from './rebuild.js';
 import { verifyLog, type VerifyReport } from './verify.js';
+import { readIdentity } from '../log/identity-file.js';
+import { IdentityGuard } from '../log/identity-guard.js';
+import { recordedCommitPoints } from '../log/recorded-commit-points.js';
+import { highestCommitPoint, watermarkCommitPoint, type CommitPoint } from '../log/commit-points.js';
+import { decodeSegmentHeader, SEGMENT_HEADER_BYTES } from '../segment/header.js';
+import { readAt } from '../fs/io.js';
 
 /** Options of `Log.repair`. */
 export interface RepairOptions {
@@ -43,6 +49,7 @@ export type RepairAction =
   | { kind: 'rewrite'; file: string; reason: string; preservedAt: string | undefined }
   /** A segment holding only a gap was created for a missing range. */
   | { kind: 'fill'; file: string };
+  /* A segment of another log (AOF_FOREIGN_SEGMENT) is moved to recovery/ with action `move`. */
 
 /** What `Log.repair` did. */
 export interface RepairReport {
@@ -72,11 +79,15 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
   try {
     const target: RecoveryTarget = { fs, dir, fileMode: options.fileMode ?? DEFAULTS.fileMode, dirMode: options.dirMode ?? DEFAULTS.dirMode };
     const report: RepairReport = { dir, mode, dryRun, actions: [], lostRanges: [], after: undefined };
-    const ctx: RepairContext = { fs, dir, target, dryRun, report, readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes };
+    const ctx: RepairContext = { fs, dir, target, dryRun, report, readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes, logId: undefined };
+    // Read before anything changes: the commit points say how far the log had acknowledged (what must never be reused).
+    const committed = await commitPointBeforeRepair(ctx);
     // Before any file changes: a crash before the catalog is synced must not leave it vouching for old footers.
     if (!dryRun) await SegmentCatalog.forgetCleanClose(dir);
+    await moveForeignSegments(ctx);
     if (mode === 'truncate') await repairByTruncation(ctx);
     else await repairBySkipping(ctx);
+    await recordLostTail(ctx, committed);
     if (!dryRun && report.actions.length > 0) await syncCatalog(ctx);
     if (!dryRun) report.after = await verifyLog(dir, { fs });
     return report;
@@ -92,6 +103,79 @@ interface RepairContext {
   dryRun: boolean;
   report: RepairReport;
   readAheadBytes: number;
+  /** The log's identity, stamped into segments repair creates (undefined for a version-1 log that has none yet). */
+  logId: Buffer | undefined;
+}
+
+/**
+ * The highest commit point the log recorded: catalog, identity file, and the
+ * published watermark. Repair counts the watermark whatever the flush
+ * strategy was: a record below it was acknowledged, and even when a power
+ * loss under `none` took it back, its number must not go to another record.
+ */
+async function commitPointBeforeRepair(ctx: RepairContext): Promise<CommitPoint | undefined> {
+  const identity = await readIdentity(ctx.fs, ctx.dir);
+  const record = identity.state === 'ok' ? identity.record : undefined;
+  ctx.logId = record?.logId;
+  const recorded = await recordedCommitPoints(ctx.dir, record);
+  return highestCommitPoint([recorded.point, await watermarkCommitPoint(ctx.fs, ctx.dir)]);
+}
+
+/**
+ * Segments of another log (their header carries another identity) are not
+ * this log's data: each moves whole to `recovery/`, and what it stood in for
+ * is then lost like a deleted segment (a hole, or a lost tail).
+ */
+async function moveForeignSegments(ctx: RepairContext): Promise<void> {
+  const identity = await readIdentity(ctx.fs, ctx.dir);
+  const guard = new IdentityGuard(identity.state === 'ok' ? identity.record : undefined);
+  for (const base of await listSegmentBases(ctx.fs, ctx.dir)) {
+    const file = segmentPath(ctx.dir, base);
+    const handle = await ctx.fs.open(file, 'read');
+    let foreign = false;
+    try {
+      if ((await handle.size()) < SEGMENT_HEADER_BYTES) continue;
+      const header = decodeSegmentHeader(await readAt(handle, 0, SEGMENT_HEADER_BYTES), file);
+      guard.check(header, file);
+    } catch (err) {
+      // Damaged headers and unknown versions are the modes' business; only a foreign identity is handled here.
+      foreign = (err as { code?: string }).code === 'AOF_FOREIGN_SEGMENT';
+    } finally {
+      await handle.close();
+    }
+    if (foreign) {
+      const preservedAt = ctx.dryRun ? undefined : await moveToRecovery(ctx.target, file, 'foreign');
+      ctx.report.actions.push({ kind: 'move', file, preservedAt });
+    }
+  }
+  ctx.logId ??= guard.logId;
+}
+
+/**
+ * The operator's explicit acceptance of loss at the end of the log (issue
+ * 18, breaks 8 and 10): when the data ends before the recorded commit point,
+ * the missing numbers become a gap (readers get `AOF_GAP`), appended to the
+ * last segment if it is unsealed or as a sealed segment of its own, so that
+ * no number once acknowledged is given to another record.
+ */
+async function recordLostTail(ctx: RepairContext, committed: CommitPoint | undefined): Promise<void> {
+  if (committed === undefined) return;
+  const bases = await listSegmentBases(ctx.fs, ctx.dir);
+  const lastBase = bases[bases.length - 1];
+  const last = lastBase === undefined ? undefined : await analyze(ctx, lastBase);
+  let end = last === undefined ? 0 : (last.footer?.nextSeq ?? last.nextSeq);
+  // A dry run has not made its cuts: the end is where they would leave it.
+  for (const r of ctx.report.lostRanges) if (r.to === undefined) end = Math.min(end, r.from);
+  if (end >= committed.seq) return;
+  if (last !== undefined && !last.unborn && last.footer === undefined && last.headerError === undefined && last.damage.length === 0 && !ctx.dryRun) {
+    const framesEnd = last.closeMarkerAt ?? last.dataEnd;
+    const steps: RepairStep[] = framesEnd > SEGMENT_HEADER_BYTES ? [{ kind: 'frames', from: SEGMENT_HEADER_BYTES, to: framesEnd }] : [];
+    steps.push({ kind: 'gap', fromSeq: end, toSeq: committed.seq });
+    ctx.report.lostRanges.push({ from: end, to: committed.seq });
+    await rewrite(ctx, last, steps, `acknowledged records ${end}..${committed.seq - 1} are missing (the ${committed.witness} recorded ${committed.seq}): recorded as a gap`, false);
+    return;
+  }
+  await fillHole(ctx, end, committed.seq);
 }
 
 async function analyze(ctx: RepairContext, base: number): Promise<SegmentAnalysis> {
@@ -186,7 +270,7 @@ async function rewrite(ctx: RepairContext, a: SegmentAnalysis, steps: RepairStep
     const source = await ctx.fs.open(a.file, 'read');
     try {
       const tmp = await rebuildSegment(ctx.fs, source, a.file, {
-        baseSeq: a.baseSeq, salt: a.salt, createdMs: a.header?.createdMs ?? Date.now(), pieces: steps, seal,
+        baseSeq: a.baseSeq, salt: a.salt, createdMs: a.header?.createdMs ?? Date.now(), logId: a.header?.logId ?? (a.header === undefined ? ctx.logId : undefined), pieces: steps, seal,
         indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: ctx.readAheadBytes,
       }, ctx.target.fileMode);
       preservedAt = await preserveRange(ctx.target, source, 0, a.size, 'before-repair');
@@ -204,7 +288,7 @@ async function fillHole(ctx: RepairContext, fromSeq: number, toSeq: number): Pro
   ctx.report.lostRanges.push({ from: fromSeq, to: toSeq });
   if (!ctx.dryRun) {
     const tmp = await rebuildSegment(ctx.fs, undefined, file, {
-      baseSeq: fromSeq, salt: randomBytes(8), createdMs: Date.now(), pieces: [{ kind: 'gap', fromSeq, toSeq }], seal: true,
+      baseSeq: fromSeq, salt: randomBytes(8), createdMs: Date.now(), logId: ctx.logId, pieces: [{ kind: 'gap', fromSeq, toSeq }], seal: true,
       indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: ctx.readAheadBytes,
     }, ctx.target.fileMode);
     await ctx.fs.rename(tmp, file);
