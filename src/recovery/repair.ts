@@ -26,7 +26,8 @@ import { readAt } from '../fs/io.js';
 export interface RepairOptions {
   /**
    * `truncate` (default): cut the log at the first damaged frame; everything
-   * after it moves, untouched, to `recovery/`. `skip`: keep the valid frames
+   * after it moves, untouched, to `recovery/`; sequence numbers the log had
+   * acknowledged (its recorded commit points) are kept as a gap, never reused. `skip`: keep the valid frames
    * after damage and record each lost range as a gap that readers are told
    * about (`AOF_GAP`); the original files are copied to `recovery/` first.
    */
@@ -67,7 +68,10 @@ export interface RepairReport {
 /**
  * Repairs the log in `dir` under its writer lock (`AOF_LOCKED` if a writer
  * has it open). Never deletes a byte: whatever is cut or replaced is kept
- * under `recovery/`, durably, before the log is changed.
+ * under `recovery/`, durably, before the log is changed. In either mode,
+ * segments of another log move to `recovery/`, and a log whose data ends
+ * before its recorded commit point (`AOF_DATA_LOST`) gets the missing range
+ * as a gap: the operator's explicit acceptance of the loss.
  */
 export async function repairLog(dir: string, options: RepairOptions = {}): Promise<RepairReport> {
   const mode = options.mode ?? 'truncate';
@@ -167,7 +171,7 @@ async function recordLostTail(ctx: RepairContext, committed: CommitPoint | undef
   // A dry run has not made its cuts: the end is where they would leave it.
   for (const r of ctx.report.lostRanges) if (r.to === undefined) end = Math.min(end, r.from);
   if (end >= committed.seq) return;
-  if (last !== undefined && !last.unborn && last.footer === undefined && last.headerError === undefined && last.damage.length === 0 && !ctx.dryRun) {
+  if (last !== undefined && !last.unborn && last.footer === undefined && last.headerError === undefined && last.damage.length === 0) {
     const framesEnd = last.closeMarkerAt ?? last.dataEnd;
     const steps: RepairStep[] = framesEnd > SEGMENT_HEADER_BYTES ? [{ kind: 'frames', from: SEGMENT_HEADER_BYTES, to: framesEnd }] : [];
     steps.push({ kind: 'gap', fromSeq: end, toSeq: committed.seq });

@@ -161,3 +161,35 @@ describe('no false alarm', () => {
     expect((await Log.verify(copy)).ok).toBe(true);
   });
 });
+
+describe('the published watermark as a commit point (a crash, so no clean-close record and a stale catalog entry)', () => {
+  /** A copy of the log as a crash leaves it (the writer still open), with its last segment then rolled back to `old`. */
+  async function crashedAndRolledBack(flush: 'batch' | 'none'): Promise<string> {
+    const dir = tempLogDir();
+    const log = await openLog(dir, { flush: { strategy: flush } });
+    await appendEach(log, 0, 6);
+    const old = path.join(tempDir(), 'old.seg');
+    fs.copyFileSync(lastSegment(dir), old);
+    await appendEach(log, 6, 15);
+    const copy = path.join(tempDir(), 'crashed');
+    fs.cpSync(dir, copy, { recursive: true, filter: (src) => path.basename(src) !== 'LOCK' });
+    await log.close();
+    fs.copyFileSync(old, lastSegment(copy));
+    return copy;
+  }
+
+  it('under a strategy that syncs before acknowledging, the watermark alone names the loss', async () => {
+    const dir = await crashedAndRolledBack('batch');
+    const err = await rejection(Log.open(dir, { flush: { strategy: 'batch' } }));
+    expect(err).toMatchObject({ code: 'AOF_DATA_LOST', from: 6, to: 15, witness: 'published watermark' });
+    // Repair counts the watermark too: the numbers become a gap, never reused.
+    await expectRepairedWithGap(dir, 6, 15);
+  });
+
+  it('under none, a watermark ahead of the data (what a power loss may leave) is no alarm: acknowledged-but-not-durable is allowed there', async () => {
+    const dir = await crashedAndRolledBack('none');
+    const log = await openLog(dir, { flush: { strategy: 'none' } });
+    expect(log.nextSeq).toBe(6);
+    await log.close();
+  });
+});
