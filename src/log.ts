@@ -36,7 +36,7 @@ import { SegmentCache } from './archive/segment-cache.js';
 import { Writer } from './write/writer.js';
 import { backupLog, type BackupOptions, type BackupReport } from './snapshot/backup.js';
 import { IdentityGuard } from './log/identity-guard.js';
-import { checkEndAfterOpen, checkWriterEnd, identityAtOpen, recordCleanClose, type OpenedIdentity } from './log/open-identity.js';
+import { checkEndAfterOpen, checkWriterEnd, endCheck, identityAtOpen, recordCleanClose, writerCommitPoint, type OpenedIdentity } from './log/open-identity.js';
 
 /** Events a {@link Log} emits. */
 export interface LogEvents {
@@ -169,7 +169,10 @@ export class Log extends EventEmitter<LogEvents> {
       const trusted = (opened?.catalog ?? readCatalog)?.closedCleanly === true ? trustedSealedEntries(entries) : undefined;
       const found = await identityAtOpen(opts.fs, dir);
       const guard = new IdentityGuard(found.record);
-      const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, settings, trusted, guard);
+      // A writer's data must reach what the log recorded: checked by recovery before it cuts anything, and again after loading.
+      const committed = opts.readOnly ? undefined : await writerCommitPoint(opts, dir, entries, found.record);
+      const scan = opts.readOnly ? settings : { ...settings, checkEnd: endCheck(dir, entries, committed) };
+      const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, scan, trusted, guard);
       const report: OpenReport = { recovery: loaded.recovery, unbornMovedTo: loaded.unbornMovedTo, catalog: undefined };
       if (opts.readOnly) {
         if (opts.archive !== undefined) loaded.segments.unshift(...evictedPlaceholders(dir, entries));
@@ -187,7 +190,7 @@ export class Log extends EventEmitter<LogEvents> {
         return reader;
       }
       // Before anything is created or acknowledged on top: data ending before a recorded commit point is loss, not a fresh end.
-      await checkWriterEnd(opts, dir, loaded.segments, entries, found.record, loaded.activeHandle);
+      await checkWriterEnd(committed, dir, loaded.segments, entries, loaded.activeHandle);
       // After a clean close everything found was already made durable by that close.
       const cleanlyClosed = loaded.recovery?.cleanClose === true && loaded.recovery.zeroTailBytes === 0 && loaded.recovery.tornTail === undefined;
       if (!cleanlyClosed) await syncAdoptedState(opts.fs, dir, loaded.segments, loaded.activeHandle);

@@ -4,7 +4,7 @@ import type { NormalizedOptions } from '../options.js';
 import { analyzeSegment } from '../recovery/analyze.js';
 import type { ScanSettings } from '../recovery/recover-active.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
-import { catalogCommitPoint, checkDataReaches, fileHolding, highestCommitPoint, identityCommitPoint, syncsBeforeAcknowledging, watermarkCommitPoint } from './commit-points.js';
+import { catalogCommitPoint, type CommitPoint, checkDataReaches, fileHolding, highestCommitPoint, identityCommitPoint, syncsBeforeAcknowledging, watermarkCommitPoint } from './commit-points.js';
 import type { IdentityGuard } from './identity-guard.js';
 import { newLogId, readIdentity, writeIdentity, type IdentityRecord } from './identity-file.js';
 
@@ -57,17 +57,25 @@ export async function identityAtOpen(fs: FileSystem, dir: string): Promise<Found
 }
 
 /**
- * A writer's check, before it creates or acknowledges anything: the data
- * must reach every commit point the log recorded (catalog, identity file,
- * and the published watermark under strategies that sync before
- * acknowledging). Throws `AOF_DATA_LOST` naming the missing range otherwise
- * (closing the active segment's handle first).
+ * A writer's commit point: the highest the log recorded (catalog, identity
+ * file, and the published watermark under strategies that sync before
+ * acknowledging). Its data must reach it before the writer creates or
+ * acknowledges anything; otherwise `AOF_DATA_LOST` names the missing range.
  */
-export async function checkWriterEnd(opts: NormalizedOptions, dir: string, segments: readonly LoadedSegment[], entries: readonly CatalogEntry[], record: IdentityRecord | undefined, active: FileHandle | undefined): Promise<void> {
+export async function writerCommitPoint(opts: NormalizedOptions, dir: string, entries: readonly CatalogEntry[], record: IdentityRecord | undefined): Promise<CommitPoint | undefined> {
+  const watermark = syncsBeforeAcknowledging(opts.flush) ? await watermarkCommitPoint(opts.fs, dir) : undefined;
+  return highestCommitPoint([catalogCommitPoint(entries), identityCommitPoint(record), watermark]);
+}
+
+/** The check recovery runs on the active segment before it cuts anything (see `ScanSettings.checkEnd`). */
+export function endCheck(dir: string, entries: readonly CatalogEntry[], point: CommitPoint | undefined): (nextSeq: number, file: string) => void {
+  return (nextSeq, file) => checkDataReaches(nextSeq, point, fileHolding(dir, nextSeq, entries, file));
+}
+
+/** After loading: the same check where no active segment was scanned (the last file deleted, or sealed). */
+export async function checkWriterEnd(point: CommitPoint | undefined, dir: string, segments: readonly LoadedSegment[], entries: readonly CatalogEntry[], active: FileHandle | undefined): Promise<void> {
   const last = segments[segments.length - 1];
   const end = last?.nextSeq ?? 0;
-  const watermark = syncsBeforeAcknowledging(opts.flush) ? await watermarkCommitPoint(opts.fs, dir) : undefined;
-  const point = highestCommitPoint([catalogCommitPoint(entries), identityCommitPoint(record), watermark]);
   try {
     checkDataReaches(end, point, fileHolding(dir, end, entries, last?.file));
   } catch (err) {

@@ -19,11 +19,22 @@ async function appendEach(log: Log, from: number, to: number): Promise<void> {
   for (let i = from; i < to; i++) expect(await log.append(payloadFor(i))).toBe(i);
 }
 
+/** Every segment file's bytes, and the names under `recovery/`. */
+function snapshot(dir: string): Map<string, Buffer> {
+  const out = new Map(segments(dir).map((f) => [f, fs.readFileSync(f)]));
+  const rec = path.join(dir, 'recovery');
+  if (fs.existsSync(rec)) for (const n of fs.readdirSync(rec)) out.set(path.join(rec, n), Buffer.alloc(0));
+  return out;
+}
+
 async function expectLost(dir: string, from: number, to: number, options: { readOnly?: boolean } = {}): Promise<void> {
+  const before = snapshot(dir);
   const err = await rejection(Log.open(dir, { readOnly: options.readOnly === true }));
   expect(err.code, err.message).toBe('AOF_DATA_LOST');
   expect(err).toMatchObject({ from, to });
   expect(err.message).toContain(`${from}..${to - 1}`);
+  // Refused before recovery changed anything: no marker cut, no segment created in place of a missing one.
+  expect(snapshot(dir)).toEqual(before);
 }
 
 async function expectVerifyReports(dir: string, from: number, to: number): Promise<void> {
