@@ -168,7 +168,7 @@ export class Log extends EventEmitter<LogEvents> {
       const entries = opened?.entries ?? readCatalog?.all() ?? [];
       const trusted = (opened?.catalog ?? readCatalog)?.closedCleanly === true ? trustedSealedEntries(entries) : undefined;
       const found = await identityAtOpen(opts.fs, dir);
-      const guard = new IdentityGuard(found.record);
+      const guard = new IdentityGuard(found.known);
       // A writer's data must reach what the log recorded: checked by recovery before it cuts anything, and again after loading.
       const committed = opts.readOnly ? undefined : await writerCommitPoint(opts, dir, entries, found.record);
       const scan = opts.readOnly ? settings : { ...settings, checkEnd: endCheck(dir, entries, committed) };

@@ -1,4 +1,8 @@
 import type { CatalogEntry } from '../catalog/entry.js';
+import { readAt } from '../fs/io.js';
+import { listSegmentBases } from '../recovery/load-segments.js';
+import { decodeSegmentHeader, SEGMENT_HEADER_BYTES, type SegmentHeader } from '../segment/header.js';
+import { segmentPath } from '../segment/names.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import type { NormalizedOptions } from '../options.js';
 import { analyzeSegment } from '../recovery/analyze.js';
@@ -26,16 +30,46 @@ export interface OpenedIdentity {
 export interface FoundIdentity {
   /** The valid record, or undefined (missing or damaged: the identity is learned from the segment headers). */
   record: IdentityRecord | undefined;
+  /** What the guard starts from: the record's identity, or the oldest stamped header's. */
+  known: Pick<IdentityRecord, 'logId' | 'since'> | undefined;
   /** Writers: the record to use, written (durably) first when the file was missing or damaged. */
   adopt(opts: NormalizedOptions, segments: readonly LoadedSegment[], guard: IdentityGuard, active: FileHandle | undefined): Promise<OpenedIdentity>;
 }
 
-/** Reads the identity file of `dir`. */
+/**
+ * Without an identity file, the log's identity is the one in the header of
+ * its oldest stamped segment: read here, header by header from the oldest,
+ * before anything else is loaded, so that a newer foreign segment (the last
+ * one, read first at open when the catalog vouches for the sealed ones) is
+ * never taken for the log's own. One 64-byte read per version-1 segment,
+ * only while the log has no identity file.
+ */
+async function oldestStampedIdentity(fs: FileSystem, dir: string): Promise<Pick<IdentityRecord, 'logId' | 'since'> | undefined> {
+  for (const base of await listSegmentBases(fs, dir)) {
+    const file = segmentPath(dir, base);
+    let header: SegmentHeader;
+    const handle = await fs.open(file, 'read');
+    try {
+      if ((await handle.size()) < SEGMENT_HEADER_BYTES) continue;
+      header = decodeSegmentHeader(await readAt(handle, 0, SEGMENT_HEADER_BYTES), file);
+    } catch {
+      continue; // damage is reported when the segment is loaded
+    } finally {
+      await handle.close();
+    }
+    if (header.logId !== undefined) return { logId: header.logId, since: base };
+  }
+  return undefined;
+}
+
+/** Reads the identity file of `dir` (or, when it is missing or damaged, the oldest stamped segment header). */
 export async function identityAtOpen(fs: FileSystem, dir: string): Promise<FoundIdentity> {
   const found = await readIdentity(fs, dir);
   const record = found.state === 'ok' ? found.record : undefined;
+  const learned = record ?? (await oldestStampedIdentity(fs, dir));
   return {
     record,
+    known: learned,
     async adopt(opts, segments, guard, active) {
       if (record !== undefined) return { record };
       const last = segments[segments.length - 1];

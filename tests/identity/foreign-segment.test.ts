@@ -37,6 +37,23 @@ describe('a segment of another log with the same base name', () => {
     expect(report.problems).toContainEqual(expect.objectContaining({ code: 'AOF_FOREIGN_SEGMENT', file, severity: 'error' }));
   });
 
+  it('with the identity file deleted too: the oldest stamped segment says whose log it is, not the foreign last one', async () => {
+    const ours = tempLogDir();
+    const theirs = tempLogDir();
+    await writeLog(ours, 30, 256);
+    await writeLog(theirs, 30, 256);
+    const file = lastSegment(ours);
+    expect(path.basename(file)).toBe(path.basename(lastSegment(theirs)));
+    fs.copyFileSync(lastSegment(theirs), file);
+    fs.rmSync(path.join(ours, 'identity'));
+    for (const readOnly of [false, true]) {
+      const err = await rejection(Log.open(ours, { readOnly }));
+      expect(err.code, err.message).toBe('AOF_FOREIGN_SEGMENT');
+      expect(err.file).toBe(file);
+    }
+    expect(fs.existsSync(path.join(ours, 'identity'))).toBe(false); // the refused open adopted nothing
+  });
+
   it('as a sealed segment opened from the catalog: reading it refuses rather than return its records', async () => {
     const ours = tempLogDir();
     const theirs = tempLogDir();
