@@ -432,6 +432,7 @@ export class Log extends EventEmitter<LogEvents> {
     if (seg.location === 'local') return loadDeferredSegment(this.opts.fs, seg, this.guard);
     const cache = this.tiering?.cache ?? this.fetched;
     if (cache === undefined) throw new ArchiveError(ErrorCode.ARCHIVE_UNAVAILABLE, `segment ${seg.baseSeq} was evicted to the archive: open the log with its archive to read it`, { file: seg.file });
+    cache.guard ??= this.guard;
     await cache.ensure(seg);
   }
 

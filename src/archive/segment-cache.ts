@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { CorruptionError } from '../errors.js';
 import { nodeFs } from '../fs/node-fs.js';
-import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures, type HeaderCheck } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentFileName } from '../segment/names.js';
 import { segmentKey, type SegmentArchive } from './archive.js';
@@ -24,6 +24,8 @@ export class SegmentCache {
   private bytes = 0;
   /** Segments fetched from the archive since open. */
   fetches = 0;
+  /** Refuses a fetched segment of another log (set by the log that owns the cache). */
+  guard: HeaderCheck | undefined;
 
   constructor(
     private readonly dir: string,
@@ -86,7 +88,7 @@ export class SegmentCache {
   private async adopt(seg: LoadedSegment, tmp: string): Promise<void> {
     const handle = await nodeFs.open(tmp, 'read');
     try {
-      const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
+      const envelope = await readSegmentEnvelope(handle, seg.baseSeq, this.guard);
       if (envelope.kind !== 'sealed') throw new CorruptionError('a segment fetched from the archive has no valid footer', { file: tmp });
       const s = envelope.summary;
       if (!seg.needsFetch && s.nextSeq !== seg.nextSeq) throw new CorruptionError(`archived segment ends before ${s.nextSeq}, the catalog says ${seg.nextSeq}`, { file: tmp });
