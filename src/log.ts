@@ -36,7 +36,7 @@ import { SegmentCache } from './archive/segment-cache.js';
 import { Writer } from './write/writer.js';
 import { backupLog, type BackupOptions, type BackupReport } from './snapshot/backup.js';
 import { IdentityGuard } from './log/identity-guard.js';
-import { checkEndAfterOpen, checkWriterEnd, endCheck, identityAtOpen, recordCleanClose, writerCommitPoint, type OpenedIdentity } from './log/open-identity.js';
+import { announceStrategy, checkEndAfterOpen, checkWriterEnd, endCheck, identityAtOpen, recordCleanClose, writerCommitPoint, type OpenedIdentity } from './log/open-identity.js';
 
 /** Events a {@link Log} emits. */
 export interface LogEvents {
@@ -227,6 +227,7 @@ export class Log extends EventEmitter<LogEvents> {
       log.guard = new IdentityGuard(identity.record);
       log.identity = identity;
       log.watermark = await WatermarkPublisher.open(opts.fs, dir, log.nextSeq, opts.fileMode);
+      await announceStrategy(opts, dir, identity);
       log.startTiering(catalog);
       return log;
     } catch (err) {

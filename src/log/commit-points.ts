@@ -19,10 +19,13 @@ import type { IdentityRecord } from './identity-file.js';
  * - the identity file's `committedSeq`: written at clean close, after the
  *   close marker's fdatasync, and by repair;
  * - the published watermark: written after acknowledgement; it vouches for
- *   durable data only under strategies that fdatasync before acknowledging
- *   (`always`, `batch`, `adaptive`). Under `interval` and `none` a power loss
- *   may take back acknowledged records while the watermark's page survives,
- *   so a writer under those strategies does not treat it as a commit point.
+ *   durable data only when the writer that published it fdatasynced before
+ *   acknowledging (`always`, `batch`, `adaptive`), which that writer records
+ *   in the identity file (`WATERMARK_DURABLE`) before its first
+ *   acknowledgement. Under `interval` and `none` a power loss may take back
+ *   acknowledged records while the watermark's page survives, so such a
+ *   writer's watermark is never taken as a commit point (whatever strategy
+ *   the next opener uses).
  *
  * @module
  */

@@ -35,7 +35,18 @@ export interface IdentityRecord {
   since: number;
   /** The log's `nextSeq` at the last clean close or repair: every record below it was acknowledged and durable. */
   committedSeq: number;
+  /** {@link WATERMARK_DURABLE} or 0. */
+  flags: number;
 }
+
+/**
+ * Flag bit: the writer that last opened the log acknowledges only after an
+ * fdatasync (strategies `always`, `batch`, `adaptive`), so its published
+ * watermark never runs ahead of durable data and counts as a commit point.
+ * Cleared (durably, before its first acknowledgement) by a writer under
+ * `interval` or `none`, whose watermark a power loss may leave ahead.
+ */
+export const WATERMARK_DURABLE = 1;
 
 /** Encodes the 48-byte identity file. */
 export function encodeIdentity(r: IdentityRecord): Buffer {
@@ -45,6 +56,7 @@ export function encodeIdentity(r: IdentityRecord): Buffer {
   r.logId.copy(out, 8);
   writeU64(out, 24, r.since);
   writeU64(out, 32, r.committedSeq);
+  out.writeUInt32LE(r.flags, 40);
   out.writeUInt32LE(crc32(out.subarray(0, 44)), 44);
   return out;
 }
@@ -56,8 +68,9 @@ export function decodeIdentity(buf: Buffer): IdentityRecord | undefined {
   const logId = Buffer.from(buf.subarray(8, 8 + LOG_ID_BYTES));
   const since = readU64(buf, 24);
   const committedSeq = readU64(buf, 32);
+  const flags = buf.readUInt32LE(40);
   if (isAllZero(logId) || since < 0 || committedSeq < 0) return undefined;
-  return { logId, since, committedSeq };
+  return { logId, since, committedSeq, flags };
 }
 
 /** A fresh random identity (never all zero: zero bytes mean "none" in a header). */

@@ -10,7 +10,9 @@ import type { ScanSettings } from '../recovery/recover-active.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { catalogCommitPoint, type CommitPoint, checkDataReaches, fileHolding, highestCommitPoint, identityCommitPoint, syncsBeforeAcknowledging, watermarkCommitPoint } from './commit-points.js';
 import type { IdentityGuard } from './identity-guard.js';
-import { newLogId, readIdentity, writeIdentity, type IdentityRecord } from './identity-file.js';
+import { newLogId, readIdentity, WATERMARK_DURABLE, writeIdentity, type IdentityRecord } from './identity-file.js';
+import * as path from 'node:path';
+import { WATERMARK_FILE } from '../tail/watermark.js';
 
 /**
  * How `Log.open` uses the log's identity and commit points (issue 18,
@@ -71,13 +73,25 @@ export async function identityAtOpen(fs: FileSystem, dir: string): Promise<Found
     record,
     known: learned,
     async adopt(opts, segments, guard, active) {
-      if (record !== undefined) return { record };
+      if (record !== undefined) {
+        // A writer whose watermark may run ahead of durable data clears the flag durably before it acknowledges anything.
+        if (syncsBeforeAcknowledging(opts.flush) || (record.flags & WATERMARK_DURABLE) === 0) return { record };
+        const cleared = { ...record, flags: record.flags & ~WATERMARK_DURABLE };
+        try {
+          await writeIdentity(opts.fs, dir, cleared, opts.fileMode);
+        } catch (err) {
+          await active?.close().catch(() => undefined);
+          throw err;
+        }
+        return { record: cleared };
+      }
       const last = segments[segments.length - 1];
       // Learned from a stamped header when there is one; otherwise a new identity, required from the segment after the last one found (which may be version 1).
       const adopted: IdentityRecord = {
         logId: guard.logId ?? newLogId(),
         since: guard.since ?? (last === undefined ? 0 : last.baseSeq + 1),
         committedSeq: last?.nextSeq ?? 0,
+        flags: 0, // the watermark is vouched for only once the writer set the flag (announceStrategy)
       };
       try {
         await writeIdentity(opts.fs, dir, adopted, opts.fileMode);
@@ -92,12 +106,13 @@ export async function identityAtOpen(fs: FileSystem, dir: string): Promise<Found
 
 /**
  * A writer's commit point: the highest the log recorded (catalog, identity
- * file, and the published watermark under strategies that sync before
- * acknowledging). Its data must reach it before the writer creates or
+ * file, and the published watermark when the writer that published it
+ * acknowledged only after fdatasync, as the identity file's flag says). Its data must reach it before the writer creates or
  * acknowledges anything; otherwise `AOF_DATA_LOST` names the missing range.
  */
 export async function writerCommitPoint(opts: NormalizedOptions, dir: string, entries: readonly CatalogEntry[], record: IdentityRecord | undefined): Promise<CommitPoint | undefined> {
-  const watermark = syncsBeforeAcknowledging(opts.flush) ? await watermarkCommitPoint(opts.fs, dir) : undefined;
+  // Whether the watermark vouches for durable data depends on the strategy of the writer that published it, as it recorded it.
+  const watermark = record !== undefined && (record.flags & WATERMARK_DURABLE) !== 0 ? await watermarkCommitPoint(opts.fs, dir) : undefined;
   return highestCommitPoint([catalogCommitPoint(entries), identityCommitPoint(record), watermark]);
 }
 
@@ -142,6 +157,32 @@ export async function checkEndAfterOpen(opts: NormalizedOptions, dir: string, se
     await handle.close();
   }
   checkDataReaches(end, point, fileHolding(dir, end, entries, last.file));
+}
+
+/**
+ * A writer that acknowledges only after fdatasync sets `WATERMARK_DURABLE`
+ * in the identity file once it has published the watermark of the end it
+ * found (durable data): first that watermark is made durable itself, so a
+ * watermark left ahead of the data by an earlier `none` writer never
+ * survives a power loss under a flag that vouches for it. (Clearing the flag,
+ * for `interval` and `none`, happens at adoption, before the writer exists.)
+ * A failure only leaves the flag clear: one witness fewer, never a false one.
+ */
+export async function announceStrategy(opts: NormalizedOptions, dir: string, identity: OpenedIdentity): Promise<void> {
+  if (!syncsBeforeAcknowledging(opts.flush) || (identity.record.flags & WATERMARK_DURABLE) !== 0) return;
+  const next = { ...identity.record, flags: identity.record.flags | WATERMARK_DURABLE };
+  try {
+    const watermark = await opts.fs.open(path.join(dir, WATERMARK_FILE), 'readWrite');
+    try {
+      await watermark.datasync();
+    } finally {
+      await watermark.close();
+    }
+    await writeIdentity(opts.fs, dir, next, opts.fileMode);
+    identity.record = next;
+  } catch {
+    // Without the flag the next open does not count the watermark: slower to catch a rollback after a crash, never wrong.
+  }
 }
 
 /** At a writer's clean close: the new commit point goes to the identity file. A failure only leaves the older (still true) one. */

@@ -39,7 +39,7 @@ describe('fixtures/valid-v2 matches docs/FORMAT.md byte for byte', () => {
     }
   });
 
-  it('the identity file: magic, identity, since, committed sequence, CRC', () => {
+  it('the identity file: magic, identity, since, committed sequence, flags, CRC', () => {
     const b = fs.readFileSync(path.join(V2, 'identity'));
     expect(b.length).toBe(48);
     expect(b.subarray(0, 8).toString('latin1')).toBe('AOFIDNT1');
@@ -47,7 +47,7 @@ describe('fixtures/valid-v2 matches docs/FORMAT.md byte for byte', () => {
     expect([...b.subarray(20, 24)]).toEqual([0, 0, 0, 0]);
     expect(u64(b, 24)).toBe(0); // since: every segment carries the identity
     expect(u64(b, 32)).toBe(RECORD_COUNT); // committed at the clean close: next sequence 26
-    expect([...b.subarray(40, 44)]).toEqual([0, 0, 0, 0]);
+    expect(b.readUInt32LE(40)).toBe(1); // flags: WATERMARK_DURABLE (written under the default strategy, batch)
     expect(b.readUInt32LE(44)).toBe(zcrc(b.subarray(0, 44)));
   });
 
