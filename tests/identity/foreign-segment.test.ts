@@ -37,6 +37,25 @@ describe('a segment of another log with the same base name', () => {
     expect(report.problems).toContainEqual(expect.objectContaining({ code: 'AOF_FOREIGN_SEGMENT', file, severity: 'error' }));
   });
 
+  it('repair moves the foreign segment to recovery/ and records what it stood in for as a gap; the log is writable again', async () => {
+    const ours = tempLogDir();
+    const theirs = tempLogDir();
+    await writeLog(ours, 5);
+    await writeLog(theirs, 20);
+    const file = lastSegment(ours);
+    fs.copyFileSync(lastSegment(theirs), file);
+    const report = await Log.repair(ours);
+    expect(report.actions).toContainEqual(expect.objectContaining({ kind: 'move', file }));
+    expect(fs.readdirSync(path.join(ours, 'recovery')).some((n) => n.includes('.foreign.'))).toBe(true);
+    expect(report.lostRanges).toContainEqual({ from: 0, to: 5 });
+    expect(report.after?.ok).toBe(true);
+    const log = await openLog(ours);
+    expect(log.nextSeq).toBe(5);
+    expect((await rejection(log.get(0))).code).toBe('AOF_GAP'); // never another log's record
+    expect(await log.append('mine')).toBe(5);
+    await log.close();
+  });
+
   it('with the identity file deleted too: the oldest stamped segment says whose log it is, not the foreign last one', async () => {
     const ours = tempLogDir();
     const theirs = tempLogDir();
