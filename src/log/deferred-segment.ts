@@ -12,7 +12,7 @@ import type { CatalogEntry } from '../catalog/entry.js';
 import { impossibleEntry } from '../catalog/entry.js';
 import { CorruptionError } from '../errors.js';
 import type { FileSystem } from '../fs/types.js';
-import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures, type HeaderCheck } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentPath } from '../segment/names.js';
 
@@ -42,20 +42,20 @@ export function deferredSegment(dir: string, e: CatalogEntry): LoadedSegment {
 const loading = new WeakMap<LoadedSegment, Promise<void>>();
 
 /** Reads a deferred segment's header and footer, checks them against what the catalog said, and fills in the rest. Concurrent calls share one load. */
-export function loadDeferredSegment(fs: FileSystem, seg: LoadedSegment): Promise<void> {
+export function loadDeferredSegment(fs: FileSystem, seg: LoadedSegment, guard?: HeaderCheck): Promise<void> {
   if (seg.deferred !== true) return Promise.resolve();
   let pending = loading.get(seg);
   if (pending === undefined) {
-    pending = load(fs, seg).finally(() => loading.delete(seg));
+    pending = load(fs, seg, guard).finally(() => loading.delete(seg));
     loading.set(seg, pending);
   }
   return pending;
 }
 
-async function load(fs: FileSystem, seg: LoadedSegment): Promise<void> {
+async function load(fs: FileSystem, seg: LoadedSegment, guard: HeaderCheck | undefined): Promise<void> {
   const handle = await fs.open(seg.file, 'read');
   try {
-    const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
+    const envelope = await readSegmentEnvelope(handle, seg.baseSeq, guard);
     if (envelope.kind !== 'sealed') throw new CorruptionError('the catalog lists this segment as sealed but its footer is missing or damaged (run Log.verify)', { file: seg.file, offset: envelope.size });
     const s = envelope.summary;
     const differs = [

@@ -4,7 +4,7 @@ import { LOCK_NAME } from '../lock/writer-lock.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import { FLAG_CLOSE_MARKER, frameCrcSeed, type FrameHeader } from '../record/frame.js';
 import { FrameCursor } from '../segment/frame-cursor.js';
-import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures, type HeaderCheck } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import { segmentPath } from '../segment/names.js';
 import { SparseIndexBuilder } from '../segment/sparse-index.js';
@@ -36,6 +36,8 @@ async function writerMayBeLive(fs: FileSystem, dir: string): Promise<boolean> {
 export interface FollowSettings {
   indexIntervalBytes: number;
   readAheadBytes: number;
+  /** Refuses segments of another log as the writer rolls new ones in. */
+  guard?: HeaderCheck;
 }
 
 /**
@@ -174,7 +176,7 @@ export class Follower {
   private async sealedNow(seg: LoadedSegment): Promise<boolean> {
     const handle = await this.fs.open(seg.file, 'read');
     try {
-      const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
+      const envelope = await readSegmentEnvelope(handle, seg.baseSeq, this.settings.guard);
       if (envelope.kind !== 'sealed') return false;
       Object.assign(seg, sealedFigures(envelope));
       return true;
@@ -194,7 +196,7 @@ export class Follower {
       throw err;
     }
     try {
-      const envelope = await readSegmentEnvelope(handle, baseSeq);
+      const envelope = await readSegmentEnvelope(handle, baseSeq, this.settings.guard);
       if (envelope.kind === 'unborn') return false;
       const h = envelope.header;
       const seg: LoadedSegment = {

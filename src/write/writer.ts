@@ -80,6 +80,8 @@ export class Writer {
     private readonly segments: LoadedSegment[],
     private handle: FileHandle,
     private readonly events: WriterEvents,
+    /** The log's identity, stamped into the header of every segment the writer starts. */
+    private readonly logId: Buffer,
   ) {
     assert(!this.active.sealed, 'the writer starts on an unsealed segment');
     this.queue = new AppendQueue(opts.maxPendingBytes);
@@ -556,7 +558,7 @@ export class Writer {
   private async startSegment(baseSeq: number, createdMs: number): Promise<void> {
     let created: Awaited<ReturnType<typeof createSegment>>;
     try {
-      created = await createSegment(this.fs, this.dir, baseSeq, createdMs, this.opts.fileMode);
+      created = await createSegment(this.fs, this.dir, baseSeq, createdMs, this.opts.fileMode, this.logId);
     } catch (err) {
       // The sealed segment is closed and no new one exists: nowhere to append until a reopen.
       this.fail(new LogFailedError('a new segment could not be created after sealing the last one', err, { file: this.active.file }));
