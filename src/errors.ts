@@ -49,6 +49,14 @@ export const ErrorCode = {
   SNAPSHOT_FAILED: 'AOF_SNAPSHOT_FAILED',
   /** A read-only handle cannot tell acknowledged records from unacknowledged ones: the writer's commit watermark file is missing or damaged and no clean-close marker ends the data. Retry (a live writer puts it back) or open the log for writing. */
   WATERMARK_UNAVAILABLE: 'AOF_WATERMARK_UNAVAILABLE',
+  /** A segment file belongs to another log (its header carries another log's identity): its records are never served as this log's. */
+  FOREIGN_SEGMENT: 'AOF_FOREIGN_SEGMENT',
+  /**
+   * The data ends before a commit point the log recorded (catalog, clean close,
+   * published watermark): acknowledged records `[from, to)` are missing (a
+   * segment rolled back, deleted or cut). `Log.repair` accepts the loss as a gap.
+   */
+  DATA_LOST: 'AOF_DATA_LOST',
   /** An internal invariant does not hold: a bug, never a user error. */
   INVARIANT: 'AOF_INVARIANT',
 } as const;
@@ -211,6 +219,33 @@ export class GapError extends AofError {
     super(ErrorCode.GAP, `records ${from}..${to - 1} were lost to corruption and cut out by repair`, where);
     this.from = from;
     this.to = to;
+  }
+}
+
+/** A segment file carries another log's identity (or none where this log's is required); see docs/FORMAT.md, "Log identity". */
+export class ForeignSegmentError extends AofError {
+  constructor(message: string, where: ErrorLocation) {
+    super(ErrorCode.FOREIGN_SEGMENT, message, where);
+  }
+}
+
+/**
+ * The data ends before what the log had acknowledged: records `[from, to)`
+ * are missing. Raised by `Log.open` instead of carrying on (and giving their
+ * sequence numbers to new records); `Log.repair` records them as a gap.
+ */
+export class DataLostError extends AofError {
+  /** First missing sequence number. */
+  readonly from: number;
+  /** The sequence number after the last missing one (the recorded commit point). */
+  readonly to: number;
+  /** Which record said the log reached `to`: `catalog`, `clean close`, `watermark`. */
+  readonly witness: string;
+  constructor(from: number, to: number, witness: string, where: ErrorLocation) {
+    super(ErrorCode.DATA_LOST, `acknowledged records ${from}..${to - 1} are missing: the data ends at sequence ${from} but the ${witness} recorded ${to} (a segment rolled back to an older copy, deleted or cut); run Log.repair to accept the loss as a gap`, where);
+    this.from = from;
+    this.to = to;
+    this.witness = witness;
   }
 }
 

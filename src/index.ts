@@ -41,6 +41,8 @@ export {
   InvalidArgumentError,
   ReadOnlyError,
   GapError,
+  ForeignSegmentError,
+  DataLostError,
   BehindRetentionError,
   InvariantError,
   ArchiveError,

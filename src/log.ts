@@ -39,6 +39,8 @@ import { SegmentCache } from './archive/segment-cache.js';
 import { Writer } from './write/writer.js';
 import { backupLog, type BackupOptions, type BackupReport } from './snapshot/backup.js';
 import { sweepKilledBackups } from './snapshot/backup-pending.js';
+import { IdentityGuard } from './log/identity-guard.js';
+import { announceStrategy, checkEndAfterOpen, checkWriterEnd, endCheck, identityAtOpen, recordCleanClose, writerCommitPoint, type OpenedIdentity } from './log/open-identity.js';
 
 /** Events a {@link Log} emits. */
 export interface LogEvents {
@@ -114,6 +116,10 @@ export class Log extends EventEmitter<LogEvents> {
   private tiering: Tiering | undefined;
   /** Segments fetched back from the archive (handles opened with an archive). */
   private fetched: SegmentCache | undefined;
+  /** Refuses segments of another log (issue 18, break 8); set right after construction by `open`. */
+  private guard: IdentityGuard | undefined;
+  /** Writers: the identity file's record, rewritten with the new commit point at clean close. */
+  private identity: OpenedIdentity | undefined;
 
   private constructor(
     /** The log directory. */
@@ -132,7 +138,7 @@ export class Log extends EventEmitter<LogEvents> {
     if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.fs, opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes, this.files, (file) => void this.files.forget(file));
     if (writer === undefined) {
       this.wakeup = new FileWakeup(path.join(dir, WATERMARK_FILE), opts.tailPollIntervalMs);
-      this.follower = new Follower(opts.fs, dir, segs, { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes });
+      this.follower = new Follower(opts.fs, dir, segs, { indexIntervalBytes: opts.segment.indexIntervalBytes, readAheadBytes: opts.readAheadBytes, guard: { check: (h, f) => this.guard?.check(h, f) } });
     } else {
       this.wakeup = new Wakeup();
     }
@@ -173,20 +179,37 @@ export class Log extends EventEmitter<LogEvents> {
       // A writer first finishes a removal retention began but did not end (a crash or a failed unlink after the catalog said so).
       if (opened !== undefined) await finishRetentionRemovals(opts.fs, dir, entries);
       const trusted = (opened?.catalog ?? readCatalog)?.closedCleanly === true ? trustedSealedEntries(entries) : undefined;
-      const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, settings, trusted);
+      const found = await identityAtOpen(opts.fs, dir);
+      const guard = new IdentityGuard(found.known);
+      // A writer's data must reach what the log recorded: checked by recovery before it cuts anything, and again after loading.
+      const committed = opts.readOnly ? undefined : await writerCommitPoint(opts, dir, entries, found.record);
+      const scan = opts.readOnly ? settings : { ...settings, checkEnd: endCheck(dir, entries, committed) };
+      const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, scan, trusted, guard);
       list = new SegmentList(opts.fs, opts.maxOpenFiles, loaded.segments);
+      active = loaded.activeHandle;
       const report: OpenReport = { recovery: loaded.recovery, unbornMovedTo: loaded.unbornMovedTo, catalog: undefined };
       if (opts.readOnly) {
         if (opts.archive !== undefined) list.prepend(evictedPlaceholders(dir, entries));
         const reader = new Log(dir, opts, list, undefined, undefined, readCatalog, report);
-        await reader.follower!.catchUp();
+        reader.guard = guard;
+        try {
+          await reader.follower!.catchUp();
+          // Served only if it reaches what the log recorded: a reader must not end silently before acknowledged records.
+          await checkEndAfterOpen(opts, dir, list.view, entries, found.record, settings);
+        } catch (err) {
+          await reader.close().catch(() => undefined);
+          readCatalog = undefined; // closed with the reader
+          throw err;
+        }
         return reader;
       }
+      // Before anything is created or acknowledged on top: data ending before a recorded commit point is loss, not a fresh end.
+      await checkWriterEnd(committed, dir, list.view, entries, active);
       // After a clean close everything found was already made durable by that close.
       const cleanlyClosed = loaded.recovery?.cleanClose === true && loaded.recovery.zeroTailBytes === 0 && loaded.recovery.tornTail === undefined;
-      active = loaded.activeHandle;
       if (!cleanlyClosed) await syncAdoptedState(opts.fs, dir, list.view, active);
-      active ??= await startFirstSegment(opts, dir, list);
+      const identity = await found.adopt(opts, list.view, guard, active);
+      active ??= await startFirstSegment(opts, dir, list, identity.record.logId);
       const reconciled = opened ?? (await openWritableCatalog(dir, opts));
       opened = undefined; // reconcileCatalog closes it on failure
       const { catalog, report: catalogReport } = await reconcileCatalog(dir, reconciled, list.view, { dropMissing: false });
@@ -214,10 +237,13 @@ export class Log extends EventEmitter<LogEvents> {
           log?.emit('roll', log.segmentInfo(s));
         },
         failed: (err) => log?.reportError(err),
-      });
+      }, identity.record.logId);
       active = undefined; // the writer's now
       log = new Log(dir, opts, list, writer, lock, catalog, report);
+      log.guard = new IdentityGuard(identity.record);
+      log.identity = identity;
       log.watermark = await WatermarkPublisher.open(opts.fs, dir, log.nextSeq, opts.fileMode);
+      await announceStrategy(opts, dir, identity);
       log.startTiering(catalog);
       return log;
     } catch (err) {
@@ -459,9 +485,10 @@ export class Log extends EventEmitter<LogEvents> {
 
   /** A deferred segment's header and footer are read, an evicted one fetched back into the bounded cache, before it is read. */
   private async prepareSegment(seg: LoadedSegment): Promise<void> {
-    if (seg.location === 'local') return loadDeferredSegment(this.files, this.segs.own(seg));
+    if (seg.location === 'local') return loadDeferredSegment(this.files, this.segs.own(seg), this.guard);
     const cache = this.tiering?.cache ?? this.fetched;
     if (cache === undefined) throw new ArchiveError(ErrorCode.ARCHIVE_UNAVAILABLE, `segment ${seg.baseSeq} was evicted to the archive: open the log with its archive to read it`, { file: seg.file });
+    cache.guard ??= this.guard;
     await cache.ensure(this.segs.own(seg));
   }
 
@@ -617,6 +644,8 @@ export class Log extends EventEmitter<LogEvents> {
       if (this.writer !== undefined && this.writer.failedWith === undefined && this.catalogErrors.length === 0 && failure === undefined) {
         await this.recordInCatalog(() => this.catalog!.markClosedCleanly());
       }
+      // A commit point outside the segments: a later open finds out if records below it went missing.
+      if (this.writer !== undefined && this.writer.failedWith === undefined && this.identity !== undefined) await recordCleanClose(this.opts, this.dir, this.identity, this.nextSeq);
       // Publish once more: a write of the watermark that failed earlier would leave readers behind for good.
       this.watermark?.publish(this.nextSeq);
       await this.watermark?.close();

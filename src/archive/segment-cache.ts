@@ -5,7 +5,7 @@ import { CorruptionError } from '../errors.js';
 import { pathExists, unlinkIfExists } from '../fs/io.js';
 import type { FileSystem } from '../fs/types.js';
 import type { HandlePool } from '../segment/handle-pool.js';
-import { readSegmentEnvelope, sealedFigures, type SealedFigures } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures, type HeaderCheck, type SealedFigures } from '../segment/load.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import type { Segment } from '../segment/segment.js';
 import { segmentFileName } from '../segment/names.js';
@@ -26,6 +26,8 @@ export class SegmentCache {
   private bytes = 0;
   /** Segments fetched from the archive since open. */
   fetches = 0;
+  /** Refuses a fetched segment of another log (set by the log that owns the cache). */
+  guard: HeaderCheck | undefined;
 
   constructor(
     /** The log's adapter: the cache's directory, its files and their checks go through it. */
@@ -98,7 +100,7 @@ export class SegmentCache {
   private async check(seg: LoadedSegment, tmp: string): Promise<SealedFigures> {
     const handle = await this.fs.open(tmp, 'read');
     try {
-      const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
+      const envelope = await readSegmentEnvelope(handle, seg.baseSeq, this.guard);
       if (envelope.kind !== 'sealed') throw new CorruptionError('a segment fetched from the archive has no valid footer', { file: tmp });
       const s = envelope.summary;
       if (!seg.needsFetch && s.nextSeq !== seg.nextSeq) throw new CorruptionError(`archived segment ends before ${s.nextSeq}, the catalog says ${seg.nextSeq}`, { file: tmp });

@@ -13,7 +13,7 @@ import { impossibleEntry } from '../catalog/entry.js';
 import { CorruptionError } from '../errors.js';
 import type { FileHandle } from '../fs/types.js';
 import type { HandlePool } from '../segment/handle-pool.js';
-import { readSegmentEnvelope, sealedFigures, type SealedFigures } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures, type HeaderCheck, type SealedFigures } from '../segment/load.js';
 import type { LoadedSegment, SegmentState } from '../segment/loaded-segment.js';
 import type { Segment } from '../segment/segment.js';
 import { segmentPath } from '../segment/names.js';
@@ -42,12 +42,12 @@ export function deferredSegment(dir: string, e: CatalogEntry): SegmentState {
 }
 
 /** Reads a deferred segment's header and footer, checks them against what the catalog said, and fills in the rest. Concurrent calls share one load. */
-export function loadDeferredSegment(files: HandlePool, seg: Segment): Promise<void> {
-  return seg.loadDeferred(files, load);
+export function loadDeferredSegment(files: HandlePool, seg: Segment, guard?: HeaderCheck): Promise<void> {
+  return seg.loadDeferred(files, (handle, s) => load(handle, s, guard));
 }
 
-async function load(handle: FileHandle, seg: LoadedSegment): Promise<SealedFigures> {
-  const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
+async function load(handle: FileHandle, seg: LoadedSegment, guard: HeaderCheck | undefined): Promise<SealedFigures> {
+  const envelope = await readSegmentEnvelope(handle, seg.baseSeq, guard);
   if (envelope.kind !== 'sealed') throw new CorruptionError('the catalog lists this segment as sealed but its footer is missing or damaged (run Log.verify)', { file: seg.file, offset: envelope.size });
   const s = envelope.summary;
   const differs = [

@@ -77,7 +77,7 @@ export async function syncAdoptedState(fs: FileSystem, dir: string, segments: re
  * segment. A sealed last segment without records (left by repair) holds
  * nothing and would share its name with the new one: it moves to `recovery/`.
  */
-export async function startFirstSegment(opts: NormalizedOptions, dir: string, segments: SegmentList): Promise<FileHandle> {
+export async function startFirstSegment(opts: NormalizedOptions, dir: string, segments: SegmentList, logId: Buffer): Promise<FileHandle> {
   // Checked before anything moves or is created: a bad clock fails the open and leaves the directory as it was.
   const now = readClock(opts.clock);
   const empty = segments.last;
@@ -87,7 +87,7 @@ export async function startFirstSegment(opts: NormalizedOptions, dir: string, se
   }
   const last = segments.last;
   const base = last?.nextSeq ?? 0;
-  const created = await createSegment(opts.fs, dir, base, Math.max(now, last?.lastTimestamp ?? 0), opts.fileMode);
+  const created = await createSegment(opts.fs, dir, base, Math.max(now, last?.lastTimestamp ?? 0), opts.fileMode, logId);
   segments.append(new Segment(created.segment));
   return created.handle;
 }

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { CorruptionError, errnoOf } from '../errors.js';
 import type { FileSystem } from '../fs/types.js';
-import { readSegmentEnvelope, sealedFigures, type SegmentEnvelope } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures, type HeaderCheck, type SegmentEnvelope } from '../segment/load.js';
 import type { SegmentState } from '../segment/loaded-segment.js';
 import { parseSegmentFileName, SEGMENTS_DIR, segmentPath } from '../segment/names.js';
 import type { FileHandle } from '../fs/types.js';
@@ -43,7 +43,7 @@ export async function listSegmentBases(fs: FileSystem, dir: string): Promise<num
  * kept and cut, close marker removed). Checks that segments join without
  * holes. Throws {@link CorruptionError} naming file and offset otherwise.
  */
-export async function loadSegments(fs: FileSystem, dir: string, readOnly: boolean, target: RecoveryTarget, settings: ScanSettings, trusted: ReadonlyMap<number, CatalogEntry> = new Map()): Promise<LoadedLog> {
+export async function loadSegments(fs: FileSystem, dir: string, readOnly: boolean, target: RecoveryTarget, settings: ScanSettings, trusted: ReadonlyMap<number, CatalogEntry> = new Map(), guard?: HeaderCheck): Promise<LoadedLog> {
   const bases = await listSegmentBases(fs, dir);
   const result: LoadedLog = { segments: [], activeHandle: undefined, recovery: undefined, unbornMovedTo: undefined };
   for (let i = 0; i < bases.length; i++) {
@@ -59,7 +59,7 @@ export async function loadSegments(fs: FileSystem, dir: string, readOnly: boolea
     const handle = await fs.open(file, readOnly || !isLast ? 'read' : 'readWrite');
     let keepHandle = false;
     try {
-      const envelope = await readSegmentEnvelope(handle, base);
+      const envelope = await readSegmentEnvelope(handle, base, guard);
       const prev = result.segments[result.segments.length - 1];
       if (envelope.kind !== 'unborn') checkJoins(prev, base, file);
       if (envelope.kind === 'sealed') {

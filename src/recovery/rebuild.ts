@@ -16,6 +16,8 @@ export interface RebuildPlan {
   /** Salt of the new header: the source's, so copied frames keep valid checksums. */
   salt: Buffer;
   createdMs: number;
+  /** The log identity the header carries (version 2), or undefined for a version-1 header (a segment that had none). */
+  logId: Buffer | undefined;
   pieces: RebuildPiece[];
   /** Write a footer (the segment is sealed). */
   seal: boolean;
@@ -34,7 +36,7 @@ export interface RebuildPlan {
 export async function rebuildSegment(fs: FileSystem, source: FileHandle | undefined, outPath: string, plan: RebuildPlan, fileMode: number): Promise<void> {
   const out = await fs.open(outPath, 'createNew', fileMode);
   try {
-    const header = encodeSegmentHeader(plan.baseSeq, plan.createdMs, plan.salt);
+    const header = encodeSegmentHeader(plan.baseSeq, plan.createdMs, plan.salt, plan.logId);
     const crcSeed = frameCrcSeed(plan.salt);
     await writeFully(out, header, 0, header.length, 0);
     const state = { offset: SEGMENT_HEADER_BYTES, nextSeq: plan.baseSeq, recordCount: 0, firstTimestamp: 0, lastTimestamp: 0, index: new SparseIndexBuilder(plan.indexIntervalBytes) };

@@ -24,6 +24,12 @@ export interface TailRecovery {
 export interface ScanSettings {
   indexIntervalBytes: number;
   readAheadBytes: number;
+  /**
+   * Called with the end of the valid frames (and the file) before recovery
+   * changes anything: throws when the data ends before a recorded commit
+   * point, so that an open refused for lost data leaves the file as it was.
+   */
+  checkEnd?: (nextSeq: number, file: string) => void;
 }
 
 /**
@@ -43,6 +49,10 @@ export async function recoverActiveSegment(handle: FileHandle, header: SegmentHe
     if (hit !== undefined) {
       throw new CorruptionError(`damaged frame (${stop.reason}) followed by valid frames from offset ${hit.offset} (sequence ${hit.firstSeq}); run Log.repair`, { file: handle.path, offset: stop.offset });
     }
+  }
+  settings.checkEnd?.(scan.nextSeq, handle.path);
+  if (scan.stop !== undefined) {
+    const stop = scan.stop;
     const zeros = stop.zeros && (await isRangeZero(handle, stop.offset, size));
     if (zeros) recovery.zeroTailBytes = size - stop.offset;
     else recovery.tornTail = { offset: stop.offset, bytes: size - stop.offset, reason: stop.reason, preservedAt: await preserveRange(target, handle, stop.offset, size, 'torn-tail') };

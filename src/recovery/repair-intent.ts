@@ -37,9 +37,9 @@ export type PlannedAction =
   /** Move the whole segment to `recovery/<to>`. */
   | { kind: 'move'; base: number; to: string }
   /** Keep the original (`size` bytes) as `recovery/<keep>`, then replace the segment by one rebuilt from it. */
-  | { kind: 'rewrite'; base: number; size: number; reason: string; keep: string; pieces: RebuildPiece[]; seal: boolean; salt: string; createdMs: number }
+  | { kind: 'rewrite'; base: number; size: number; reason: string; keep: string; pieces: RebuildPiece[]; seal: boolean; salt: string; createdMs: number; logId?: string | undefined }
   /** Create a segment holding only a gap `[base, toSeq)`. */
-  | { kind: 'fill'; base: number; toSeq: number; salt: string; createdMs: number };
+  | { kind: 'fill'; base: number; toSeq: number; salt: string; createdMs: number; logId?: string | undefined };
 
 /** A whole repair, as planned before its first change. */
 export interface RepairPlan {
@@ -132,7 +132,7 @@ export function decodeRepairPlan(buf: Buffer, file: string): RepairPlan {
 }
 
 /** The only `recovery/` names repair gives (see preserve.ts): a segment name, an offset, a label, a time and a random tag. */
-const RECOVERY_NAME = /^\d{20}\.seg\.at-\d+\.(cut|moved|before-repair)\.\d+-[0-9a-f]{6}$/;
+const RECOVERY_NAME = /^\d{20}\.seg\.at-\d+\.(cut|moved|before-repair|before-gap|foreign)\.\d+-[0-9a-f]{6}$/;
 
 const seqOk = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
 
@@ -157,12 +157,17 @@ function checkAction(a: PlannedAction): string | undefined {
     case 'move':
       return RECOVERY_NAME.test(a.to) ? undefined : 'bad move';
     case 'rewrite':
-      return seqOk(a.size) && RECOVERY_NAME.test(a.keep) && saltOk(a.salt) && seqOk(a.createdMs) && typeof a.seal === 'boolean' && Array.isArray(a.pieces) && a.pieces.every(pieceOk) ? undefined : 'bad rewrite';
+      return seqOk(a.size) && RECOVERY_NAME.test(a.keep) && saltOk(a.salt) && seqOk(a.createdMs) && typeof a.seal === 'boolean' && Array.isArray(a.pieces) && a.pieces.every(pieceOk) && logIdOk(a.logId) ? undefined : 'bad rewrite';
     case 'fill':
-      return seqOk(a.toSeq) && a.toSeq > a.base && saltOk(a.salt) && seqOk(a.createdMs) ? undefined : 'bad fill';
+      return seqOk(a.toSeq) && a.toSeq > a.base && saltOk(a.salt) && seqOk(a.createdMs) && logIdOk(a.logId) ? undefined : 'bad fill';
     default:
       return `unknown action ${String((a as { kind?: unknown }).kind)}`;
   }
+}
+
+/** A log identity in hex (12 bytes), or none (a version-1 header). */
+function logIdOk(id: unknown): boolean {
+  return id === undefined || (typeof id === 'string' && /^[0-9a-f]{24}$/.test(id));
 }
 
 function saltOk(s: unknown): boolean {

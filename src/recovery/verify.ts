@@ -7,11 +7,21 @@ import { listSegmentBases } from './load-segments.js';
 import { pathExists } from '../fs/io.js';
 import { repairIntentPath } from './repair-intent.js';
 import { catalogProblems } from '../catalog/check.js';
+import { AofError } from '../errors.js';
+import { IdentityGuard } from '../log/identity-guard.js';
+import { readIdentity } from '../log/identity-file.js';
+import { recordedCommitPoints } from '../log/recorded-commit-points.js';
 
 /** One problem found by `Log.verify`. */
 export interface VerifyProblem {
-  /** `AOF_CORRUPT` (damage), `AOF_UNSUPPORTED_FORMAT`, or `AOF_TORN_TAIL` (a crash's cut-short last frames, which the next open or repair cuts off). */
-  code: 'AOF_CORRUPT' | 'AOF_UNSUPPORTED_FORMAT' | 'AOF_TORN_TAIL';
+  /**
+   * `AOF_CORRUPT` (damage), `AOF_UNSUPPORTED_FORMAT`, `AOF_TORN_TAIL` (a
+   * crash's cut-short last frames, which the next open or repair cuts off),
+   * `AOF_FOREIGN_SEGMENT` (a segment of another log), or `AOF_DATA_LOST`
+   * (the data ends before a commit point the log recorded: `seqFrom`..`seqTo`
+   * were acknowledged and are missing).
+   */
+  code: 'AOF_CORRUPT' | 'AOF_UNSUPPORTED_FORMAT' | 'AOF_TORN_TAIL' | 'AOF_FOREIGN_SEGMENT' | 'AOF_DATA_LOST';
   /** `error` for damage; `warning` for a torn tail, which loses nothing acknowledged. */
   severity: 'error' | 'warning';
   /** The file concerned. */
@@ -72,11 +82,15 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   const sizes = await Promise.all(bases.map(async (b) => (await fs.stat(segmentPath(dir, b))).size));
   const bytesTotal = sizes.reduce((x, y) => x + y, 0);
   let bytesDone = 0;
+  const identity = await readIdentity(fs, dir);
+  const guard = new IdentityGuard(identity.state === 'ok' ? identity.record : undefined);
+  let lastEnd = 0;
   for (let i = 0; i < bases.length; i++) {
     const handle = await fs.open(segmentPath(dir, bases[i]!), 'read');
     try {
       const a = await analyzeSegment(handle, bases[i]!, settings);
-      addSegment(report, a, i === bases.length - 1, bases[i + 1]);
+      if (!foreignSegment(report, a, guard, bases[i + 1])) addSegment(report, a, i === bases.length - 1, bases[i + 1]);
+      lastEnd = a.dataEnd;
     } finally {
       await handle.close();
     }
@@ -85,8 +99,33 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   }
   // The catalog is derived data, but damage in it is damage on disk: reported, never crashed on.
   report.problems.push(...(await catalogProblems(dir)));
+  // The data must reach what the log recorded (catalog, identity file): acknowledged records cut, rolled back or deleted are loss, not a short log.
+  const recorded = await recordedCommitPoints(dir, identity.state === 'ok' ? identity.record : undefined);
+  if (recorded.point !== undefined && report.nextSeq < recorded.point.seq) {
+    const file = recorded.fileHolding(report.nextSeq, bases.length === 0 ? undefined : segmentPath(dir, bases[bases.length - 1]!));
+    const offset = bases.length > 0 && file === segmentPath(dir, bases[bases.length - 1]!) ? lastEnd : 0;
+    report.problems.push({
+      code: 'AOF_DATA_LOST', severity: 'error', file, offset, seqFrom: report.nextSeq, seqTo: recorded.point.seq,
+      message: `acknowledged records ${report.nextSeq}..${recorded.point.seq - 1} are missing: the data ends at ${report.nextSeq} but the ${recorded.point.witness} recorded ${recorded.point.seq} (a segment rolled back, deleted or cut); \`aof repair\` records them as a gap`,
+    });
+  }
   report.ok = report.problems.every((p) => p.severity !== 'error');
   return report;
+}
+
+/** True (and the problem reported) when the segment belongs to another log: none of its records counts as this log's. */
+function foreignSegment(report: VerifyReport, a: SegmentAnalysis, guard: IdentityGuard, nextBase: number | undefined): boolean {
+  if (a.header === undefined) return false;
+  try {
+    guard.check(a.header, a.file);
+    return false;
+  } catch (err) {
+    if (!(err instanceof AofError)) throw err;
+    report.problems.push({ code: 'AOF_FOREIGN_SEGMENT', severity: 'error', file: a.file, offset: err.offset ?? 0, message: err.message, seqFrom: a.baseSeq, ...(nextBase === undefined ? {} : { seqTo: nextBase }) });
+    report.nextSeq = report.segments.length === 0 ? a.baseSeq : Math.min(report.nextSeq, a.baseSeq);
+    report.segments.push({ file: a.file, baseSeq: a.baseSeq, nextSeq: a.baseSeq, recordCount: 0, sealed: false, bytes: a.size });
+    return true;
+  }
 }
 
 function addSegment(report: VerifyReport, a: SegmentAnalysis, isLast: boolean, nextBase: number | undefined): void {

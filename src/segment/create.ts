@@ -8,11 +8,13 @@ import { segmentPath } from './names.js';
 /**
  * Creates the segment file for `baseSeq`: header written and fsynced, then
  * the directory fsynced, so the file exists after power loss before any
- * record is acknowledged in it. Resolves the open handle and its state.
+ * record is acknowledged in it. The header carries the log's identity
+ * `logId`. Resolves the open handle and its state.
  */
-export async function createSegment(fs: FileSystem, dir: string, baseSeq: number, createdMs: number, fileMode: number): Promise<{ handle: FileHandle; segment: SegmentState }> {
+export async function createSegment(fs: FileSystem, dir: string, baseSeq: number, createdMs: number, fileMode: number, logId: Buffer): Promise<{ handle: FileHandle; segment: SegmentState }> {
   const file = segmentPath(dir, baseSeq);
-  const header = encodeSegmentHeader(baseSeq, createdMs);
+  // Every segment a writer creates carries the log's identity (format version 2).
+  const header = encodeSegmentHeader(baseSeq, createdMs, undefined, logId);
   const handle = await fs.open(file, 'createNew', fileMode);
   try {
     await writeFully(handle, header, 0, header.length, 0);

@@ -15,8 +15,14 @@ import { readU64, writeU64 } from '../record/u64.js';
 export const SEGMENT_HEADER_BYTES = 64;
 /** The first eight bytes of every segment file. */
 export const SEGMENT_MAGIC = Buffer.from('AOFSEGMT', 'latin1');
-/** The on-disk format version this build writes and reads. */
-export const FORMAT_VERSION = 1;
+/** The on-disk format version this build writes (it reads this one and {@link FORMAT_VERSION_V1}). */
+export const FORMAT_VERSION = 2;
+/** Version 1: the same layout with no log identity (bytes 48..60 zero). Still read; never written by a writer. */
+export const FORMAT_VERSION_V1 = 1;
+/** Bytes of a log's identity, carried by every version-2 header at {@link LOG_ID_OFFSET}. */
+export const LOG_ID_BYTES = 12;
+/** Where a version-2 header holds the log identity (bytes that version 1 reserved as zero). */
+export const LOG_ID_OFFSET = 48;
 
 /** The decoded header. */
 export interface SegmentHeader {
@@ -28,14 +34,21 @@ export interface SegmentHeader {
   createdMs: number;
   /** Random bytes chosen at creation; the footer repeats them, so record payloads can never forge a footer. */
   salt: Buffer;
+  /** The identity of the log the segment belongs to (version 2); undefined in a version-1 header, which has none. */
+  logId: Buffer | undefined;
 }
 
-/** Encodes a header for a new segment with a fresh random salt. */
-export function encodeSegmentHeader(baseSeq: number, createdMs: number, salt: Buffer = randomBytes(8)): Buffer {
+/**
+ * Encodes a header for a new segment (a fresh random salt unless given).
+ * With `logId` it is a version-2 header carrying the log's identity; without,
+ * a version-1 header (repair rewriting a version-1 segment, the v1 fixtures).
+ */
+export function encodeSegmentHeader(baseSeq: number, createdMs: number, salt: Buffer = randomBytes(8), logId?: Buffer): Buffer {
   assert(salt.length === 8, 'segment salt is 8 bytes');
+  assert(logId === undefined || (logId.length === LOG_ID_BYTES && !isAllZero(logId)), 'a log identity is 12 bytes, not all zero');
   const out = Buffer.alloc(SEGMENT_HEADER_BYTES);
   SEGMENT_MAGIC.copy(out, 0);
-  out.writeUInt16LE(FORMAT_VERSION, 8);
+  out.writeUInt16LE(logId === undefined ? FORMAT_VERSION_V1 : FORMAT_VERSION, 8);
   out.writeUInt16LE(SEGMENT_HEADER_BYTES, 10);
   out.writeUInt32LE(0, 12);
   writeU64(out, 16, baseSeq);
@@ -43,6 +56,7 @@ export function encodeSegmentHeader(baseSeq: number, createdMs: number, salt: Bu
   salt.copy(out, 32);
   // A second copy: frames are checksummed with the salt, so one damaged copy must not make them unverifiable.
   salt.copy(out, 40);
+  logId?.copy(out, LOG_ID_OFFSET);
   out.writeUInt32LE(crc32(out.subarray(0, 60)), 60);
   return out;
 }
@@ -63,11 +77,15 @@ export function decodeSegmentHeader(buf: Buffer, file: string): SegmentHeader {
   const crc = buf.readUInt32LE(60);
   if (crc32(buf.subarray(0, 60)) !== crc) throw new CorruptionError('segment header checksum mismatch', { file, offset: 0 });
   const version = buf.readUInt16LE(8);
-  if (version !== FORMAT_VERSION) throw new UnsupportedFormatError(version, { file, offset: 8 });
+  if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_V1) throw new UnsupportedFormatError(version, { file, offset: 8 });
   const headerBytes = buf.readUInt16LE(10);
   if (headerBytes !== SEGMENT_HEADER_BYTES) throw new CorruptionError(`segment header length ${headerBytes} is not ${SEGMENT_HEADER_BYTES}`, { file, offset: 10 });
   const baseSeq = readU64(buf, 16);
   const createdMs = readU64(buf, 24);
   if (baseSeq < 0 || createdMs < 0) throw new CorruptionError('segment header field out of range', { file, offset: 16 });
-  return { version, baseSeq, createdMs, salt: Buffer.from(buf.subarray(32, 40)) };
+  // Version 1 reserved these bytes (zero, ignored); version 2 requires an identity there: zero bytes are no identity.
+  const id = buf.subarray(LOG_ID_OFFSET, LOG_ID_OFFSET + LOG_ID_BYTES);
+  if (version === FORMAT_VERSION && isAllZero(id)) throw new CorruptionError('version-2 segment header carries no log identity', { file, offset: LOG_ID_OFFSET });
+  const logId = version === FORMAT_VERSION ? Buffer.from(id) : undefined;
+  return { version, baseSeq, createdMs, salt: Buffer.from(buf.subarray(32, 40)), logId };
 }

@@ -17,18 +17,26 @@ export type SegmentEnvelope =
   /** Header and footer valid. */
   | { kind: 'sealed'; header: SegmentHeader; size: number; summary: SegmentSummary; footerCrc: number };
 
+/** Checks that a header is this log's (see `IdentityGuard`); throws otherwise. */
+export interface HeaderCheck {
+  check(header: SegmentHeader, file: string): void;
+}
+
 /**
  * Reads a segment's header and, when present, its footer: two or three reads
  * whatever the segment's size, never its data. Damage throws
- * {@link CorruptionError} naming the file and offset.
+ * {@link CorruptionError} naming the file and offset; a `guard` refuses
+ * another log's segment (`AOF_FOREIGN_SEGMENT`) before its footer is read.
  */
-export async function readSegmentEnvelope(file: FileHandle, baseSeq: number): Promise<SegmentEnvelope> {
+export async function readSegmentEnvelope(file: FileHandle, baseSeq: number, guard?: HeaderCheck): Promise<SegmentEnvelope> {
   const size = await file.size();
   if (size < SEGMENT_HEADER_BYTES) return { kind: 'unborn', size };
   const headBytes = await readAt(file, 0, SEGMENT_HEADER_BYTES);
   if (isAllZero(headBytes) && (await isRangeZero(file, SEGMENT_HEADER_BYTES, size))) return { kind: 'unborn', size };
   const header = decodeSegmentHeader(headBytes, file.path);
   if (header.baseSeq !== baseSeq) throw new CorruptionError(`segment header says base ${header.baseSeq}, file name says ${baseSeq}`, { file: file.path, offset: 16 });
+  // Before anything else of the file is believed: another log's segment with this name is not data of this one.
+  guard?.check(header, file.path);
   if (size < SEGMENT_HEADER_BYTES + TRAILER_BYTES) return { kind: 'unsealed', header, size };
   const tailLength = Math.min(size - SEGMENT_HEADER_BYTES, FOOTER_READ_BYTES);
   const tail = await readAt(file, size - tailLength, tailLength);

@@ -4,7 +4,7 @@ import { LOCK_NAME } from '../lock/writer-lock.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import { FLAG_CLOSE_MARKER, frameCrcSeed, type FrameHeader } from '../record/frame.js';
 import { FrameCursor } from '../segment/frame-cursor.js';
-import { readSegmentEnvelope, sealedFigures } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures, type HeaderCheck } from '../segment/load.js';
 import { Segment } from '../segment/segment.js';
 import type { SegmentList } from '../segment/segment-list.js';
 import { segmentPath } from '../segment/names.js';
@@ -37,6 +37,8 @@ async function writerMayBeLive(fs: FileSystem, dir: string): Promise<boolean> {
 export interface FollowSettings {
   indexIntervalBytes: number;
   readAheadBytes: number;
+  /** Refuses segments of another log as the writer rolls new ones in. */
+  guard?: HeaderCheck;
 }
 
 /**
@@ -168,7 +170,7 @@ export class Follower {
   }
 
   private async sealedFrom(handle: FileHandle, seg: Segment): Promise<boolean> {
-    const envelope = await readSegmentEnvelope(handle, seg.baseSeq);
+    const envelope = await readSegmentEnvelope(handle, seg.baseSeq, this.settings.guard);
     if (envelope.kind !== 'sealed') return false;
     seg.adoptSealed(sealedFigures(envelope));
     return true;
@@ -186,7 +188,7 @@ export class Follower {
     }
     const handle = lease.handle;
     try {
-      const envelope = await readSegmentEnvelope(handle, baseSeq);
+      const envelope = await readSegmentEnvelope(handle, baseSeq, this.settings.guard);
       if (envelope.kind === 'unborn') return false;
       const h = envelope.header;
       const seg = new Segment({

@@ -663,7 +663,8 @@ async function checkRepair(dir: string, expected: readonly Uint8Array[], applied
         }
         break;
       } catch (err) {
-        if (mode === 'skip' && err instanceof GapError && err.to > seq) {
+        // Skip mode records lost ranges as gaps; truncate mode too, for the numbers the log had acknowledged past the cut (never reused).
+        if (err instanceof GapError && err.to > seq) {
           if (err.from < applied.keepBefore) problems.push(`after repair, records ${err.from}..${err.to - 1} are a gap, but records below ${applied.keepBefore} came before the damage`);
           seq = err.to;
           continue;

@@ -78,6 +78,8 @@ export class Writer {
     private readonly segments: SegmentList,
     handle: FileHandle,
     private readonly events: WriterEvents,
+    /** The log's identity, stamped into the header of every segment the writer starts. */
+    private readonly logId: Buffer,
   ) {
     // The active segment owns its write handle from here on, and closes it exactly once.
     this.active.attachAppendHandle(handle);
@@ -560,7 +562,7 @@ export class Writer {
   private async startSegment(baseSeq: number, createdMs: number): Promise<void> {
     let created: Awaited<ReturnType<typeof createSegment>>;
     try {
-      created = await createSegment(this.fs, this.dir, baseSeq, createdMs, this.opts.fileMode);
+      created = await createSegment(this.fs, this.dir, baseSeq, createdMs, this.opts.fileMode, this.logId);
     } catch (err) {
       // The sealed segment is closed and no new one exists: nowhere to append until a reopen.
       this.fail(new LogFailedError('a new segment could not be created after sealing the last one', err, { file: this.active.file }));

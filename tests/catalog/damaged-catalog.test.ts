@@ -71,7 +71,7 @@ const DAMAGE = {
 
 /** Entries of the log directory that are neither the log's own nor its recovery/ copies: what a probe could leave. */
 function strayEntries(dir: string): string[] {
-  return fs.readdirSync(dir).filter((n) => !['segments', 'index', 'recovery', 'watermark', 'cache', 'LOCK.kernel'].includes(n));
+  return fs.readdirSync(dir).filter((n) => !['segments', 'index', 'recovery', 'watermark', 'cache', 'LOCK.kernel', 'identity'].includes(n));
 }
 
 describe('a page of garbage in the catalog’s data.mdb (break 5)', () => {

@@ -118,7 +118,8 @@ describe('catalog and files', () => {
     bytes[100] = (bytes[100] ?? 0) ^ 0xff;
     fs.writeFileSync(file, bytes);
     const report = await Log.repair(dir);
-    expect(report.lostRanges).toEqual([{ from: expect.any(Number), to: undefined }]);
+    // The cut, and the acknowledged numbers after it kept as a gap: never given to new records (issue 18).
+    expect(report.lostRanges).toEqual([{ from: expect.any(Number), to: undefined }, { from: report.lostRanges[0]!.from, to: 45 }]);
     const log = await Log.open(dir, OPTIONS);
     expect(log.segments().map((s) => s.baseSeq)).toEqual([0, 10, 20]);
     expect(log.segments()[2]!.status).toBe('active');

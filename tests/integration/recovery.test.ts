@@ -158,16 +158,18 @@ describe('damage after a clean close is corruption, never a torn tail', () => {
     await ro.close();
 
     const repaired = await Log.repair(dir);
-    expect(repaired.actions).toEqual([expect.objectContaining({ kind: 'cut', file: seg.file, offset: lastFrameAt })]);
-    expect(repaired.lostRanges).toEqual([{ from: 4, to: undefined }]);
+    // Record 4 was acknowledged (the log closed cleanly after it): its number is recorded as a gap, never given to another record (issue 18).
+    expect(repaired.actions).toEqual([expect.objectContaining({ kind: 'cut', file: seg.file, offset: lastFrameAt }), expect.objectContaining({ kind: 'rewrite', file: seg.file })]);
+    expect(repaired.lostRanges).toEqual([{ from: 4, to: undefined }, { from: 4, to: 5 }]);
     expect(repaired.after?.ok).toBe(true);
     const kept = recoveryFiles(dir);
-    expect(kept).toHaveLength(1);
-    expect(fs.readFileSync(kept[0]!)).toEqual(bytes.subarray(lastFrameAt));
+    expect(kept).toHaveLength(2); // the cut bytes, and the segment as it was before the gap was added
+    expect(fs.readFileSync(kept.find((f) => f.includes('.cut.'))!)).toEqual(bytes.subarray(lastFrameAt));
 
     const after = await openLog(dir);
-    expect(after.nextSeq).toBe(4);
-    expect(await after.append('new 4')).toBe(4);
+    expect(after.nextSeq).toBe(5);
+    expect((await rejection(after.get(4))).code).toBe('AOF_GAP');
+    expect(await after.append('new 5')).toBe(5);
   });
 
   it('a damaged frame in a sealed segment is reported on read, never returned as data', async () => {

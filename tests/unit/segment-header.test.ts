@@ -9,6 +9,8 @@ import { decodeSegmentHeader, encodeSegmentHeader, FORMAT_VERSION, SEGMENT_HEADE
 import { readSegmentEnvelope } from '../../src/segment/load.js';
 import { tempDir } from '../helpers/tmp.js';
 
+const LOG_ID = Buffer.from('0123456789ab', 'latin1');
+
 const SALT = Buffer.from('0123abcd', 'latin1');
 
 function resealHeader(buf: Buffer): void {
@@ -31,7 +33,10 @@ describe('segment header', () => {
       expect(buf.length).toBe(SEGMENT_HEADER_BYTES);
       expect(buf.subarray(0, 8)).toEqual(SEGMENT_MAGIC);
       const h = decodeSegmentHeader(buf, 'f');
-      expect(h).toEqual({ version: FORMAT_VERSION, baseSeq: base, createdMs: created, salt: SALT });
+      // No identity given: a version-1 header (what repair writes for a segment that had none).
+      expect(h).toEqual({ version: 1, baseSeq: base, createdMs: created, salt: SALT, logId: undefined });
+      const v2 = decodeSegmentHeader(encodeSegmentHeader(base, created, SALT, LOG_ID), 'f');
+      expect(v2).toEqual({ version: FORMAT_VERSION, baseSeq: base, createdMs: created, salt: SALT, logId: LOG_ID });
     }
   });
 
@@ -66,13 +71,20 @@ describe('segment header', () => {
     expect(decodeError(encodeSegmentHeader(0, 0, SALT).subarray(0, 63))).toMatchObject({ code: 'AOF_CORRUPT', offset: 0 });
   });
 
-  it('version 2 with a valid checksum is UnsupportedFormatError, not corruption', () => {
+  it('version 3 with a valid checksum is UnsupportedFormatError, not corruption', () => {
     const buf = encodeSegmentHeader(5, 6, SALT);
-    buf.writeUInt16LE(2, 8);
+    buf.writeUInt16LE(3, 8);
     resealHeader(buf);
     const err = decodeError(buf);
     expect(err).toBeInstanceOf(UnsupportedFormatError);
-    expect(err).toMatchObject({ code: 'AOF_UNSUPPORTED_FORMAT', version: 2, offset: 8 });
+    expect(err).toMatchObject({ code: 'AOF_UNSUPPORTED_FORMAT', version: 3, offset: 8 });
+  });
+
+  it('a version-2 header without an identity (bytes 48..59 zero) is corruption at offset 48', () => {
+    const buf = encodeSegmentHeader(5, 6, SALT);
+    buf.writeUInt16LE(2, 8);
+    resealHeader(buf);
+    expect(decodeError(buf)).toMatchObject({ code: 'AOF_CORRUPT', offset: 48 });
   });
 
   it('a wrong header-length field or an out-of-range base with valid checksums is corruption', () => {

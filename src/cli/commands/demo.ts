@@ -25,7 +25,7 @@ const POWER_LOSS_UNSYNCED = 10;
  * tail to keep and cut. (The outcome depends only on the seed and the sequence
  * of writes, which is fixed: the run is the same every time.)
  */
-const POWER_LOSS_SEED = 11;
+const POWER_LOSS_SEED = 47;
 
 export const demoCommand = defineCommand({
   name: 'demo',

@@ -18,9 +18,17 @@ first copied, durably, under DIR/${RECOVERY_DIR}/. It first shows what it will
 do and where the bytes go, then asks on a terminal; without a terminal it
 refuses unless given --yes.
 
+When the data ends before what the log had acknowledged (verify reports
+AOF_DATA_LOST: a last segment rolled back to an older copy, deleted, or cut),
+repair accepts the loss explicitly: the missing range becomes a gap, so the
+log can be written again and no acknowledged sequence number is ever given
+to another record. A segment of another log (AOF_FOREIGN_SEGMENT) moves whole
+to ${RECOVERY_DIR}/.
+
   --mode truncate  (default) cut the log at the first damaged frame; the rest
-                   moves, untouched, to ${RECOVERY_DIR}/; later appends reuse the
-                   lost sequence numbers
+                   moves, untouched, to ${RECOVERY_DIR}/; numbers the log had
+                   acknowledged are kept as a gap (AOF_GAP), later appends
+                   reuse only numbers never acknowledged
   --mode skip      keep the valid frames after the damage; each lost range is
                    recorded as a gap that readers are told about (AOF_GAP)
   --dry-run        show what would be done, change nothing; takes no lock, so
