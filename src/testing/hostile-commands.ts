@@ -23,15 +23,17 @@ import type { LogRecord } from '../read/record.js';
 export type FileAttack = 'rollback' | 'delete' | 'foreign' | 'catalog';
 
 /**
- * Codes a reopen or read may fail with once it has detected an attack.
- * The catalog is derived data: a damaged one must be rebuilt, never fail the
- * open. Pass more (for example a data-loss code the engine adds) through a
- * command's `accepted` argument.
+ * Codes a reopen or read may fail with once it has detected an attack:
+ * acknowledged records missing (`AOF_DATA_LOST`, naming the range), a segment
+ * of another log (`AOF_FOREIGN_SEGMENT`), or damage (`AOF_CORRUPT`, e.g. a
+ * hole in the middle). The catalog is derived data: a damaged one must be
+ * rebuilt, never fail the open. Pass more through a command's `accepted`
+ * argument.
  */
 export const FILE_ATTACK_CODES: Readonly<Record<FileAttack, readonly string[]>> = {
-  rollback: ['AOF_CORRUPT'],
-  delete: ['AOF_CORRUPT'],
-  foreign: ['AOF_CORRUPT'],
+  rollback: ['AOF_CORRUPT', 'AOF_DATA_LOST'],
+  delete: ['AOF_CORRUPT', 'AOF_DATA_LOST'],
+  foreign: ['AOF_CORRUPT', 'AOF_DATA_LOST', 'AOF_FOREIGN_SEGMENT'],
   catalog: [],
 };
 
@@ -133,8 +135,8 @@ abstract class FileAttackCommand extends BaseLogCommand {
  * A restored disk snapshot of the last segment: copies the last segment
  * file, makes `specs` appends (and a `roll()` when `roll`), closes, and
  * puts the old copy back. The records appended since are gone from the
- * file: the reopen must say so (`AOF_CORRUPT` today; the identity fix's
- * code once it lands), never resume as if they had not been acknowledged.
+ * file: the reopen must say so (`AOF_DATA_LOST` naming the range), never resume
+ * as if they had not been acknowledged.
  */
 export class RollbackSegmentCommand extends FileAttackCommand {
   constructor(

@@ -106,6 +106,7 @@ describe('permission errors name the file and the access that was refused', () =
     fs.chmodSync(dir, 0o755);
     fs.chmodSync(path.join(dir, 'segments'), 0o755);
     fs.chmodSync(path.join(dir, 'watermark'), 0o644);
+    fs.chmodSync(path.join(dir, 'identity'), 0o644);
     const seg = path.join(dir, 'segments', '00000000000000000000.seg');
     fs.chmodSync(seg, 0o600);
     const out = openAsNobody(dir, 'read');
@@ -121,6 +122,7 @@ describe('permission errors name the file and the access that was refused', () =
     for (const f of fs.readdirSync(path.join(dir, 'index'))) fs.chmodSync(path.join(dir, 'index', f), 0o666);
     fs.chmodSync(path.join(dir, 'watermark'), 0o666);
     fs.chmodSync(path.join(dir, 'LOCK.kernel'), 0o666);
+    fs.chmodSync(path.join(dir, 'identity'), 0o666);
     const seg = path.join(dir, 'segments', '00000000000000000000.seg');
     fs.chmodSync(seg, 0o644);
     const out = openAsNobody(dir, 'write');
@@ -167,6 +169,7 @@ describe('permission errors name the file and the access that was refused', () =
     const dir = await rootsLog();
     fs.chmodSync(dir, 0o755);
     fs.chmodSync(path.join(dir, 'segments'), 0o700);
+    fs.chmodSync(path.join(dir, 'identity'), 0o644);
     const out = openAsNobody(dir, 'read');
     if (out === undefined) return;
     expect(out).toMatchObject({ ok: false, code: 'AOF_IO', errno: 'EACCES' });

@@ -29,7 +29,7 @@ import { KNOWN_ENGINE_ISSUES, propertyRuns, propertySeed } from './support.js';
  * with today's symptom, the first property leaves these attacks out, and
  * the second (every attack) is `it.fails`. Remove an entry when its fix lands.
  */
-const KNOWN_HOSTILE_BREAKS = new Set<keyof HostileWeights>(['rollback', 'delete', 'foreign', 'catalog']);
+const KNOWN_HOSTILE_BREAKS = new Set<keyof HostileWeights>([]);
 /**
  * Known breaks that kill the test process (a SIGBUS inside LMDB takes the
  * vitest worker, and every other test of this file, with it): while one is
@@ -37,7 +37,7 @@ const KNOWN_HOSTILE_BREAKS = new Set<keyof HostileWeights>(['rollback', 'delete'
  * single-page cases below pass, but a seeded mixed run (seed 0x4057, run 11:
  * garbage on the main database's root page) dies of SIGBUS (break 5).
  */
-const KILLS_THE_PROCESS = new Set<keyof HostileWeights>(['catalog']);
+const KILLS_THE_PROCESS = new Set<keyof HostileWeights>([]);
 
 const harnesses: LogUnderTest[] = [];
 afterEach(async () => {
