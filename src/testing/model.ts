@@ -169,7 +169,7 @@ export interface LogModelOptions {
  * A restart ({@link restarted}) checks the reopened log's `nextSeq` against
  * {@link survivalBounds} and adopts what it found. Extension points for later
  * features: `firstSeq` moves when retention deletes segments; a tail reader
- * must deliver exactly {@link read} of what was acknowledged.
+ * must deliver exactly {@link expectedRead} of what was acknowledged.
  */
 export class LogModel {
   /** The flush strategy being modelled. */
@@ -372,7 +372,7 @@ export class LogModel {
 
   /**
    * The record a reopened log may hold at `seq`: an acknowledged one, or one
-   * of the appends in doubt (in order after them).
+   * of the appends in doubt (in order after them); undefined in a gap.
    */
   candidate(seq: number): ModelRecord | undefined {
     const held = this.get(seq);
@@ -403,7 +403,7 @@ export class LogModel {
    * lost, records that were never written, a torn batch); otherwise adopts
    * it: records in doubt that came back become acknowledged, records a
    * power loss took (under `interval`/`none`) are forgotten, and the failed
-   * state is cleared. The caller then compares contents with {@link read}.
+   * state is cleared. The caller then compares contents with {@link expectedRead}.
    */
   restarted(kind: RestartKind, observedNextSeq: number): void {
     const bounds = this.survivalBounds(kind);
