@@ -76,14 +76,3 @@ export async function readWholeFile(fs: FileSystem, path: string): Promise<Buffe
     await handle.close();
   }
 }
-
-/** Writes `content` to a new file `path` through the adapter and fsyncs it. */
-export async function writeNewFileSynced(fs: FileSystem, path: string, content: Uint8Array, mode: number): Promise<void> {
-  const handle = await fs.open(path, 'createNew', mode);
-  try {
-    await writeFully(handle, content, 0, content.length, 0);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { errnoOf } from '../errors.js';
-import { readFully, writeFully } from '../fs/io.js';
+import { readFully, unlinkIfExists } from '../fs/io.js';
+import { replaceFileDurably } from '../fs/durable-file.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import { crc32 } from '../record/crc.js';
 import { readU64, writeU64 } from '../record/u64.js';
@@ -106,18 +107,8 @@ export async function readIdentity(fs: FileSystem, dir: string): Promise<{ state
 /** Replaces the identity file of `dir` atomically and durably: a crash leaves the old one or the new one, never a mix. */
 export async function writeIdentity(fs: FileSystem, dir: string, record: IdentityRecord, fileMode: number): Promise<void> {
   const file = path.join(dir, IDENTITY_FILE);
-  const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
-  const bytes = encodeIdentity(record);
-  const handle = await fs.open(tmp, 'createNew', fileMode);
-  try {
-    await writeFully(handle, bytes, 0, bytes.length, 0);
-    await handle.sync();
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await fs.unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await handle.close();
-  await fs.rename(tmp, file);
-  await fs.syncDir(dir);
+  // One fixed temporary name: only a lock holder writes the file, and a copy a crash left is removed first.
+  const tmp = `${file}.tmp`;
+  await unlinkIfExists(fs, tmp);
+  await replaceFileDurably(fs, file, tmp, encodeIdentity(record), fileMode);
 }

@@ -16,7 +16,8 @@
  */
 import * as path from 'node:path';
 import { CorruptionError, errnoOf, UnsupportedFormatError } from '../errors.js';
-import { readAt, unlinkIfExists, writeFully } from '../fs/io.js';
+import { readAt, unlinkIfExists } from '../fs/io.js';
+import { replaceFileDurably } from '../fs/durable-file.js';
 import type { FileSystem } from '../fs/types.js';
 import { crc32 } from '../record/crc.js';
 import type { RebuildPiece } from './rebuild.js';
@@ -59,16 +60,7 @@ export async function writeRepairIntent(fs: FileSystem, dir: string, plan: Repai
   const file = repairIntentPath(dir);
   const tmp = file + TMP_SUFFIX;
   await unlinkIfExists(fs, tmp); // left by a repair killed while writing it
-  const bytes = encodeRepairPlan(plan);
-  const out = await fs.open(tmp, 'createNew', fileMode);
-  try {
-    await writeFully(out, bytes, 0, bytes.length, 0);
-    await out.sync();
-  } finally {
-    await out.close();
-  }
-  await fs.rename(tmp, file);
-  await fs.syncDir(dir);
+  await replaceFileDurably(fs, file, tmp, encodeRepairPlan(plan), fileMode);
 }
 
 /**

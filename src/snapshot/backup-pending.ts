@@ -15,7 +15,8 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { errnoOf } from '../errors.js';
-import { readAt, unlinkIfExists, writeFully } from '../fs/io.js';
+import { readAt, unlinkIfExists } from '../fs/io.js';
+import { replaceFileDurably } from '../fs/durable-file.js';
 import type { FileSystem } from '../fs/types.js';
 import { removeTree } from './backup.js';
 
@@ -39,16 +40,7 @@ export async function notePendingBackup(fs: FileSystem, dir: string, tmp: string
   const marker = path.join(dir, `backup-pending-${id}`);
   const staging = path.join(dir, `.backup-pending-${id}.tmp`);
   live.add(marker);
-  const bytes = Buffer.from(path.resolve(tmp), 'utf8');
-  const out = await fs.open(staging, 'createNew', fileMode);
-  try {
-    await writeFully(out, bytes, 0, bytes.length, 0);
-    await out.sync();
-  } finally {
-    await out.close();
-  }
-  await fs.rename(staging, marker);
-  await fs.syncDir(dir);
+  await replaceFileDurably(fs, marker, staging, Buffer.from(path.resolve(tmp), 'utf8'), fileMode);
   return {
     async done() {
       await unlinkIfExists(fs, marker);

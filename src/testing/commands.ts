@@ -1,12 +1,12 @@
 import fc from 'fast-check';
-import { AofError } from '../errors.js';
+import { AofError, GapError } from '../errors.js';
 import { Log } from '../log.js';
 import type { LogRecord } from '../read/record.js';
 import type { Payload } from '../record/payload.js';
 import { batchArb, faultScheduleArb, oversizedPayloadArb, payloadArb, TEST_LIMITS, type ArbitraryLimits, type FaultArbOptions } from './arbitraries.js';
 import type { FaultRule, FsOperation } from './fault-fs.js';
 import type { LogUnderTest, RestartOutcome } from './harness.js';
-import { ModelViolation, sameBytes, type InputVerdict, type LogModel, type ModelRecord, type RestartKind } from './model.js';
+import { ModelViolation, sameBytes, type ExpectedRead, type InputVerdict, type LogModel, type ModelGap, type ModelRecord, type RestartKind } from './model.js';
 
 /**
  * `fc.commands`-ready commands that drive a real log ({@link LogUnderTest})
@@ -133,14 +133,88 @@ export function expectRecords(records: readonly LogRecord[], expected: readonly 
   records.forEach((r, i) => expectRecord(r, expected[i], what));
 }
 
+/** Throws unless `err` is the `AOF_GAP` of exactly `gap` (a gap is reported whole, never a part of it). */
+export function expectGapError(err: unknown, gap: ModelGap, what: string): void {
+  const range = `${gap.from}..${gap.to - 1}`;
+  if (!(err instanceof GapError)) throw violation(`${what} should reject with AOF_GAP for the gap ${range}, but failed with ${describeError(err)}`);
+  if (err.from !== gap.from || err.to !== gap.to) throw violation(`${what} rejected with AOF_GAP for ${err.from}..${err.to - 1}, but the gap is ${range}`);
+}
+
+/**
+ * True when `err` is the `AOF_GAP` that a read which has got to `position`
+ * meets next in the model: the gap holding `position`, with its exact bounds.
+ */
+export function isExpectedGap(m: LogModel, position: number, err: unknown): err is GapError {
+  const gap = m.gapAt(position);
+  return gap !== undefined && err instanceof GapError && err.from === gap.from && err.to === gap.to;
+}
+
+/**
+ * Judges `log.get(seq)`'s outcome against the model: the record, or
+ * undefined where the log must not hold one; `AOF_GAP` naming the gap where
+ * the model has one (and nowhere else); `AOF_IO` only when `faulty`.
+ */
+export function expectGetOutcome(m: LogModel, seq: number, res: Settled<LogRecord | undefined>, faulty: boolean, what: string): void {
+  const gap = m.gapAt(seq);
+  if (res.ok) {
+    if (gap !== undefined) throw violation(`${what} resolved with ${res.value === undefined ? 'undefined' : `record ${res.value.seq}`}, but ${seq} is in the gap ${gap.from}..${gap.to - 1} (AOF_GAP expected)`);
+    expectRecord(res.value, m.get(seq), what);
+    return;
+  }
+  if (gap !== undefined && res.error instanceof GapError) return expectGapError(res.error, gap, what);
+  if (!faulty) throw violation(`${what} rejected with no fault injected: ${describeError(res.error)}`);
+  expectCode(res.error, ['AOF_IO'], what);
+}
+
+/**
+ * Judges a read's outcome against `expected`: it yielded exactly the
+ * expected records, then ended, or rejected with `AOF_GAP` naming the
+ * expected gap (and only where one is expected). With `faulty`, it may
+ * instead reject with `AOF_IO` after a correct prefix.
+ */
+export function expectReadOutcome(records: readonly LogRecord[], res: Settled<unknown>, expected: ExpectedRead, faulty: boolean, what: string): void {
+  const gap = expected.gap;
+  if (res.ok) {
+    if (gap !== undefined) throw violation(`${what} ended without AOF_GAP after ${records.length} records, but it reaches the gap ${gap.from}..${gap.to - 1}`);
+    expectRecords(records, expected.records, what);
+    return;
+  }
+  if (gap !== undefined && res.error instanceof GapError) {
+    expectRecords(records, expected.records, `${what}, before the gap`);
+    expectGapError(res.error, gap, what);
+    return;
+  }
+  if (!faulty) throw violation(`${what} rejected with no fault injected: ${describeError(res.error)}`);
+  expectCode(res.error, ['AOF_IO'], what);
+  // What was yielded before the failure must be a correct prefix.
+  expectRecords(records, expected.records.slice(0, records.length), what);
+}
+
+/**
+ * Reads `log` from its start, and again after each gap (from the gap's
+ * `to`, as an application skipping it would), judging each read by
+ * `expectFrom(from)` (from undefined: the log's own start) without faults.
+ */
+export async function auditReads(log: Log, expectFrom: (from: number | undefined) => ExpectedRead, what: string): Promise<void> {
+  let from: number | undefined;
+  for (;;) {
+    const records: LogRecord[] = [];
+    const res = await settle(() => collect(log, from === undefined ? {} : { from }, records));
+    const expected = expectFrom(from);
+    expectReadOutcome(records, res, expected, false, from === undefined ? what : `${what} resumed at ${from}`);
+    if (expected.gap === undefined) return;
+    from = expected.gap.to;
+  }
+}
+
 /**
  * Reads the whole log and compares it with the model: the records are
  * exactly the acknowledged ones, in order, sequence numbers strictly
- * increasing, with the right payloads and timestamps.
+ * increasing, with the right payloads and timestamps; a read reaching a
+ * gap rejects there with `AOF_GAP` naming it, and one resumed after it goes on.
  */
 export async function auditContents(m: LogModel, r: LogUnderTest, what: string): Promise<void> {
-  const records = await collect(r.log);
-  expectRecords(records, m.read(), `${what}, full read`);
+  await auditReads(r.log, (from) => m.expectedRead(from), `${what}, full read`);
 }
 
 /**
@@ -150,7 +224,7 @@ export async function auditContents(m: LogModel, r: LogUnderTest, what: string):
  */
 export function checkConsistent(m: LogModel, r: LogUnderTest): void {
   m.sealedUpTo(r.sealedUpTo);
-  r.checkInvariants();
+  r.checkInvariants(m.gaps);
   if (r.log.nextSeq !== m.nextSeq) throw violation(`log.nextSeq is ${r.log.nextSeq}, the model says ${m.nextSeq}`);
   if (r.log.firstSeq !== m.firstSeq) throw violation(`log.firstSeq is ${r.log.firstSeq}, the model says ${m.firstSeq}`);
   const failed = r.log.metrics().failed;
@@ -246,12 +320,7 @@ function pickSeq(m: LogModel, pick: number, slack = 3): number {
 export async function runGet(m: LogModel, r: LogUnderTest, pick: number, faulty: boolean): Promise<void> {
   const seq = pickSeq(m, pick);
   const res = await settle(() => r.log.get(seq));
-  if (!res.ok) {
-    if (!faulty) throw violation(`get(${seq}) rejected with no fault injected: ${describeError(res.error)}`);
-    expectCode(res.error, ['AOF_IO'], `get(${seq})`);
-    return;
-  }
-  expectRecord(res.value, m.get(seq), `get(${seq})`);
+  expectGetOutcome(m, seq, res, faulty, `get(${seq})`);
 }
 
 export async function runRead(m: LogModel, r: LogUnderTest, fromPick: number, toPick: number | undefined, faulty: boolean): Promise<void> {
@@ -262,15 +331,7 @@ export async function runRead(m: LogModel, r: LogUnderTest, fromPick: number, to
   const what = `read({ from: ${from}${to === undefined ? '' : `, to: ${to}`} })`;
   const records: LogRecord[] = [];
   const res = await settle(() => collect(r.log, to === undefined ? { from } : { from, to }, records));
-  const expected = m.read(from, to);
-  if (!res.ok) {
-    if (!faulty) throw violation(`${what} rejected with no fault injected: ${describeError(res.error)}`);
-    expectCode(res.error, ['AOF_IO'], what);
-    // What was yielded before the failure must be a correct prefix.
-    expectRecords(records, expected.slice(0, records.length), what);
-    return;
-  }
-  expectRecords(records, expected, what);
+  expectReadOutcome(records, res, m.expectedRead(from, to), faulty, what);
 }
 
 export async function runRoll(m: LogModel, r: LogUnderTest, faulty: boolean): Promise<void> {
@@ -622,6 +683,24 @@ export class VerifyCommand extends BaseLogCommand {
   }
 }
 
+/**
+ * What a reader beside the writer must read from `from` up to `to`: the
+ * acknowledged records and then the appends in doubt ({@link LogModel.candidate}),
+ * up to the first gap, where it must reject with `AOF_GAP`.
+ */
+function candidateRead(m: LogModel, from: number, to: number): ExpectedRead {
+  const gap = m.expectedRead(from, to).gap;
+  const end = gap === undefined ? to : Math.max(from, gap.from);
+  const records: ModelRecord[] = [];
+  for (let seq = Math.max(from, m.firstSeq); seq < end; seq++) {
+    const record = m.candidate(seq);
+    // Past what was ever written: the caller bounded `to`, and a short list fails the comparison anyway.
+    if (record === undefined) break;
+    records.push(record);
+  }
+  return { records, gap };
+}
+
 /** A read-only handle opened beside the writer sees the acknowledged records (plus what is in doubt, whole). */
 export class ReadOnlyViewCommand extends BaseLogCommand {
   protected async apply(m: LogModel, r: LogUnderTest): Promise<void> {
@@ -632,10 +711,7 @@ export class ReadOnlyViewCommand extends BaseLogCommand {
       const max = m.nextSeq + m.inDoubtRecords;
       const lagExcused = r.knownIssues.has('watermark-lag');
       if ((ro.nextSeq < m.nextSeq && !lagExcused) || ro.nextSeq > max) throw violation(`a read-only handle sees up to ${ro.nextSeq}; acknowledged up to ${m.nextSeq}, written at most up to ${max}`);
-      const records = await collect(ro);
-      const expected: (ModelRecord | undefined)[] = [];
-      for (let seq = m.firstSeq; seq < ro.nextSeq; seq++) expected.push(m.candidate(seq));
-      expectRecords(records, expected, 'read-only handle, full read');
+      await auditReads(ro, (from) => candidateRead(m, from ?? m.firstSeq, ro.nextSeq), 'read-only handle, full read');
     } finally {
       await ro.close();
     }
@@ -647,8 +723,10 @@ export class ReadOnlyViewCommand extends BaseLogCommand {
 
 /**
  * `log.tail({ from })` while appends go on: the follower yields exactly the
- * acknowledged records from `from` on, in order, without gaps, and each new
- * one once its append has resolved; aborting ends it with an `AbortError`.
+ * acknowledged records from `from` on, in order, without skipping any, and
+ * each new one once its append has resolved; aborting ends it with an
+ * `AbortError`. A follower that reaches a gap a repair left rejects there
+ * with `AOF_GAP` naming it.
  */
 export class TailCommand extends BaseLogCommand {
   constructor(
@@ -690,9 +768,16 @@ export class TailCommand extends BaseLogCommand {
     if (!reached()) await Promise.race([arrived, failure]);
     ac.abort();
     const err = await failure;
-    if (err !== undefined) throw violation(`tail({ from: ${from} }) failed: ${describeError(err)}`);
-    expectRecords(got.slice(0, Math.max(0, target - from)), m.read(from, target), `tail({ from: ${from} })`);
-    if (got.length > target - from) throw violation(`tail({ from: ${from} }) yielded records past the watermark ${target}`);
+    const what = `tail({ from: ${from} })`;
+    const expected = m.expectedRead(from, target);
+    if (expected.gap !== undefined) {
+      // A follower that reaches a gap rejects there, after exactly the records before it.
+      expectReadOutcome(got, err === undefined ? { ok: true, value: undefined } : { ok: false, error: err }, expected, false, what);
+      return;
+    }
+    if (err !== undefined) throw violation(`${what} failed: ${describeError(err)}`);
+    expectRecords(got.slice(0, expected.records.length), expected.records, what);
+    if (got.length > expected.records.length) throw violation(`${what} yielded records past the watermark ${target}`);
   }
   toString(): string {
     return `tail(#${this.fromPick}) while [${this.specs.map(describeSpec).join(', ')}]`;

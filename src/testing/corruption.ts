@@ -665,6 +665,8 @@ async function checkRepair(dir: string, expected: readonly Uint8Array[], applied
       } catch (err) {
         // Skip mode records lost ranges as gaps; truncate mode too, for the numbers the log had acknowledged past the cut (never reused).
         if (err instanceof GapError && err.to > seq) {
+          // The read got to `seq`: a gap starting later means the records in between were skipped silently.
+          if (err.from > seq) problems.push(`after repair, read() from ${seq} rejected with AOF_GAP for ${err.from}..${err.to - 1}, skipping records ${seq}..${err.from - 1}`);
           if (err.from < applied.keepBefore) problems.push(`after repair, records ${err.from}..${err.to - 1} are a gap, but records below ${applied.keepBefore} came before the damage`);
           seq = err.to;
           continue;

@@ -4,7 +4,7 @@ import type { LogOptions } from '../options.js';
 import type { SegmentStatus } from '../log/segment-info.js';
 import { LEGAL_TRANSITIONS } from '../catalog/status.js';
 import { FaultFs, type PowerLossReport } from './fault-fs.js';
-import { ModelViolation } from './model.js';
+import { ModelViolation, type ModelGap } from './model.js';
 import { ProcessFs } from './process-fs.js';
 
 /**
@@ -293,9 +293,11 @@ export class LogUnderTest {
    * (each starts where the previous ends), only the last is active, record
    * counts add up, no sealed segment ever became active again or vanished,
    * and `append` events covered exactly the acknowledged range, in order.
-   * Throws {@link ModelViolation}.
+   * `gaps`: the ranges a repair gave up ({@link LogModel.gaps}), whose
+   * numbers count towards `nextSeq` but are no records. Throws
+   * {@link ModelViolation}.
    */
-  checkInvariants(): void {
+  checkInvariants(gaps: readonly ModelGap[] = []): void {
     const log = this.log;
     const problems = this.problems.splice(0);
     const segs = log.segments();
@@ -310,13 +312,15 @@ export class LogUnderTest {
       const excused = isLast && s.status === 'sealed' && log.metrics().failed;
       if (isLast && s.status !== 'active' && !excused) problems.push(`the last segment ${s.baseSeq} is ${s.status}, expected active`);
       if (!isLast && s.status === 'active') problems.push(`segment ${s.baseSeq} is active but is not the last one`);
-      if (s.recordCount !== s.nextSeq - s.baseSeq) problems.push(`segment ${s.baseSeq} counts ${s.recordCount} records for range [${s.baseSeq}, ${s.nextSeq})`);
+      const lost = lostIn(gaps, s.baseSeq, s.nextSeq);
+      if (s.recordCount !== s.nextSeq - s.baseSeq - lost) problems.push(`segment ${s.baseSeq} counts ${s.recordCount} records for range [${s.baseSeq}, ${s.nextSeq})${lost > 0 ? ` less ${lost} numbers in gaps` : ''}`);
       if (s.recordCount > 0 && s.firstTimestamp > s.lastTimestamp) problems.push(`segment ${s.baseSeq} has first timestamp after last`);
       if (i > 0 && s.recordCount > 0 && segs[i - 1]!.recordCount > 0 && s.firstTimestamp < segs[i - 1]!.lastTimestamp) problems.push(`segment ${s.baseSeq} starts before the previous one ends (timestamps)`);
     });
     const last = segs[segs.length - 1];
     if (last !== undefined && last.nextSeq !== log.nextSeq) problems.push(`log.nextSeq ${log.nextSeq} differs from the active segment's ${last.nextSeq}`);
-    if (records !== log.nextSeq - log.firstSeq) problems.push(`segments hold ${records} records, the watermark says ${log.nextSeq - log.firstSeq}`);
+    const held = log.nextSeq - log.firstSeq - lostIn(gaps, log.firstSeq, log.nextSeq);
+    if (records !== held) problems.push(`segments hold ${records} records, the watermark and the gaps say ${held}`);
     this.observeStatuses(segs, problems);
     if (this.eventTo !== log.nextSeq) problems.push(`append events reached ${this.eventTo}, the watermark is ${log.nextSeq}`);
     if (problems.length > 0) throw new ModelViolation(`invariant violated: ${problems.join('; ')}`);
@@ -415,6 +419,11 @@ export class LogUnderTest {
       this.statuses.delete(base);
     }
   }
+}
+
+/** How many numbers of `[from, to)` lie in `gaps`. */
+function lostIn(gaps: readonly ModelGap[], from: number, to: number): number {
+  return gaps.reduce((n, g) => n + Math.max(0, Math.min(g.to, to) - Math.max(g.from, from)), 0);
 }
 
 /** True when a segment may go from status `from` to `to` in zero or more legal moves (statuses only move forward). */

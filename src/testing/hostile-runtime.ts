@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { AofError } from '../errors.js';
 import { Log } from '../log.js';
 import type { LogRecord } from '../read/record.js';
-import { BaseLogCommand, collect, describeError, expectCode, expectRecord, runAppend, runGet, runRead, runRoll, settle, violation, type AppendSpec } from './commands.js';
+import { auditContents, BaseLogCommand, describeError, expectCode, expectGapError, expectGetOutcome, expectRecord, runAppend, runGet, runRead, runRoll, settle, violation, type AppendSpec } from './commands.js';
 import { mapLogLayout } from './corruption.js';
 import type { LogUnderTest } from './harness.js';
 import { openSegmentDescriptors } from './hostile-files.js';
@@ -39,9 +39,7 @@ async function reopenAndAudit(m: LogModel, r: LogUnderTest, what: string): Promi
   const opened = await settle(() => r.reopen());
   if (!opened.ok) throw violation(`reopening after ${what} failed: ${describeError(opened.error)}`);
   m.restarted('close', r.log.nextSeq);
-  const records = await collect(r.log);
-  if (records.length !== m.nextSeq - m.firstSeq) throw violation(`after ${what} the log reads ${records.length} records, ${m.nextSeq - m.firstSeq} were acknowledged`);
-  records.forEach((rec, i) => expectRecord(rec, m.get(m.firstSeq + i), `after ${what}`));
+  await auditContents(m, r, `after ${what}`);
 }
 
 /**
@@ -109,9 +107,7 @@ export class DescriptorExhaustionCommand extends BaseLogCommand {
         const from = m.firstSeq + ((this.pick + i * 7919) % held);
         const source = i % 2 === 0 ? r.log.read({ from }) : r.log.tail({ from, signal: ac.signal });
         const it = source[Symbol.asyncIterator]();
-        const first = await it.next();
-        if (!first.done) expectRecord(first.value, m.get(from), `paused reader from ${from}`);
-        paused.push(it);
+        if (await pausedAt(m, it, from)) paused.push(it);
       }
       const open = openSegmentDescriptors(r.dir);
       if (open !== undefined && open > maxOpen + 1) throw violation(`${paused.length} paused readers hold ${open} segment descriptors; the bound is maxOpenFiles (${maxOpen}) + the active segment`);
@@ -141,12 +137,34 @@ export class DescriptorExhaustionCommand extends BaseLogCommand {
 }
 
 /**
+ * Takes the first step of a reader from `from` and checks it: the record
+ * there, or `AOF_GAP` where the model has a gap (the reader is then done and
+ * holds nothing). Resolves whether the reader is left paused.
+ */
+async function pausedAt(m: LogModel, it: AsyncIterator<LogRecord>, from: number): Promise<boolean> {
+  const what = `paused reader from ${from}`;
+  const step = await settle(() => it.next());
+  const gap = m.gapAt(from);
+  if (gap !== undefined) {
+    if (step.ok) throw violation(`${what} ${step.value.done === true ? 'ended' : `yielded record ${step.value.value.seq}`}, but ${from} is in the gap ${gap.from}..${gap.to - 1} (AOF_GAP expected)`);
+    expectGapError(step.error, gap, what);
+    return false;
+  }
+  if (!step.ok) throw violation(`${what} failed: ${describeError(step.error)}`);
+  if (step.value.done !== true) expectRecord(step.value.value, m.get(from), what);
+  return true;
+}
+
+/**
  * `aof repair` killed half-way: damages a data frame (picked) of the closed
  * log, runs `Log.repair` in a process that dies after `crashAfter` calls,
  * then runs it again. The second repair must finish the job (it resolves),
  * the writer must open, and the log must hold exactly the acknowledged
  * records before the damaged frame (what repair cuts is the test's own
- * damage; nothing before it may be lost, nothing wrong returned).
+ * damage; nothing before it may be lost, nothing wrong returned). The
+ * numbers from the damaged frame up to what the log had acknowledged are a
+ * gap (`AOF_GAP`, exactly those bounds), and the log resumes after it: an
+ * acknowledged number is never given to another record.
  */
 export class KillDuringRepairCommand extends BaseLogCommand {
   constructor(
@@ -163,6 +181,10 @@ export class KillDuringRepairCommand extends BaseLogCommand {
       await reopenAndAudit(m, r, 'settling before a repair');
       await closeTyped(m, r, 'before a repair');
     }
+    // Repair counts every commit point (the catalog, the identity file, the published watermark):
+    // after the clean close all of them stand at the acknowledged end, whatever the flush strategy,
+    // and the published watermark never passes it. So this is where the log must resume.
+    const end = m.nextSeq;
     const frames = mapLogLayout(r.dir).segments.flatMap((s) => s.frames.filter((f) => f.flags === 0 && f.count > 0).map((f) => ({ file: s.file, ...f })));
     const frame = frames.length === 0 ? undefined : frames[this.pick % frames.length]!;
     if (frame !== undefined) {
@@ -188,14 +210,23 @@ export class KillDuringRepairCommand extends BaseLogCommand {
     r.replaceMachine(this.pick + this.crashAfter + 1, true);
     const opened = await settle(() => r.reopen());
     if (!opened.ok) throw violation(`the writer does not open after a repair killed after ${this.crashAfter} calls and a second repair: ${describeError(opened.error)}`);
-    const records = await collect(r.log);
-    records.forEach((rec, i) => expectRecord(rec, m.get(m.firstSeq + i), 'after an interrupted repair and a second one'));
-    const cut = frame?.firstSeq ?? m.nextSeq;
-    if (r.log.nextSeq < cut) throw violation(`after the repairs the log ends at ${r.log.nextSeq}, but the damage was at ${cut}: acknowledged records before the damage were lost`);
-    if (records.length !== r.log.nextSeq - r.log.firstSeq) throw violation(`after the repairs the log reads ${records.length} records of [${r.log.firstSeq}, ${r.log.nextSeq})`);
-    m.cutAt(r.log.nextSeq);
+    const cut = frame?.firstSeq ?? end;
+    expectResumedAt(r.log.nextSeq, cut, end);
+    m.acceptLoss(cut, end);
+    const what = 'after an interrupted repair and a second one';
+    // [first, cut) reads as before, then AOF_GAP for exactly [cut, end); nothing after it.
+    await auditContents(m, r, what);
+    for (const seq of cut < end ? [cut, end - 1] : []) expectGetOutcome(m, seq, await settle(() => r.log.get(seq)), false, `${what}, get(${seq})`);
   }
   toString(): string {
     return `killDuringRepair(frame #${this.pick}, killed after ${this.crashAfter} calls)`;
   }
+}
+
+/** Throws unless a log repaired at `cut` resumes at `end`, the end it had acknowledged. */
+function expectResumedAt(nextSeq: number, cut: number, end: number): void {
+  if (nextSeq === end) return;
+  if (nextSeq < cut) throw violation(`after the repairs the log ends at ${nextSeq}, but the damage was at ${cut}: acknowledged records before the damage were lost`);
+  if (nextSeq < end) throw violation(`after the repairs the log resumes at ${nextSeq}, but it had acknowledged up to ${end}: numbers ${nextSeq}..${end - 1} would be given to new records (the gap must reach ${end})`);
+  throw violation(`after the repairs the log resumes at ${nextSeq}, but it had acknowledged only up to ${end}: the gap takes numbers ${end}..${nextSeq - 1} that were never acknowledged`);
 }

@@ -37,6 +37,29 @@ export interface ModelRecord {
   timestamp: number;
 }
 
+/**
+ * Sequence numbers `[from, to)` that a repair gave up as lost: reading any of
+ * them rejects with `AOF_GAP` (a `GapError` carrying these bounds), and they
+ * are never given to another record.
+ */
+export interface ModelGap {
+  /** First lost sequence number. */
+  from: number;
+  /** First sequence number after the gap. */
+  to: number;
+}
+
+/**
+ * What a read of a range must do: yield exactly `records`, in order, then,
+ * when the range reaches a gap, reject with `AOF_GAP` naming `gap`.
+ */
+export interface ExpectedRead {
+  /** The records yielded before the read ends (or reaches the gap). */
+  records: ModelRecord[];
+  /** The first gap the range reaches, where the read must reject; undefined when it ends normally. */
+  gap: ModelGap | undefined;
+}
+
 /** Bounds on input that the model checks the way the log does. */
 export interface ModelLimits {
   /** `LogOptions.maxRecordBytes`. */
@@ -139,12 +162,14 @@ export interface LogModelOptions {
  * - **in doubt**: appends that were written but rejected (their fsync
  *   failed, or the process died first). A later open may find them there
  *   (as the next appends after the acknowledged ones, whole and in order)
- *   or not.
+ *   or not;
+ * - **gaps**: ranges below `nextSeq` that a repair gave up
+ *   ({@link acceptLoss}); readers must get `AOF_GAP` there, never a record.
  *
  * A restart ({@link restarted}) checks the reopened log's `nextSeq` against
  * {@link survivalBounds} and adopts what it found. Extension points for later
  * features: `firstSeq` moves when retention deletes segments; a tail reader
- * must deliver exactly {@link read} of what was acknowledged.
+ * must deliver exactly {@link expectedRead} of what was acknowledged.
  */
 export class LogModel {
   /** The flush strategy being modelled. */
@@ -157,7 +182,10 @@ export class LogModel {
   now: number;
   /** True while the real log must be in the failed state (an fsync failed): writes reject with `AOF_LOG_FAILED` until a restart. */
   failed = false;
-  private records: ModelRecord[] = [];
+  /** One slot per sequence number of `[firstSeq, nextSeq)`; undefined inside a gap. */
+  private records: (ModelRecord | undefined)[] = [];
+  /** Ascending, disjoint, each within `[firstSeq, nextSeq)`. */
+  private lost: ModelGap[] = [];
   /** Sequence numbers at which an acknowledged append ended (ascending). */
   private appendEnds: number[] = [];
   private doubtful: PendingAppend[] = [];
@@ -186,6 +214,16 @@ export class LogModel {
   /** Records below this are surely on stable storage. */
   get durableSeq(): number {
     return this.durable;
+  }
+
+  /** The gaps repairs left, ascending. */
+  get gaps(): readonly ModelGap[] {
+    return this.lost.map((g) => ({ ...g }));
+  }
+
+  /** Number of records held: `[firstSeq, nextSeq)` less the gaps. */
+  get recordCount(): number {
+    return this.lost.reduce((n, g) => n - (g.to - g.from), this.nextSeq - this.first);
   }
 
   /** Records written but neither acknowledged nor known absent, in append order. */
@@ -258,19 +296,34 @@ export class LogModel {
   }
 
   /**
-   * A repair cut the log at `seq` because of damage the test itself put
-   * there: records from `seq` on are gone, as the repair reported. What is
-   * left is on disk (repair syncs), nothing is in doubt, the log is not
-   * failed. Throws {@link ModelViolation} for a cut outside what is held.
+   * A truncating repair cut the log at `from` (damage the test itself put
+   * there) and, because the log had acknowledged sequence numbers up to `to`,
+   * recorded `[from, to)` as a gap rather than give those numbers to new
+   * records. Records from `from` on are gone (and any gap there is swallowed
+   * by the new one), the next append gets `to`, everything up to `to` is on
+   * disk (repair syncs), nothing is in doubt, and the log is not failed.
+   * `from === to` is a cut that lost nothing acknowledged. Throws
+   * {@link ModelViolation} for a cut outside the records held or inside a
+   * gap (repair cuts at frame boundaries), and for `to` below `nextSeq`
+   * (acknowledged numbers would be reused).
    */
-  cutAt(seq: number): void {
-    if (seq < this.first || seq > this.nextSeq) throw new ModelViolation(`a repair cut the log at ${seq}, outside the records held [${this.first}, ${this.nextSeq})`);
-    this.records.length = seq - this.first;
-    this.appendEnds = this.appendEnds.filter((e) => e < seq);
-    this.appendEnds.push(seq);
+  acceptLoss(from: number, to: number): void {
+    if (from < this.first || from > this.nextSeq) throw new ModelViolation(`a repair cut the log at ${from}, outside the records held [${this.first}, ${this.nextSeq})`);
+    const inside = this.gapAt(from);
+    if (inside !== undefined && inside.from !== from) throw new ModelViolation(`a repair cut the log at ${from}, inside the gap [${inside.from}, ${inside.to})`);
+    if (to < this.nextSeq) throw new ModelViolation(`a repair resumed the log at ${to}, but sequence numbers up to ${this.nextSeq - 1} were acknowledged: ${to}..${this.nextSeq - 1} would be given to new records`);
+    this.records.length = from - this.first;
+    this.lost = this.lost.filter((g) => g.to <= from);
+    if (to > from) {
+      for (let seq = from; seq < to; seq++) this.records.push(undefined);
+      this.lost.push({ from, to });
+    }
+    // Only `to` matters as an end from now on: the durable watermark is there, so no restart goes below it.
+    this.appendEnds = this.appendEnds.filter((e) => e <= from);
+    if (this.appendEnds[this.appendEnds.length - 1] !== to) this.appendEnds.push(to);
     this.doubtful = [];
     this.failed = false;
-    this.durable = seq;
+    this.durable = to;
   }
 
   /** Moves the test clock forward. */
@@ -279,25 +332,51 @@ export class LogModel {
     this.now += ms;
   }
 
-  /** The record `seq`, or undefined when the log must not hold it. */
+  /** The record `seq`, or undefined when the log must not hold it (in a gap, {@link gapAt} says so). */
   get(seq: number): ModelRecord | undefined {
     return seq >= this.first ? this.records[seq - this.first] : undefined;
   }
 
-  /** Records `[from, to)` clipped to what is held, as `log.read({ from, to })` must yield them. */
+  /** The gap holding `seq`, where `log.get(seq)` must reject with `AOF_GAP`; undefined elsewhere. */
+  gapAt(seq: number): ModelGap | undefined {
+    const gap = this.lost.find((g) => seq >= g.from && seq < g.to);
+    return gap === undefined ? undefined : { ...gap };
+  }
+
+  /**
+   * Records `[from, to)` clipped to what is held, gaps left out: everything
+   * a reader that resumes after each `AOF_GAP` collects. Without gaps, what
+   * `log.read({ from, to })` must yield; with them, see {@link expectedRead}.
+   */
   read(from = this.first, to = this.nextSeq): ModelRecord[] {
+    return this.held(Math.max(from, this.first), Math.min(to, this.nextSeq));
+  }
+
+  /**
+   * What `log.read({ from, to })` (and a tail from `from` once the log holds
+   * `to`) must do: yield the records up to the first gap in the range, then
+   * reject with `AOF_GAP` naming that gap; without one, yield them all.
+   */
+  expectedRead(from = this.first, to = this.nextSeq): ExpectedRead {
     const lo = Math.max(from, this.first);
     const hi = Math.min(to, this.nextSeq);
-    return lo >= hi ? [] : this.records.slice(lo - this.first, hi - this.first);
+    // An empty range reads nothing, even where it sits in a gap.
+    const gap = lo >= hi ? undefined : this.lost.find((g) => g.to > lo && g.from < hi);
+    return { records: this.held(lo, gap === undefined ? hi : Math.max(lo, gap.from)), gap: gap === undefined ? undefined : { ...gap } };
+  }
+
+  private held(lo: number, hi: number): ModelRecord[] {
+    if (lo >= hi) return [];
+    return this.records.slice(lo - this.first, hi - this.first).filter((r): r is ModelRecord => r !== undefined);
   }
 
   /**
    * The record a reopened log may hold at `seq`: an acknowledged one, or one
-   * of the appends in doubt (in order after them).
+   * of the appends in doubt (in order after them); undefined in a gap.
    */
   candidate(seq: number): ModelRecord | undefined {
     const held = this.get(seq);
-    if (held !== undefined || seq < this.first) return held;
+    if (seq < this.nextSeq) return held;
     let at = this.nextSeq;
     for (const d of this.doubtful) {
       if (seq < at + d.payloads.length) return { seq, payload: d.payloads[seq - at]!, timestamp: d.timestamp };
@@ -324,7 +403,7 @@ export class LogModel {
    * lost, records that were never written, a torn batch); otherwise adopts
    * it: records in doubt that came back become acknowledged, records a
    * power loss took (under `interval`/`none`) are forgotten, and the failed
-   * state is cleared. The caller then compares contents with {@link read}.
+   * state is cleared. The caller then compares contents with {@link expectedRead}.
    */
   restarted(kind: RestartKind, observedNextSeq: number): void {
     const bounds = this.survivalBounds(kind);
@@ -337,6 +416,8 @@ export class LogModel {
     if (!bounds.allowed.includes(n)) throw new ModelViolation(`after ${kind} the log resumes at sequence ${n}, inside an append (a batch was torn); append boundaries: ${bounds.allowed.join(', ')}`);
     if (n < this.nextSeq) {
       this.records.length = n - this.first;
+      // The bounds keep n at or past every gap (a repair made its end durable): none is cut in two.
+      this.lost = this.lost.filter((g) => g.to <= n);
       this.appendEnds = this.appendEnds.filter((e) => e <= n);
     } else {
       for (const d of this.doubtful) {
