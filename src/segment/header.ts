@@ -15,7 +15,7 @@ import { readU64, writeU64 } from '../record/u64.js';
 export const SEGMENT_HEADER_BYTES = 64;
 /** The first eight bytes of every segment file. */
 export const SEGMENT_MAGIC = Buffer.from('AOFSEGMT', 'latin1');
-/** The on-disk format version this build writes (it reads this one and {@link FORMAT_VERSION_V1}). */
+/** The on-disk format version this build writes (it also reads version 1, whose headers carry no log identity). */
 export const FORMAT_VERSION = 2;
 /** Version 1: the same layout with no log identity (bytes 48..60 zero). Still read; never written by a writer. */
 export const FORMAT_VERSION_V1 = 1;
