@@ -140,7 +140,9 @@ function heldLease(lockPath: string, ino: number, token: string, release: () => 
       }
       if (now.ino !== ino) return `the lock directory ${lockPath} was replaced`;
       if (expires && Date.now() - now.mtimeMs > LOCK_STALE_MS) return `the lease ${lockPath} was not renewed for ${Math.round((Date.now() - now.mtimeMs) / 1000)} s: another writer may have taken it over`;
-      const owner = readOwner(lockPath);
+      const owner = readOwnerForCheck(lockPath);
+      // Cannot tell (descriptors exhausted, EIO): not a loss; the kernel lock still holds, and the next check looks again.
+      if (owner === 'unreadable') return undefined;
       return owner?.token === token ? undefined : `the lock's owner file in ${lockPath} was ${owner === undefined ? 'removed or damaged' : 'replaced by another writer\'s'}`;
     },
     async release() {
@@ -169,10 +171,35 @@ function moveAside(lockPath: string): void {
   fs.rmSync(aside, { recursive: true, force: true });
 }
 
+/**
+ * The holder recorded in `lockPath` for the holder's own check: undefined
+ * when the owner file is gone or damaged (the lease is no longer ours), and
+ * `'unreadable'` when it could not be read for a reason that says nothing
+ * about the lease (EMFILE, ENFILE, EIO, ...).
+ */
+function readOwnerForCheck(lockPath: string): Owner | undefined | 'unreadable' {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(lockPath, OWNER_FILE), 'utf8');
+  } catch (err) {
+    const errno = errnoOf(err);
+    return errno === 'ENOENT' || errno === 'ENOTDIR' ? undefined : 'unreadable';
+  }
+  return parseOwner(text);
+}
+
 /** The holder recorded in `lockPath`, undefined if absent or unreadable. */
 export function readOwner(lockPath: string): Owner | undefined {
   try {
-    const parsed = JSON.parse(fs.readFileSync(path.join(lockPath, OWNER_FILE), 'utf8')) as Partial<Owner>;
+    return parseOwner(fs.readFileSync(path.join(lockPath, OWNER_FILE), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function parseOwner(text: string): Owner | undefined {
+  try {
+    const parsed = JSON.parse(text) as Partial<Owner>;
     if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string') return undefined;
     const kernelLock = parsed.kernelLock === null ? null : isFileId(parsed.kernelLock) ? parsed.kernelLock : undefined;
     return { pid: parsed.pid, host: parsed.host, processStart: parsed.processStart, acquiredMs: parsed.acquiredMs ?? 0, token: parsed.token ?? '', bootId: typeof parsed.bootId === 'string' ? parsed.bootId : undefined, kernelLock };
