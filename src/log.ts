@@ -159,8 +159,16 @@ export class Log extends EventEmitter<LogEvents> {
     await prepareLogDir(opts.fs, dir, opts.readOnly, opts.dirMode);
     let lock: WriterLock | undefined;
     let writer: Writer | undefined;
-    // A lost lock (removed or replaced under us: another writer may take it) puts the writer in its failed state.
-    if (!opts.readOnly) lock = await acquireWriterLock(dir, (err) => writer?.poison(new LogFailedError(`the writer lock was lost: ${err.message}`, err, { file: dir })), opts.dirMode, opts.fileMode);
+    let created: Log | undefined;
+    let lockLost = false;
+    // A lost lock (removed or replaced under us: another writer may take it) puts the writer in its failed state
+    // and stops whatever else this handle writes to files another writer now shares (the watermark, tiering).
+    const onLockLost = (err: Error): void => {
+      lockLost = true;
+      writer?.poison(new LogFailedError(`the writer lock was lost: ${err.message}`, err, { file: dir }));
+      created?.stopSharedWrites();
+    };
+    if (!opts.readOnly) lock = await acquireWriterLock(dir, onLockLost, opts.dirMode, opts.fileMode);
     let opened: OpenedCatalog | undefined;
     let list: SegmentList | undefined;
     /** The active segment's write handle until the writer takes it over (and with it the duty to close it). */
@@ -245,6 +253,8 @@ export class Log extends EventEmitter<LogEvents> {
       log.watermark = await WatermarkPublisher.open(opts.fs, dir, log.nextSeq, opts.fileMode);
       await announceStrategy(opts, dir, identity);
       log.startTiering(catalog);
+      created = log;
+      if (lockLost) log.stopSharedWrites();
       return log;
     } catch (err) {
       // The active segment's handle has one owner, which closes it once: the writer from its construction on, this open before.
@@ -500,6 +510,17 @@ export class Log extends EventEmitter<LogEvents> {
   async archiveNow(): Promise<void> {
     this.checkOpen();
     await this.tiering?.archiveNow();
+  }
+
+  /**
+   * After the writer lock was lost: another writer may hold the directory
+   * now, so this handle stops writing the files the two would share. Its
+   * watermark would roll the other writer's back (its periodic check puts
+   * back its own last value), and retention could remove what it still needs.
+   */
+  private stopSharedWrites(): void {
+    this.watermark?.abandon();
+    this.tiering?.close().catch(() => undefined);
   }
 
   /** Records `[from, to)` were acknowledged: publish the watermark, wake tail readers, tell listeners. */

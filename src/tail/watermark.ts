@@ -115,6 +115,8 @@ export class WatermarkPublisher {
   private pending: number | undefined;
   private published: number;
   private closed = false;
+  /** Set when the writer lost its lock: nothing is written any more. */
+  private abandoned = false;
   private readonly timer: NodeJS.Timeout;
   /** Failed publishes (never fatal: readers in other processes lag until the next one succeeds). */
   errors = 0;
@@ -152,6 +154,7 @@ export class WatermarkPublisher {
 
   /** Publishes `nextSeq` (only the newest value matters). */
   publish(nextSeq: number): void {
+    if (this.abandoned) return;
     if (nextSeq <= this.published && this.pending === undefined) return;
     if (this.file.writeSync !== undefined && !this.busy) {
       // 16 bytes into the page cache: cheaper done here than through a thread-pool round trip.
@@ -170,13 +173,24 @@ export class WatermarkPublisher {
     if (!this.busy) this.runExclusive(() => this.drain());
   }
 
+  /**
+   * Stops writing the file for good (the writer lost its lock: the file may
+   * be another writer's now). Later publishes and the close write nothing.
+   */
+  abandon(): void {
+    this.abandoned = true;
+    this.closed = true;
+    this.pending = undefined;
+    clearInterval(this.timer);
+  }
+
   /** Waits for the last publish, makes sure the file holds it, and closes the file. */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     while (this.busy || this.pending !== undefined) await new Promise((resolve) => setImmediate(resolve));
     // The last value is the commit point readers keep after this writer: it must be there, whole.
-    await this.checkFile().catch(() => this.errors++);
+    if (!this.abandoned) await this.checkFile().catch(() => this.errors++);
     await this.file.close();
   }
 
@@ -198,7 +212,7 @@ export class WatermarkPublisher {
   /** Puts the watermark back when the file no longer holds the last value published (deleted, replaced, damaged). */
   private async checkFile(): Promise<void> {
     const found = await readWatermarkState(this.fs, this.dir);
-    if (found.kind === 'valid' && found.nextSeq === this.published) return;
+    if (this.abandoned || (found.kind === 'valid' && found.nextSeq === this.published)) return;
     const fresh = await createWatermarkFile(this.fs, this.dir, this.published, this.fileMode);
     const old = this.file;
     this.file = fresh;
@@ -210,6 +224,7 @@ export class WatermarkPublisher {
     while (this.pending !== undefined) {
       const seq = this.pending;
       this.pending = undefined;
+      if (this.abandoned) return;
       try {
         await writeFully(this.file, encode(seq), 0, WATERMARK_BYTES, 0);
         this.published = seq;

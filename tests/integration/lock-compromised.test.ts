@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Log } from '../../src/index.js';
 import { KERNEL_LOCK_NAME, LOCK_NAME } from '../../src/lock/writer-lock.js';
+import { nodeFs } from '../../src/fs/node-fs.js';
+import { readWatermarkState } from '../../src/tail/watermark.js';
 import { childPayload } from '../../src/testing/child-payload.js';
 import { startChildWriter } from '../helpers/child.js';
 import { tempLogDir } from '../helpers/tmp.js';
@@ -62,6 +64,31 @@ describe('a writer whose lock is compromised stops writing', () => {
       }
     });
   }
+
+  it('a writer that lost its lock leaves the watermark to the writer that took it (its close writes nothing there)', async () => {
+    const dir = tempLogDir();
+    const first = await Log.open(dir);
+    first.on('error', () => undefined);
+    await first.appendBatch(['a', 'b', 'c']);
+    fs.rmSync(path.join(dir, LOCK_NAME), { recursive: true, force: true });
+    fs.rmSync(path.join(dir, KERNEL_LOCK_NAME), { force: true });
+    expect((await rejection(first.roll())).code).toBe('AOF_LOG_FAILED');
+    // The writer that takes the lock runs in another process (one process holds a directory once).
+    const second = startChildWriter(dir, 'always', 1, 16);
+    try {
+      expect(await second.waitForLine('ready', 'error ')).toBe('ready');
+      await second.waitForAcks(10);
+      second.child.kill('SIGSTOP'); // holds its watermark still, so only the first writer could change it now
+      const before = await readWatermarkState(nodeFs, dir);
+      expect(before.kind === 'valid' && before.nextSeq > 3).toBe(true);
+      // The first writer closing must not put its own last value (3) back over the second's.
+      await first.close();
+      expect(await readWatermarkState(nodeFs, dir)).toEqual(before);
+    } finally {
+      second.child.kill('SIGCONT');
+      await second.kill();
+    }
+  });
 
   it('a writer in another process notices on its own (periodic check) and stops before a new writer writes; nothing of either is lost', async () => {
     const dir = tempLogDir();
