@@ -20,6 +20,8 @@ export async function refuseSymlinkedSegment(fs: FileSystem, file: string): Prom
   if (stat.isSymbolicLink) {
     throw new InvalidArgumentError(`segment ${file} is a symbolic link: repair changes only regular files in the log directory; replace the link by the file it points to (or repair the log that file belongs to) and run repair again. Nothing was changed`);
   }
+  // A FIFO would block the open forever; a directory or socket cannot be a segment either.
+  if (!stat.isFile) throw new InvalidArgumentError(`segment ${file} is not a regular file: move it out of segments/ and run repair again. Nothing was changed`);
 }
 
 /**

@@ -79,6 +79,13 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   // A half-done repair: the files are between two consistent states until it is finished.
   const intent = repairIntentPath(dir);
   if (await pathExists(fs, intent)) report.problems.push({ code: 'AOF_CORRUPT', severity: 'error', file: intent, offset: 0, message: 'a repair was interrupted (or is under way): the next aof repair, or writer open, finishes it' });
+  // Only regular files are read: opening a FIFO named like a segment would block forever.
+  for (const b of [...bases]) {
+    const file = segmentPath(dir, b);
+    if ((await fs.stat(file)).isFile) continue;
+    report.problems.push({ code: 'AOF_CORRUPT', severity: 'error', file, offset: 0, message: 'named like a segment but not a regular file (a directory, FIFO or socket): not read' });
+    bases.splice(bases.indexOf(b), 1);
+  }
   const sizes = await Promise.all(bases.map(async (b) => (await fs.stat(segmentPath(dir, b))).size));
   const bytesTotal = sizes.reduce((x, y) => x + y, 0);
   let bytesDone = 0;

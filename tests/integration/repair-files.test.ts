@@ -5,7 +5,7 @@
  * writer's published watermark instead of calling its preallocated zeros a
  * torn tail.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +39,23 @@ describe('repair and the files it changes', () => {
     expect(fs.lstatSync(path.join(dir, seg(0))).isSymbolicLink()).toBe(true);
     expect(fs.readFileSync(outside).equals(target)).toBe(true);
     expect(data()).toEqual(before);
+  });
+
+  it('a FIFO named like a segment: verify reports it and repair refuses it, both without blocking on it', async () => {
+    const dir = copyFixture('flipped-sealed');
+    const names = fs.readdirSync(path.dirname(path.join(dir, seg(0)))).filter((n) => n.endsWith('.seg')).sort();
+    const last = Number(names[names.length - 1]!.slice(0, 20));
+    const fifo = path.join(dir, seg(last + 1_000_000));
+    execFileSync('mkfifo', [fifo]);
+    const report = await Log.verify(dir);
+    expect(report.ok).toBe(false);
+    expect(report.problems.some((p) => p.file === fifo && p.message.includes('not a regular file'))).toBe(true);
+    for (const options of [{ mode: 'truncate' as const }, { dryRun: true }]) {
+      const err = await Log.repair(dir, options).then(() => undefined, (e: unknown) => e as Error & { code?: string });
+      expect(err?.code, JSON.stringify(options)).toBe('AOF_INVALID_ARGUMENT');
+      expect(err?.message).toContain(fifo);
+    }
+    expect(fs.lstatSync(fifo).isFIFO()).toBe(true);
   });
 
   it('never modifies in place a segment a backup shares through a hard link: the backup keeps its bytes', async () => {
