@@ -51,5 +51,12 @@ export function requireLogDir(dir: string): void {
     throw new CannotRunError(`cannot read ${dir}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`);
   }
   if (!stat.isDirectory()) throw new CannotRunError(`${dir} is not a directory (a log directory holds segments/)`);
-  if (!fs.existsSync(path.join(dir, SEGMENTS_DIR))) throw new CannotRunError(`${dir} is not a log directory: it has no ${SEGMENTS_DIR}/`);
+  try {
+    fs.statSync(path.join(dir, SEGMENTS_DIR));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Refused access is not absence: say what access is missing rather than call it no log.
+    if (code === 'EACCES' || code === 'EPERM') throw new CannotRunError(`cannot read ${dir}: permission denied: needs search (execute) and read access to the directory ${dir}`);
+    throw new CannotRunError(`${dir} is not a log directory: it has no ${SEGMENTS_DIR}/`);
+  }
 }

@@ -101,6 +101,20 @@ async function rootsLog(): Promise<string> {
 }
 
 describe('permission errors name the file and the access that was refused', () => {
+  it('the CLI on a log directory nobody may enter says so, not that there is no log', async () => {
+    const dir = await rootsLog();
+    fs.chmodSync(dir, 0o700);
+    if (process.getuid?.() !== 0) {
+      process.stderr.write('SKIP CLI permission test: it needs root to start a child as the user nobody\n');
+      return;
+    }
+    for (const command of ['verify', 'stat']) {
+      const r = spawnSync(process.execPath, [distPath('src/cli/main.js'), command, dir], { uid: 65534, gid: 65534, encoding: 'utf8' });
+      expect(r.status, command).toBe(3);
+      expect(r.stderr).toContain(`permission denied: needs search (execute) and read access to the directory ${dir}`);
+    }
+  });
+
   it('read-only open of a segment nobody may read: names the segment and read access', async () => {
     const dir = await rootsLog();
     fs.chmodSync(dir, 0o755);
