@@ -2,13 +2,27 @@ import * as path from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { assert } from '../assert.js';
 import { IoError } from '../errors.js';
-import { lmdbWrite } from '../catalog/lmdb-write.js';
+import { CATALOG_RESERVE_BYTES, lmdbWrite } from '../catalog/lmdb-write.js';
 import { crc32 } from '../record/crc.js';
 
 /** Format of what the stream index stores; another value makes the next open rebuild it. */
 export const STREAM_INDEX_FORMAT = 1;
-/** Space kept allocated for the next commit (see lmdbWrite): a batch of {@link INDEX_COMMIT_BATCH_ENTRIES} entries takes about 1 MiB. */
-const STREAM_INDEX_RESERVE_BYTES = 4 * 1024 * 1024;
+/**
+ * Space kept allocated for a commit (see lmdbWrite), by its size: a batch of
+ * {@link INDEX_COMMIT_BATCH_ENTRIES} entries takes about 1 MiB, and gets
+ * {@link STREAM_INDEX_RESERVE_BYTES}; a commit of a few entries (the state
+ * written at open, the appends of a quiet store) gets the catalog's reserve
+ * plus 1 KiB per entry (about 20 times what an entry takes). A fixed 4 MiB
+ * made an event store unable to open on a volume with less free space (and
+ * its failed reserve filled that volume).
+ */
+export const STREAM_INDEX_RESERVE_BYTES = 4 * 1024 * 1024;
+const STREAM_INDEX_RESERVE_PER_ENTRY = 1024;
+
+/** The reserve for an index commit of `entries` entries. */
+export function streamIndexReserve(entries: number): number {
+  return Math.min(STREAM_INDEX_RESERVE_BYTES, CATALOG_RESERVE_BYTES + entries * STREAM_INDEX_RESERVE_PER_ENTRY);
+}
 
 /** Named databases of the stream index, beside the segment catalog in the log's LMDB environment (`<dir>/index/`). */
 export const STREAM_INDEX_DBS = { streams: 'es-streams', events: 'es-events', meta: 'es-meta' } as const;
@@ -260,6 +274,8 @@ export class StreamIndex {
 
   /** Writes runs of events and the new state in one LMDB transaction. */
   private commit(runs: readonly PendingRun[], state: IndexState): Promise<unknown> {
+    let entries = 0;
+    for (const r of runs) entries += r.count;
     // Through lmdbWrite: a failed commit (ENOSPC) must not leave an unhandled rejection behind (lmdb-js#368).
     return lmdbWrite(this.env, () => this.meta.transaction(() => {
       const heads = new Map<string, { key: Buffer; head: [number, number] }>();
@@ -269,7 +285,7 @@ export class StreamIndex {
       }
       for (const { key, head } of heads.values()) this.streams.putSync(key, head);
       this.meta.putSync(STATE_KEY, state);
-    }), 'the stream index cannot be written', this.file, STREAM_INDEX_RESERVE_BYTES);
+    }), 'the stream index cannot be written', this.file, streamIndexReserve(entries));
   }
 
   /** After a commit: what LMDB now holds leaves the overlay. */
