@@ -158,8 +158,10 @@ export class SegmentCatalog {
   all(): CatalogEntry[] {
     // A reader in another process must see what the writer committed since: start a fresh read snapshot.
     if (this.readOnly) this.env.resetReadTxn();
+    // Read to the end before judging: a range left open mid-way keeps its read transaction, and with it this environment, alive.
+    const records = [...this.db.getRange()];
     const out: CatalogEntry[] = [];
-    for (const { key, value } of this.db.getRange()) {
+    for (const { key, value } of records) {
       if (value?.baseSeq !== key) throw new InvariantError(`catalog record ${String(key)} does not describe its own segment`);
       out.push(value);
     }
