@@ -180,7 +180,8 @@ export class Log extends EventEmitter<LogEvents> {
       // A writer first finishes a removal retention began but did not end (a crash or a failed unlink after the catalog said so).
       if (opened !== undefined) await finishRetentionRemovals(opts.fs, dir, entries);
       const trusted = (opened?.catalog ?? readCatalog)?.closedCleanly === true ? trustedSealedEntries(entries) : undefined;
-      const found = await identityAtOpen(opts.fs, dir);
+      // A catalog that opened is healthy (a damaged one is set aside, or not used by a reader): its recorded identity is a witness.
+      const found = await identityAtOpen(opts.fs, dir, (opened?.catalog ?? readCatalog)?.recordedLogId);
       const guard = new IdentityGuard(found.known);
       // A writer's data must reach what the log recorded: checked by recovery before it cuts anything, and again after loading.
       const committed = opts.readOnly ? undefined : await writerCommitPoint(opts, dir, entries, found.record);
@@ -657,7 +658,8 @@ export class Log extends EventEmitter<LogEvents> {
       await this.writer?.close().catch((err: unknown) => (failure = err));
       await this.refreshActiveEntry();
       if (this.writer !== undefined && this.writer.failedWith === undefined && this.catalogErrors.length === 0 && failure === undefined) {
-        await this.recordInCatalog(() => this.catalog!.markClosedCleanly());
+        // The log's identity goes into the catalog with the mark (one commit): with the identity file deleted, the next open still knows whose segments are its own.
+        await this.recordInCatalog(() => this.catalog!.markClosedCleanly(this.identity?.record));
       }
       // A commit point outside the segments: a later open finds out if records below it went missing.
       if (this.writer !== undefined && this.writer.failedWith === undefined && this.identity !== undefined) await recordCleanClose(this.opts, this.dir, this.identity, this.nextSeq);

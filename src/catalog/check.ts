@@ -8,6 +8,7 @@ import type { FileHandle } from '../fs/types.js';
 import { segmentPath } from '../segment/names.js';
 import { readSegmentEnvelope } from '../segment/load.js';
 import { sealedFileDiffers } from '../log/deferred-segment.js';
+import { IdentityGuard } from '../log/identity-guard.js';
 
 /**
  * What is wrong with the LMDB catalog of log `dir`, or undefined when it is
@@ -59,10 +60,13 @@ export async function catalogDisagreement(dir: string): Promise<string | undefin
       return `its records cannot be read (${err instanceof Error ? err.message : String(err)})`;
     }
     const wrong: string[] = [];
+    // A file of another log is that segment's problem (AOF_FOREIGN_SEGMENT), not the catalog's: checked against the recorded identity, it is skipped here.
+    const recorded = catalog.recordedLogId;
+    const guard = recorded === undefined ? undefined : new IdentityGuard(recorded);
     for (const e of entries) {
       const sealedLocally = e.status === 'sealed' || e.status === 'archiving' || e.status === 'archived';
       if (!sealedLocally) continue;
-      const differs = await sealedFileDisagrees(dir, e);
+      const differs = await sealedFileDisagrees(dir, e, guard);
       if (differs !== undefined && differs.length > 0) wrong.push(`segment ${e.baseSeq}: ${differs.join(', ')}`);
     }
     return wrong.length === 0 ? undefined : `its entries disagree with the intact segment files they describe (${wrong.slice(0, 5).join('; ')}${wrong.length > 5 ? `; ${wrong.length - 5} more` : ''})`;
@@ -73,7 +77,7 @@ export async function catalogDisagreement(dir: string): Promise<string | undefin
   }
 }
 
-async function sealedFileDisagrees(dir: string, e: CatalogEntry): Promise<string[] | undefined> {
+async function sealedFileDisagrees(dir: string, e: CatalogEntry, guard: IdentityGuard | undefined): Promise<string[] | undefined> {
   let handle: FileHandle;
   try {
     handle = await nodeFs.open(segmentPath(dir, e.baseSeq), 'read');
@@ -81,11 +85,29 @@ async function sealedFileDisagrees(dir: string, e: CatalogEntry): Promise<string
     return undefined;
   }
   try {
-    const envelope = await readSegmentEnvelope(handle, e.baseSeq);
+    const envelope = await readSegmentEnvelope(handle, e.baseSeq, guard);
     return envelope.kind === 'sealed' ? sealedFileDiffers(e, envelope) : undefined;
   } catch {
     return undefined;
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * The log identity the catalog of `dir` recorded, or undefined when there is
+ * none or the catalog is damaged (probed first, in a child process): a
+ * damaged catalog is no witness.
+ */
+export async function catalogLogId(dir: string): Promise<{ logId: Buffer; since: number } | undefined> {
+  if ((await catalogDamageOf(dir, false)) !== undefined) return undefined;
+  let catalog: SegmentCatalog | undefined;
+  try {
+    catalog = await SegmentCatalog.open(dir, true);
+    return catalog?.recordedLogId;
+  } catch {
+    return undefined;
+  } finally {
+    await catalog?.close().catch(() => undefined);
   }
 }

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SegmentCatalog } from '../../catalog/catalog.js';
+import { catalogDamageOf } from '../../catalog/check.js';
 import { fileMayBeAbsent } from '../../catalog/status.js';
 import { AofError, GapError } from '../../errors.js';
 import type { LogRecord } from '../../read/record.js';
@@ -296,6 +297,8 @@ function disagreement(info: SegmentInfo, file: FileRow | undefined, live: boolea
 }
 
 async function catalogState(dir: string): Promise<StatReport['catalog']['state']> {
+  // The probe verify runs (every page of every tree, in a child process): stat and verify agree on a damaged catalog.
+  if ((await catalogDamageOf(dir, false)) !== undefined) return 'damaged';
   try {
     const catalog = await SegmentCatalog.open(dir, true);
     if (catalog === undefined) return 'absent';
