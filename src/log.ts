@@ -6,7 +6,8 @@ import { acquireWriterLock, type WriterLock } from './lock/writer-lock.js';
 import { prepareLogDir } from './log/prepare-dir.js';
 import { infoFromEntry, toSegmentInfo, type SegmentInfo } from './log/segment-info.js';
 import { SegmentCatalog } from './catalog/catalog.js';
-import { activeEntryCurrent, entryFromSegment } from './catalog/entry.js';
+import { activeEntryCurrent, entryFromSegment, type CatalogEntry } from './catalog/entry.js';
+import type { SealedFigures } from './segment/load.js';
 import { openWritableCatalog, reconcileCatalog, type CatalogReport, type OpenedCatalog } from './catalog/reconcile.js';
 import { loadDeferredSegment, trustedSealedEntries } from './log/deferred-segment.js';
 import { batchPayloads, checkSeq } from './log/validate-input.js';
@@ -187,7 +188,8 @@ export class Log extends EventEmitter<LogEvents> {
       // A writer first finishes a removal retention began but did not end (a crash or a failed unlink after the catalog said so).
       if (opened !== undefined) await finishRetentionRemovals(opts.fs, dir, entries);
       const trusted = (opened?.catalog ?? readCatalog)?.closedCleanly === true ? trustedSealedEntries(entries) : undefined;
-      const found = await identityAtOpen(opts.fs, dir);
+      // A catalog that opened is healthy (a damaged one is set aside, or not used by a reader): its recorded identity is a witness.
+      const found = await identityAtOpen(opts.fs, dir, (opened?.catalog ?? readCatalog)?.recordedLogId);
       const guard = new IdentityGuard(found.known);
       // A writer's data must reach what the log recorded: checked by recovery before it cuts anything, and again after loading.
       const committed = opts.readOnly ? undefined : await writerCommitPoint(opts, dir, entries, found.record);
@@ -495,7 +497,7 @@ export class Log extends EventEmitter<LogEvents> {
 
   /** A deferred segment's header and footer are read, an evicted one fetched back into the bounded cache, before it is read. */
   private async prepareSegment(seg: LoadedSegment): Promise<void> {
-    if (seg.location === 'local') return loadDeferredSegment(this.files, this.segs.own(seg), this.guard);
+    if (seg.location === 'local') return loadDeferredSegment(this.files, this.segs.own(seg), this.guard, (baseSeq, error, figures) => this.catalogMismatch(baseSeq, error, figures));
     const cache = this.tiering?.cache ?? this.fetched;
     if (cache === undefined) throw new ArchiveError(ErrorCode.ARCHIVE_UNAVAILABLE, `segment ${seg.baseSeq} was evicted to the archive: open the log with its archive to read it`, { file: seg.file });
     cache.guard ??= this.guard;
@@ -620,6 +622,20 @@ export class Log extends EventEmitter<LogEvents> {
   }
 
   /** Runs a catalog write; a failure is counted, never fatal: the next open reconciles the catalog with the files. */
+  /** A sealed segment's intact file disagreed with its catalog entry: the file wins, the error is counted and a writer corrects the entry. */
+  private catalogMismatch(baseSeq: number, error: Error, figures: SealedFigures): void {
+    this.catalogErrors.push(error);
+    const catalog = this.catalog;
+    if (catalog === undefined || this.writer === undefined) return;
+    const stored = catalog.get(baseSeq);
+    if (stored === undefined) return;
+    const corrected: CatalogEntry = {
+      ...stored, nextSeq: figures.nextSeq, recordCount: figures.recordCount, bytes: figures.dataEnd + figures.footerBytes,
+      firstTimestamp: figures.firstTimestamp, lastTimestamp: figures.lastTimestamp, footerCrc: figures.footerCrc ?? null, createdMs: figures.createdMs,
+    };
+    void this.recordInCatalog(() => catalog.replace(corrected));
+  }
+
   private async recordInCatalog(write: () => Promise<unknown>): Promise<void> {
     try {
       await write();
@@ -663,7 +679,8 @@ export class Log extends EventEmitter<LogEvents> {
       await this.writer?.close().catch((err: unknown) => (failure = err));
       await this.refreshActiveEntry();
       if (this.writer !== undefined && this.writer.failedWith === undefined && this.catalogErrors.length === 0 && failure === undefined) {
-        await this.recordInCatalog(() => this.catalog!.markClosedCleanly());
+        // The log's identity goes into the catalog with the mark (one commit): with the identity file deleted, the next open still knows whose segments are its own.
+        await this.recordInCatalog(() => this.catalog!.markClosedCleanly(this.identity?.record));
       }
       // A commit point outside the segments: a later open finds out if records below it went missing.
       if (this.writer !== undefined && this.writer.failedWith === undefined && this.identity !== undefined) await recordCleanClose(this.opts, this.dir, this.identity, this.nextSeq);

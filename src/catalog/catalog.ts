@@ -1,3 +1,4 @@
+import { LOG_ID_BYTES } from '../segment/header.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
@@ -52,6 +53,9 @@ const SEGMENTS_DB = 'segments';
 /** The catalog's own state: whether a writer's clean close left the entries as the files say. */
 const META_DB = 'catalog-meta';
 const CLOSED_CLEANLY_KEY = 'closedCleanly';
+/** Meta keys of the log's identity as the writer last adopted it: a second witness beside the identity file. */
+const LOG_ID_KEY = 'logId';
+const LOG_ID_SINCE_KEY = 'logIdSince';
 /** Databases in the environment: segments now; room for the stream index of the event store. */
 const CATALOG_MAX_DBS = 8;
 
@@ -104,13 +108,46 @@ export class SegmentCatalog {
     }
   }
 
-  /** Records a writer's clean close: called after its last catalog write. */
-  async markClosedCleanly(): Promise<void> {
+  /**
+   * The log's identity as a writer recorded it (hex id and the first base that
+   * must carry it), or undefined. A second witness beside the identity file:
+   * with that file deleted, segments are checked against this, not against
+   * whichever header is read first. Only a healthy catalog is a witness.
+   */
+  get recordedLogId(): { logId: Buffer; since: number } | undefined {
+    if (this.meta === undefined) return undefined;
+    if (this.readOnly) this.env.resetReadTxn();
+    const meta = this.meta as unknown as Database<unknown, string>;
+    const id = meta.get(LOG_ID_KEY);
+    const since = meta.get(LOG_ID_SINCE_KEY);
+    if (typeof id !== 'string' || id.length !== LOG_ID_BYTES * 2 || !/^[0-9a-f]+$/.test(id) || typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0) return undefined;
+    return { logId: Buffer.from(id, 'hex'), since };
+  }
+
+  /**
+   * Records a writer's clean close: called after its last catalog write. With
+   * `identity`, the log's identity is recorded in the same commit (see
+   * {@link recordedLogId}); no extra commit when it already is.
+   */
+  async markClosedCleanly(identity?: { logId: Buffer; since: number }): Promise<void> {
     if (this.readOnly) throw new InvariantError('catalog opened read-only was written');
     if (this.meta === undefined) return;
-    if (this.cleanMarkCleared || this.meta.get(CLOSED_CLEANLY_KEY) !== true) await this.write(() => this.meta!.put(CLOSED_CLEANLY_KEY, true), 'recording the clean close');
+    const current = identity === undefined ? undefined : this.recordedLogId;
+    const needId = identity !== undefined && !(current !== undefined && current.logId.equals(identity.logId) && current.since === identity.since);
+    const needMark = this.cleanMarkCleared || this.meta.get(CLOSED_CLEANLY_KEY) !== true;
+    const meta = this.meta as unknown as Database<unknown, string>;
+    if (needId || needMark) {
+      await this.write(() => meta.transaction(() => {
+        if (needId) {
+          void meta.put(LOG_ID_KEY, identity.logId.toString('hex'));
+          void meta.put(LOG_ID_SINCE_KEY, identity.since);
+        }
+        void meta.put(CLOSED_CLEANLY_KEY, true);
+      }), 'recording the clean close');
+    }
     this.cleanMarkCleared = false;
   }
+
 
   /** True when log directory `dir` has a catalog. */
   static exists(dir: string): boolean {
@@ -158,8 +195,10 @@ export class SegmentCatalog {
   all(): CatalogEntry[] {
     // A reader in another process must see what the writer committed since: start a fresh read snapshot.
     if (this.readOnly) this.env.resetReadTxn();
+    // Read to the end before judging: a range left open mid-way keeps its read transaction, and with it this environment, alive.
+    const records = [...this.db.getRange()];
     const out: CatalogEntry[] = [];
-    for (const { key, value } of this.db.getRange()) {
+    for (const { key, value } of records) {
       if (value?.baseSeq !== key) throw new InvariantError(`catalog record ${String(key)} does not describe its own segment`);
       out.push(value);
     }

@@ -134,7 +134,7 @@ const [indexDir, workDir, mode] = process.argv.slice(2);
   }
   if (names.includes('segments')) {
     const db = env.openDB('segments', { sharedStructuresKey: Symbol.for('${SEGMENTS_STRUCTURES_KEY}') });
-    for (const { value } of db.getRange()) if (value === undefined || value === null) process.exit(3);
+    for (const { key, value } of db.getRange()) if (value === undefined || value === null || typeof value !== 'object' || value.baseSeq !== key) process.exit(3);
   }
   if (workDir === '') return env.close();
   const copy = path.join(workDir, 'copy');

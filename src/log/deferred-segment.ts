@@ -13,7 +13,7 @@ import { impossibleEntry } from '../catalog/entry.js';
 import { CorruptionError } from '../errors.js';
 import type { FileHandle } from '../fs/types.js';
 import type { HandlePool } from '../segment/handle-pool.js';
-import { readSegmentEnvelope, sealedFigures, type HeaderCheck, type SealedFigures } from '../segment/load.js';
+import { readSegmentEnvelope, sealedFigures, type HeaderCheck, type SealedFigures, type SegmentEnvelope } from '../segment/load.js';
 import type { LoadedSegment, SegmentState } from '../segment/loaded-segment.js';
 import type { Segment } from '../segment/segment.js';
 import { segmentPath } from '../segment/names.js';
@@ -41,23 +41,45 @@ export function deferredSegment(dir: string, e: CatalogEntry): SegmentState {
   };
 }
 
+/**
+ * Called when a sealed segment's checksummed header and footer are intact but
+ * disagree with its catalog entry: the catalog is what is wrong (it is
+ * derived data), so the file's figures are used and the entry is corrected.
+ */
+export type CatalogMismatch = (baseSeq: number, error: CorruptionError, figures: SealedFigures) => void;
+
 /** Reads a deferred segment's header and footer, checks them against what the catalog said, and fills in the rest. Concurrent calls share one load. */
-export function loadDeferredSegment(files: HandlePool, seg: Segment, guard?: HeaderCheck): Promise<void> {
-  return seg.loadDeferred(files, (handle, s) => load(handle, s, guard));
+export function loadDeferredSegment(files: HandlePool, seg: Segment, guard?: HeaderCheck, mismatch?: CatalogMismatch): Promise<void> {
+  return seg.loadDeferred(files, (handle, s) => load(handle, s, guard, mismatch));
 }
 
-async function load(handle: FileHandle, seg: LoadedSegment, guard: HeaderCheck | undefined): Promise<SealedFigures> {
+async function load(handle: FileHandle, seg: LoadedSegment, guard: HeaderCheck | undefined, mismatch: CatalogMismatch | undefined): Promise<SealedFigures> {
   const envelope = await readSegmentEnvelope(handle, seg.baseSeq, guard);
   if (envelope.kind !== 'sealed') throw new CorruptionError('the catalog lists this segment as sealed but its footer is missing or damaged (run Log.verify)', { file: seg.file, offset: envelope.size });
   const s = envelope.summary;
-  const differs = [
-    envelope.size !== seg.dataEnd + seg.footerBytes && `size ${envelope.size} (catalog: ${seg.dataEnd + seg.footerBytes})`,
-    envelope.footerCrc !== seg.footerCrc && 'footer checksum',
-    s.nextSeq !== seg.nextSeq && `next sequence ${s.nextSeq} (catalog: ${seg.nextSeq})`,
-    s.recordCount !== seg.recordCount && 'record count',
-    (s.firstTimestamp !== seg.firstTimestamp || s.lastTimestamp !== seg.lastTimestamp) && 'timestamps',
-    envelope.header.createdMs !== seg.createdMs && 'creation time',
+  const differs = sealedFileDiffers({ bytes: seg.dataEnd + seg.footerBytes, footerCrc: seg.footerCrc ?? null, nextSeq: seg.nextSeq, recordCount: seg.recordCount, firstTimestamp: seg.firstTimestamp, lastTimestamp: seg.lastTimestamp, createdMs: seg.createdMs }, envelope);
+  const figures = sealedFigures(envelope);
+  if (differs.length === 0) return figures;
+  // The header and footer passed their checksums and name this segment's base: the file is intact and is the truth.
+  // A catalog entry that disagrees with it is a damaged catalog, not a damaged segment: use the file's figures.
+  const error = new CorruptionError(`catalog entry of sealed segment ${seg.baseSeq} disagrees with its intact file: ${differs.join(', ')}; the file's figures are used (\`aof repair\` rebuilds the catalog)`, { file: seg.file, offset: s.dataEnd });
+  if (mismatch === undefined) throw error;
+  mismatch(seg.baseSeq, error, figures);
+  return figures;
+}
+
+/** The figures a catalog entry records about a sealed segment's file. */
+export type SealedEntryFigures = Pick<CatalogEntry, 'bytes' | 'footerCrc' | 'nextSeq' | 'recordCount' | 'firstTimestamp' | 'lastTimestamp' | 'createdMs'>;
+
+/** What differs between a catalog entry and the intact sealed file it describes (empty when they agree). */
+export function sealedFileDiffers(e: SealedEntryFigures, envelope: Extract<SegmentEnvelope, { kind: 'sealed' }>): string[] {
+  const s = envelope.summary;
+  return [
+    envelope.size !== e.bytes && `size ${envelope.size} (catalog: ${e.bytes})`,
+    envelope.footerCrc !== e.footerCrc && 'footer checksum',
+    s.nextSeq !== e.nextSeq && `next sequence ${s.nextSeq} (catalog: ${e.nextSeq})`,
+    s.recordCount !== e.recordCount && 'record count',
+    (s.firstTimestamp !== e.firstTimestamp || s.lastTimestamp !== e.lastTimestamp) && 'timestamps',
+    envelope.header.createdMs !== e.createdMs && 'creation time',
   ].filter((d): d is string => d !== false);
-  if (differs.length > 0) throw new CorruptionError(`sealed segment changed since the catalog recorded it: ${differs.join(', ')} (run Log.verify)`, { file: seg.file, offset: s.dataEnd });
-  return sealedFigures(envelope);
 }

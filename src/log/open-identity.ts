@@ -64,11 +64,16 @@ async function oldestStampedIdentity(fs: FileSystem, dir: string): Promise<Pick<
   return undefined;
 }
 
-/** Reads the identity file of `dir` (or, when it is missing or damaged, the oldest stamped segment header). */
-export async function identityAtOpen(fs: FileSystem, dir: string): Promise<FoundIdentity> {
+/**
+ * Reads the identity file of `dir` (or, when it is missing or damaged, the
+ * identity the healthy catalog recorded, `catalogWitness`, else the oldest
+ * stamped segment header).
+ */
+export async function identityAtOpen(fs: FileSystem, dir: string, catalogWitness?: Pick<IdentityRecord, 'logId' | 'since'>): Promise<FoundIdentity> {
   const found = await readIdentity(fs, dir);
   const record = found.state === 'ok' ? found.record : undefined;
-  const learned = record ?? (await oldestStampedIdentity(fs, dir));
+  // Without the identity file, the identity a healthy catalog recorded is the witness (segments replaced by another log's carry theirs); only then the headers.
+  const learned = record ?? catalogWitness ?? (await oldestStampedIdentity(fs, dir));
   return {
     record,
     known: learned,

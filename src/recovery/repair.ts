@@ -12,7 +12,7 @@ import { isRangeZero } from '../segment/load.js';
 import { openReconciledCatalog } from '../catalog/reconcile.js';
 import { SegmentCatalog } from '../catalog/catalog.js';
 import { recoveryName, type RecoveryTarget } from './preserve.js';
-import { catalogDamageOf, catalogDataFile } from '../catalog/check.js';
+import { catalogDamageOf, catalogDataFile, catalogDisagreement, catalogLogId } from '../catalog/check.js';
 import { planSkipRebuild, type RepairStep } from './repair-plan.js';
 import { applyAction, recoveryPath, type ApplySettings } from './repair-apply.js';
 import { readRepairIntent, removeRepairIntent, writeRepairIntent, type PlannedAction, type RepairPlan } from './repair-intent.js';
@@ -101,7 +101,8 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
     const settings: ApplySettings = { target, indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes };
     const report: RepairReport = { dir, mode, dryRun, resumed: false, actions: [], lostRanges: [], after: undefined };
     // Probed in a child process: a damaged catalog must not kill repair, and is rebuilt by it.
-    const catalogDamage = await catalogDamageOf(dir, !dryRun);
+    // An entry that disagrees with the intact file it describes is damage too: the catalog is rebuilt from the files.
+    const catalogDamage = (await catalogDamageOf(dir, !dryRun)) ?? (await catalogDisagreement(dir));
     const catalog: CatalogState = { damaged: catalogDamage !== undefined };
     // Read before anything changes: how far the log had acknowledged (numbers never to be reused).
     const known = await knownIdentity(fs, dir);
@@ -117,7 +118,8 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
       const tail = await carryOut(settings, interrupted, false, catalog, committed);
       if (tail !== undefined) describePlan(dir, tail, false, report);
     }
-    const guard = new IdentityGuard(known);
+    // Without the identity file, a healthy catalog's recorded identity says whose segments are the log's (a damaged one is no witness).
+    const guard = new IdentityGuard(known ?? (catalog.damaged ? undefined : await catalogLogId(dir)));
     const foreign = await foreignSegments(fs, dir, guard);
     const logId = guard.logId?.toString('hex');
     const plan = await planRepair(settings, mode, dryRun, foreign, logId);

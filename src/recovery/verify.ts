@@ -6,7 +6,7 @@ import { analyzeSegment, type SegmentAnalysis } from './analyze.js';
 import { listSegmentBases } from './load-segments.js';
 import { pathExists } from '../fs/io.js';
 import { repairIntentPath } from './repair-intent.js';
-import { catalogProblems } from '../catalog/check.js';
+import { catalogLogId, catalogProblems } from '../catalog/check.js';
 import { AofError } from '../errors.js';
 import { IdentityGuard } from '../log/identity-guard.js';
 import { readIdentity } from '../log/identity-file.js';
@@ -90,7 +90,8 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   const bytesTotal = sizes.reduce((x, y) => x + y, 0);
   let bytesDone = 0;
   const identity = await readIdentity(fs, dir);
-  const guard = new IdentityGuard(identity.state === 'ok' ? identity.record : undefined);
+  // Without the identity file, a healthy catalog's recorded identity is the witness (a damaged one is none).
+  const guard = new IdentityGuard(identity.state === 'ok' ? identity.record : await catalogLogId(dir));
   let lastEnd = 0;
   for (let i = 0; i < bases.length; i++) {
     const handle = await fs.open(segmentPath(dir, bases[i]!), 'read');

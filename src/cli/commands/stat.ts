@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SegmentCatalog } from '../../catalog/catalog.js';
+import { catalogDamageOf, catalogDisagreement } from '../../catalog/check.js';
 import { fileMayBeAbsent } from '../../catalog/status.js';
 import { AofError, GapError } from '../../errors.js';
 import type { LogRecord } from '../../read/record.js';
@@ -174,6 +175,8 @@ export async function statLog(dir: string): Promise<StatReport> {
     report.segments.sort((a, b) => a.baseSeq - b.baseSeq);
     report.records = report.segments.reduce((n, s) => n + (s.onDisk?.recordCount ?? 0), 0);
     if (inCatalog) report.catalog.agrees = report.segments.every((s) => s.disagreement === null);
+    // Every figure of every sealed entry against its intact file's header and footer, as verify checks them (creation time and footer checksum included).
+    if (inCatalog && report.catalog.agrees === true && (await catalogDisagreement(dir)) !== undefined) report.catalog.agrees = false;
     if (report.catalog.agrees === false) report.ok = false;
     return report;
   } finally {
@@ -296,6 +299,8 @@ function disagreement(info: SegmentInfo, file: FileRow | undefined, live: boolea
 }
 
 async function catalogState(dir: string): Promise<StatReport['catalog']['state']> {
+  // The probe verify runs (every page of every tree, in a child process): stat and verify agree on a damaged catalog.
+  if ((await catalogDamageOf(dir, false)) !== undefined) return 'damaged';
   try {
     const catalog = await SegmentCatalog.open(dir, true);
     if (catalog === undefined) return 'absent';
