@@ -136,12 +136,13 @@ export async function checkWriterEnd(point: CommitPoint | undefined, dir: string
 /**
  * A read-only handle's check after it caught up with the published
  * watermark: the data must reach the catalog's and the identity file's
- * commit points. A live writer may not have published its watermark yet
+ * commit points, and the published watermark read before the segments were
+ * loaded (`watermark`) when its writer synced before acknowledging. A live writer may not have published its watermark yet
  * right after its own open, so before declaring loss the last segment's
  * frames are read in full.
  */
-export async function checkEndAfterOpen(opts: NormalizedOptions, dir: string, segments: readonly LoadedSegment[], entries: readonly CatalogEntry[], record: IdentityRecord | undefined, settings: ScanSettings): Promise<void> {
-  const point = highestCommitPoint([catalogCommitPoint(entries), identityCommitPoint(record)]);
+export async function checkEndAfterOpen(opts: NormalizedOptions, dir: string, segments: readonly LoadedSegment[], entries: readonly CatalogEntry[], record: IdentityRecord | undefined, settings: ScanSettings, watermark?: CommitPoint): Promise<void> {
+  const point = highestCommitPoint([catalogCommitPoint(entries), identityCommitPoint(record), watermark]);
   const last = segments[segments.length - 1];
   const visible = last?.nextSeq ?? 0;
   if (point === undefined || visible >= point.seq || last === undefined || last.location !== 'local') {

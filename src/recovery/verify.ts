@@ -78,7 +78,7 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   // The commit points first, then the segments: the points only grow, and what they vouch for is on disk
   // before they are written, so data scanned afterwards reaches them even while a writer appends and rolls.
   const identity = await readIdentity(fs, dir);
-  const recorded = await recordedCommitPoints(dir, identity.state === 'ok' ? identity.record : undefined);
+  const recorded = await recordedCommitPoints(dir, identity.state === 'ok' ? identity.record : undefined, fs);
   const watermark = await watermarkBeforeScan(fs, dir);
   const bases = await listSegmentBases(fs, dir);
   const report: VerifyReport = { ok: true, dir, segments: [], records: 0, nextSeq: bases[0] ?? 0, cleanClose: false, problems: [], gaps: [] };
@@ -106,7 +106,7 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   }
   // The catalog is derived data, but damage in it is damage on disk: reported, never crashed on.
   report.problems.push(...(await catalogProblems(dir)));
-  // The data must reach what the log recorded (catalog, identity file): acknowledged records cut, rolled back or deleted are loss, not a short log.
+  // The data must reach what the log recorded (catalog, identity file, a durable watermark): acknowledged records cut, rolled back or deleted are loss, not a short log.
   if (recorded.point !== undefined && report.nextSeq < recorded.point.seq) {
     const file = recorded.fileHolding(report.nextSeq, bases.length === 0 ? undefined : segmentPath(dir, bases[bases.length - 1]!));
     const offset = bases.length > 0 && file === segmentPath(dir, bases[bases.length - 1]!) ? lastEnd : 0;
