@@ -1,4 +1,5 @@
 import type { CatalogEntry } from '../catalog/entry.js';
+import { CorruptionError } from '../errors.js';
 import { readAt } from '../fs/io.js';
 import { listSegmentBases } from '../recovery/load-segments.js';
 import { decodeSegmentHeader, SEGMENT_HEADER_BYTES, type SegmentHeader } from '../segment/header.js';
@@ -153,7 +154,11 @@ export async function checkEndAfterOpen(opts: NormalizedOptions, dir: string, se
   let end: number;
   try {
     const a = await analyzeSegment(handle, last.baseSeq, settings);
-    end = a.footer?.nextSeq ?? a.nextSeq;
+    // The view stops at an invalid frame below the commit point: damage, named by file and offset, not a shorter log.
+    const bad = a.footer === undefined ? a.damage.find((d) => d.lostFrom === visible && !d.zeros) : undefined;
+    if (bad !== undefined) throw new CorruptionError(`${bad.reason}: records ${visible}..${point.seq - 1}, recorded by the ${point.witness}, lie beyond this invalid frame`, { file: last.file, offset: bad.offset });
+    const first = a.footer === undefined ? a.damage[0] : undefined;
+    end = a.footer?.nextSeq ?? (first !== undefined ? first.lostFrom : a.nextSeq);
   } finally {
     await handle.close();
   }
