@@ -154,8 +154,9 @@ export async function checkEndAfterOpen(opts: NormalizedOptions, dir: string, se
   let end: number;
   try {
     const a = await analyzeSegment(handle, last.baseSeq, settings);
-    // The view stops at an invalid frame below the commit point: damage, named by file and offset, not a shorter log.
-    const bad = a.footer === undefined ? a.damage.find((d) => d.lostFrom === visible && !d.zeros) : undefined;
+    // The view stops at an invalid frame below the commit point, valid frames after it: damage, named by file and offset, not a shorter log.
+    // (A frame cut short at the end, or zeros, is an end that stops early: AOF_DATA_LOST below.)
+    const bad = a.footer === undefined ? a.damage.find((d) => d.lostFrom === visible && !d.zeros && d.resumeAt !== undefined) : undefined;
     if (bad !== undefined) throw new CorruptionError(`${bad.reason}: records ${visible}..${point.seq - 1}, recorded by the ${point.witness}, lie beyond this invalid frame`, { file: last.file, offset: bad.offset });
     const first = a.footer === undefined ? a.damage[0] : undefined;
     end = a.footer?.nextSeq ?? (first !== undefined ? first.lostFrom : a.nextSeq);

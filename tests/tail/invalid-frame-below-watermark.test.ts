@@ -33,6 +33,22 @@ describe('an invalid frame below the watermark in the last segment', () => {
     await expect(Log.open(dir, { readOnly: true })).rejects.toMatchObject({ code: 'AOF_CORRUPT', file, offset: first });
   });
 
+  it('without a watermark the catalog and identity file are the witnesses: AOF_CORRUPT for an invalid frame, AOF_DATA_LOST for a frame cut short', async () => {
+    const dir = tempLogDir();
+    const log = await Log.open(dir, { segment: { maxBytes: 8192 }, flush: { strategy: 'always' } });
+    for (let i = 0; i < 600; i++) await log.append(payloadFor(i));
+    await log.close();
+    fs.rmSync(`${dir}/watermark`);
+    const file = lastSegment(dir);
+    const offsets = frameOffsets(file);
+    const copy = fs.readFileSync(file);
+    breakFrameLength(file, offsets[0]!);
+    await expect(Log.open(dir, { readOnly: true })).rejects.toMatchObject({ code: 'AOF_CORRUPT', file, offset: offsets[0] });
+    // Cut inside the last record frame (the last frame is the close marker): an end that stops early, not an invalid frame with valid ones after it.
+    fs.writeFileSync(file, copy.subarray(0, offsets[offsets.length - 2]! + 10));
+    await expect(Log.open(dir, { readOnly: true })).rejects.toMatchObject({ code: 'AOF_DATA_LOST' });
+  });
+
   it('a reader following a live writer: tail rejects AOF_CORRUPT when the watermark moves past an invalid frame', async () => {
     const dir = tempLogDir();
     const writer = await Log.open(dir, { segment: { maxBytes: 1024 * 1024 }, flush: { strategy: 'always' } });
