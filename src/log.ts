@@ -42,6 +42,7 @@ import { backupLog, type BackupOptions, type BackupReport } from './snapshot/bac
 import { sweepKilledBackups } from './snapshot/backup-pending.js';
 import { IdentityGuard } from './log/identity-guard.js';
 import { announceStrategy, checkEndAfterOpen, checkWriterEnd, endCheck, identityAtOpen, recordCleanClose, writerCommitPoint, type OpenedIdentity } from './log/open-identity.js';
+import { durableWatermark } from './log/recorded-commit-points.js';
 
 /** Events a {@link Log} emits. */
 export interface LogEvents {
@@ -193,6 +194,8 @@ export class Log extends EventEmitter<LogEvents> {
       const guard = new IdentityGuard(found.known);
       // A writer's data must reach what the log recorded: checked by recovery before it cuts anything, and again after loading.
       const committed = opts.readOnly ? undefined : await writerCommitPoint(opts, dir, entries, found.record);
+      // A reader takes the watermark as a witness under the writer's rule, read before the segments: it covers only records already on disk.
+      const readerWatermark = opts.readOnly ? await durableWatermark(opts.fs, dir, found.record) : undefined;
       const scan = opts.readOnly ? settings : { ...settings, checkEnd: endCheck(dir, entries, committed) };
       const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, scan, trusted, guard);
       list = new SegmentList(opts.fs, opts.maxOpenFiles, loaded.segments);
@@ -205,7 +208,7 @@ export class Log extends EventEmitter<LogEvents> {
         try {
           await reader.follower!.catchUp();
           // Served only if it reaches what the log recorded: a reader must not end silently before acknowledged records.
-          await checkEndAfterOpen(opts, dir, list.view, entries, found.record, settings);
+          await checkEndAfterOpen(opts, dir, list.view, entries, found.record, settings, readerWatermark);
         } catch (err) {
           await reader.close().catch(() => undefined);
           readCatalog = undefined; // closed with the reader

@@ -1,4 +1,5 @@
 import type { CatalogEntry } from '../catalog/entry.js';
+import { CorruptionError } from '../errors.js';
 import { readAt } from '../fs/io.js';
 import { listSegmentBases } from '../recovery/load-segments.js';
 import { decodeSegmentHeader, SEGMENT_HEADER_BYTES, type SegmentHeader } from '../segment/header.js';
@@ -141,12 +142,13 @@ export async function checkWriterEnd(point: CommitPoint | undefined, dir: string
 /**
  * A read-only handle's check after it caught up with the published
  * watermark: the data must reach the catalog's and the identity file's
- * commit points. A live writer may not have published its watermark yet
+ * commit points, and the published watermark read before the segments were
+ * loaded (`watermark`) when its writer synced before acknowledging. A live writer may not have published its watermark yet
  * right after its own open, so before declaring loss the last segment's
  * frames are read in full.
  */
-export async function checkEndAfterOpen(opts: NormalizedOptions, dir: string, segments: readonly LoadedSegment[], entries: readonly CatalogEntry[], record: IdentityRecord | undefined, settings: ScanSettings): Promise<void> {
-  const point = highestCommitPoint([catalogCommitPoint(entries), identityCommitPoint(record)]);
+export async function checkEndAfterOpen(opts: NormalizedOptions, dir: string, segments: readonly LoadedSegment[], entries: readonly CatalogEntry[], record: IdentityRecord | undefined, settings: ScanSettings, watermark?: CommitPoint): Promise<void> {
+  const point = highestCommitPoint([catalogCommitPoint(entries), identityCommitPoint(record), watermark]);
   const last = segments[segments.length - 1];
   const visible = last?.nextSeq ?? 0;
   if (point === undefined || visible >= point.seq || last === undefined || last.location !== 'local') {
@@ -157,7 +159,12 @@ export async function checkEndAfterOpen(opts: NormalizedOptions, dir: string, se
   let end: number;
   try {
     const a = await analyzeSegment(handle, last.baseSeq, settings);
-    end = a.footer?.nextSeq ?? a.nextSeq;
+    // The view stops at an invalid frame below the commit point, valid frames after it: damage, named by file and offset, not a shorter log.
+    // (A frame cut short at the end, or zeros, is an end that stops early: AOF_DATA_LOST below.)
+    const bad = a.footer === undefined ? a.damage.find((d) => d.lostFrom === visible && !d.zeros && d.resumeAt !== undefined) : undefined;
+    if (bad !== undefined) throw new CorruptionError(`${bad.reason}: records ${visible}..${point.seq - 1}, recorded by the ${point.witness}, lie beyond this invalid frame`, { file: last.file, offset: bad.offset });
+    const first = a.footer === undefined ? a.damage[0] : undefined;
+    end = a.footer?.nextSeq ?? (first !== undefined ? first.lostFrom : a.nextSeq);
   } finally {
     await handle.close();
   }

@@ -19,6 +19,8 @@ export interface DamagedSpan {
   lostFrom: number;
   /** Where valid frames resume in this segment, and at which sequence, if they do. */
   resumeAt: { offset: number; seq: number } | undefined;
+  /** True when the frame there starts with zeros (a frame length of 0): unwritten or preallocated space, not a bad frame. */
+  zeros: boolean;
 }
 
 /** Everything a full check of one segment file found. */
@@ -87,7 +89,7 @@ export async function analyzeSegment(handle: FileHandle, baseSeq: number, settin
     a.gaps.push(...scan.gaps);
     if (scan.stop === undefined) break;
     const hit = await findFrameAfter(handle, scan.stop.offset + 1, end, scan.nextSeq, crcSeed);
-    a.damage.push({ offset: scan.stop.offset, reason: scan.stop.reason, lostFrom: scan.nextSeq, resumeAt: hit && { offset: hit.offset, seq: hit.firstSeq } });
+    a.damage.push({ offset: scan.stop.offset, reason: scan.stop.reason, lostFrom: scan.nextSeq, resumeAt: hit && { offset: hit.offset, seq: hit.firstSeq }, zeros: scan.stop.zeros });
     if (hit === undefined) {
       a.trailingZeros = scan.stop.zeros && (await isRangeZero(handle, scan.stop.offset, end));
       break;

@@ -25,6 +25,32 @@ export async function refuseSymlinkedSegment(fs: FileSystem, file: string): Prom
 }
 
 /**
+ * A tool that takes no lock (verify, a dry-run repair) may find a live
+ * writer owning the last segment. Zeros past its last frame are the space
+ * it preallocated, not damage, when they start at or after the watermark it
+ * had published before the tool began to scan (`watermark`, read first: the
+ * frames below it were on disk before it was written, so the scan reaches
+ * them). A writer writing meanwhile may even leave valid frames after such
+ * zeros (the scan saw the zeros before the frames landed). Zeros that start
+ * before the watermark are damage: acknowledged records are missing.
+ * Returns the analysis without those spans.
+ */
+export function liveWriterTail(a: SegmentAnalysis, watermark: number | undefined): SegmentAnalysis {
+  if (a.footer !== undefined || a.footerError !== undefined || watermark === undefined) return a;
+  const k = a.damage.findIndex((d) => d.zeros && d.lostFrom >= watermark);
+  if (k < 0) return a;
+  const tail = a.damage.slice(k);
+  // Only zeros (and frames after them) are the writer's: a bad non-zero frame there is the verdict of a full scan, kept.
+  if (tail.some((d, j) => j > 0 && !d.zeros)) return a;
+  return { ...a, damage: a.damage.slice(0, k), trailingZeros: false };
+}
+
+/** The published watermark, read before a scan; an unreadable one counts as absent. */
+export async function watermarkBeforeScan(fs: FileSystem, dir: string): Promise<number | undefined> {
+  return readWatermark(fs, dir).catch(() => undefined);
+}
+
+/**
  * A dry run takes no lock, so a live writer may own the last segment: the
  * zeros past its last frame are the space it preallocated, not a torn tail,
  * when the frames before them hold every record the writer published as
@@ -33,10 +59,6 @@ export async function refuseSymlinkedSegment(fs: FileSystem, file: string): Prom
  * are missing. The watermark is read through its own module, so any check
  * it makes of the file applies here; an unreadable one counts as absent.
  */
-export async function watermarkTail(fs: FileSystem, dir: string, a: SegmentAnalysis): Promise<SegmentAnalysis> {
-  const last = a.damage[a.damage.length - 1];
-  if (a.footer !== undefined || last === undefined || last.resumeAt !== undefined || !a.trailingZeros) return a;
-  const watermark = await readWatermark(fs, dir).catch(() => undefined);
-  if (watermark === undefined || last.lostFrom < watermark) return a;
-  return { ...a, damage: a.damage.slice(0, -1), trailingZeros: false };
+export function watermarkTail(a: SegmentAnalysis, watermark: number | undefined): SegmentAnalysis {
+  return liveWriterTail(a, watermark);
 }

@@ -16,7 +16,7 @@ import { catalogDamageOf, catalogDataFile, catalogDisagreement, catalogLogId } f
 import { planSkipRebuild, type RepairStep } from './repair-plan.js';
 import { applyAction, recoveryPath, type ApplySettings } from './repair-apply.js';
 import { readRepairIntent, removeRepairIntent, writeRepairIntent, type PlannedAction, type RepairPlan } from './repair-intent.js';
-import { refuseSymlinkedSegment, watermarkTail } from './repair-guards.js';
+import { refuseSymlinkedSegment, watermarkBeforeScan, watermarkTail } from './repair-guards.js';
 import { verifyLog, type VerifyReport } from './verify.js';
 import { readIdentity, writeIdentity, type IdentityRecord } from '../log/identity-file.js';
 import { IdentityGuard } from '../log/identity-guard.js';
@@ -101,6 +101,8 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
     const settings: ApplySettings = { target, indexIntervalBytes: DEFAULTS.indexIntervalBytes, readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes };
     const report: RepairReport = { dir, mode, dryRun, resumed: false, actions: [], lostRanges: [], after: undefined };
     // Probed in a child process: a damaged catalog must not kill repair, and is rebuilt by it.
+    // A dry run beside a live writer: the watermark it had published before anything is scanned (repair-guards.ts).
+    const watermark = dryRun ? await watermarkBeforeScan(fs, dir) : undefined;
     // An entry that disagrees with the intact file it describes is damage too: the catalog is rebuilt from the files.
     const catalogDamage = (await catalogDamageOf(dir, !dryRun)) ?? (await catalogDisagreement(dir));
     const catalog: CatalogState = { damaged: catalogDamage !== undefined };
@@ -122,13 +124,13 @@ export async function repairLog(dir: string, options: RepairOptions = {}): Promi
     const guard = new IdentityGuard(known ?? (catalog.damaged ? undefined : await catalogLogId(dir)));
     const foreign = await foreignSegments(fs, dir, guard);
     const logId = guard.logId?.toString('hex');
-    const plan = await planRepair(settings, mode, dryRun, foreign, logId);
+    const plan = await planRepair(settings, mode, dryRun, foreign, logId, watermark);
     describePlan(dir, plan, dryRun, report);
     const rebuild = catalogDamage === undefined ? undefined : { kind: 'rebuild-catalog' as const, file: catalogDataFile(dir), reason: `damaged catalog: ${catalogDamage}`, preservedAt: undefined as string | undefined };
     if (rebuild !== undefined) report.actions.push(rebuild);
     // The missing end becomes a gap: planned on the files the first plan leaves (a dry run: as it would leave them).
     let tail: RepairPlan | undefined;
-    if (dryRun) tail = await planLostTail(settings, mode, true, committed, plan, logId);
+    if (dryRun) tail = await planLostTail(settings, mode, true, committed, plan, logId, watermark);
     else if (plan.actions.length > 0) tail = await carryOut(settings, plan, true, catalog, committed);
     else {
       tail = await planLostTail(settings, mode, false, committed, plan, logId);
@@ -230,8 +232,8 @@ function describePlan(dir: string, plan: RepairPlan, dryRun: boolean, report: Re
 }
 
 /** Reads the whole log and decides every change; changes nothing. */
-async function planRepair(s: ApplySettings, mode: 'truncate' | 'skip', dryRun: boolean, foreign: ReadonlySet<number>, logId: string | undefined): Promise<RepairPlan> {
-  const ctx: PlanContext = { s, dryRun, plan: { mode, actions: [], lostRanges: [] }, foreign, logId };
+async function planRepair(s: ApplySettings, mode: 'truncate' | 'skip', dryRun: boolean, foreign: ReadonlySet<number>, logId: string | undefined, watermark?: number): Promise<RepairPlan> {
+  const ctx: PlanContext = { s, dryRun, plan: { mode, actions: [], lostRanges: [] }, foreign, logId, watermark };
   // Another log's segments are not this log's data: each moves whole, and the modes see the hole it leaves.
   for (const base of foreign) ctx.plan.actions.push({ kind: 'move', base, to: keepName({ file: segmentPath(s.target.dir, base) }, 0, 'foreign') });
   if (mode === 'truncate') await planTruncation(ctx);
@@ -247,6 +249,8 @@ interface PlanContext {
   foreign: ReadonlySet<number>;
   /** The log's identity (hex), stamped into segments repair creates; undefined for a version-1 log without one. */
   logId: string | undefined;
+  /** A dry run's watermark, read before any scan: zeros at or past it in the last segment are a live writer's preallocation. */
+  watermark?: number | undefined;
 }
 
 /** The log's segment bases, without those of another log. */
@@ -268,7 +272,7 @@ async function analyze(ctx: PlanContext, base: number, isLast: boolean): Promise
   // A file from a newer format is not damaged: repair must not touch it.
   if (a.headerError?.code === 'AOF_UNSUPPORTED_FORMAT') throw a.headerError;
   // Without the lock a live writer may own the last segment: its preallocated zeros are not damage.
-  return ctx.dryRun && isLast ? watermarkTail(fs, dir, a) : a;
+  return ctx.dryRun && isLast ? watermarkTail(a, ctx.watermark) : a;
 }
 
 async function planTruncation(ctx: PlanContext): Promise<void> {
@@ -406,9 +410,9 @@ async function foreignSegments(fs: FileSystem, dir: string, guard: IdentityGuard
  * own, so that no number once acknowledged is given to another record.
  * Planned on the files the first pass left (a dry run: as it would leave them).
  */
-async function planLostTail(s: ApplySettings, mode: 'truncate' | 'skip', dryRun: boolean, committed: CommitPoint | undefined, first: RepairPlan, logId: string | undefined): Promise<RepairPlan | undefined> {
+async function planLostTail(s: ApplySettings, mode: 'truncate' | 'skip', dryRun: boolean, committed: CommitPoint | undefined, first: RepairPlan, logId: string | undefined, watermark?: number): Promise<RepairPlan | undefined> {
   if (committed === undefined) return undefined;
-  const ctx: PlanContext = { s, dryRun, plan: { mode, actions: [], lostRanges: [] }, foreign: new Set(first.actions.filter((a) => a.kind === 'move').map((a) => a.base)), logId };
+  const ctx: PlanContext = { s, dryRun, plan: { mode, actions: [], lostRanges: [] }, foreign: new Set(first.actions.filter((a) => a.kind === 'move').map((a) => a.base)), logId, watermark };
   const bases = await ownBases(ctx);
   const lastBase = bases[bases.length - 1];
   const last = lastBase === undefined ? undefined : await analyze(ctx, lastBase, true);

@@ -11,6 +11,7 @@ import { AofError } from '../errors.js';
 import { IdentityGuard } from '../log/identity-guard.js';
 import { readIdentity } from '../log/identity-file.js';
 import { recordedCommitPoints } from '../log/recorded-commit-points.js';
+import { liveWriterTail, watermarkBeforeScan } from './repair-guards.js';
 
 /** One problem found by `Log.verify`. */
 export interface VerifyProblem {
@@ -74,6 +75,11 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   // A path that is not there is not a clean log: the stat throws ENOENT, reported as AOF_IO.
   if (!(await fs.stat(dir)).isDirectory) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR', path: dir });
   const settings = { readAheadBytes: options.readAheadBytes ?? DEFAULTS.readAheadBytes, indexIntervalBytes: DEFAULTS.indexIntervalBytes };
+  // The commit points first, then the segments: the points only grow, and what they vouch for is on disk
+  // before they are written, so data scanned afterwards reaches them even while a writer appends and rolls.
+  const identity = await readIdentity(fs, dir);
+  const recorded = await recordedCommitPoints(dir, identity.state === 'ok' ? identity.record : undefined, fs);
+  const watermark = await watermarkBeforeScan(fs, dir);
   const bases = await listSegmentBases(fs, dir);
   const report: VerifyReport = { ok: true, dir, segments: [], records: 0, nextSeq: bases[0] ?? 0, cleanClose: false, problems: [], gaps: [] };
   // A half-done repair: the files are between two consistent states until it is finished.
@@ -89,15 +95,16 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   const sizes = await Promise.all(bases.map(async (b) => (await fs.stat(segmentPath(dir, b))).size));
   const bytesTotal = sizes.reduce((x, y) => x + y, 0);
   let bytesDone = 0;
-  const identity = await readIdentity(fs, dir);
   // Without the identity file, a healthy catalog's recorded identity is the witness (a damaged one is none).
   const guard = new IdentityGuard(identity.state === 'ok' ? identity.record : await catalogLogId(dir));
   let lastEnd = 0;
   for (let i = 0; i < bases.length; i++) {
     const handle = await fs.open(segmentPath(dir, bases[i]!), 'read');
     try {
-      const a = await analyzeSegment(handle, bases[i]!, settings);
-      if (!foreignSegment(report, a, guard, bases[i + 1])) addSegment(report, a, i === bases.length - 1, bases[i + 1]);
+      const isLast = i === bases.length - 1;
+      // Beside a live writer: zeros at or past the watermark it had published are its preallocated space.
+      const a = isLast ? liveWriterTail(await analyzeSegment(handle, bases[i]!, settings), watermark) : await analyzeSegment(handle, bases[i]!, settings);
+      if (!foreignSegment(report, a, guard, bases[i + 1])) addSegment(report, a, isLast, bases[i + 1]);
       lastEnd = a.dataEnd;
     } finally {
       await handle.close();
@@ -107,8 +114,7 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   }
   // The catalog is derived data, but damage in it is damage on disk: reported, never crashed on.
   report.problems.push(...(await catalogProblems(dir)));
-  // The data must reach what the log recorded (catalog, identity file): acknowledged records cut, rolled back or deleted are loss, not a short log.
-  const recorded = await recordedCommitPoints(dir, identity.state === 'ok' ? identity.record : undefined);
+  // The data must reach what the log recorded (catalog, identity file, a durable watermark): acknowledged records cut, rolled back or deleted are loss, not a short log.
   if (recorded.point !== undefined && report.nextSeq < recorded.point.seq) {
     const file = recorded.fileHolding(report.nextSeq, bases.length === 0 ? undefined : segmentPath(dir, bases[bases.length - 1]!));
     const offset = bases.length > 0 && file === segmentPath(dir, bases[bases.length - 1]!) ? lastEnd : 0;

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { errnoOf, WatermarkUnavailableError } from '../errors.js';
+import { CorruptionError, errnoOf, WatermarkUnavailableError } from '../errors.js';
 import { LOCK_NAME } from '../lock/writer-lock.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import { FLAG_CLOSE_MARKER, frameCrcSeed, type FrameHeader } from '../record/frame.js';
@@ -107,6 +107,11 @@ export class Follower {
         if (outcome === 'writer appeared') return false;
         if (last.nextSeq >= bound) return true;
         if (!(await this.sealedNow(last))) {
+          // The view stops at an invalid frame (valid ones follow it) below what the writer published: no silently shorter log.
+          // (Without a watermark nothing recorded says records lie beyond it: the view is the valid prefix, and reads past it reject.)
+          if (vouch.kind === 'watermark' && last.damage !== undefined && last.nextSeq < vouch.bound) {
+            throw new CorruptionError(`${last.damage.reason}: records ${last.nextSeq}..${vouch.bound - 1}, below the published watermark, lie beyond this invalid frame`, { file: last.file, offset: last.damage.offset });
+          }
           if (outcome === 'unvouched' && watermark.kind !== 'valid') {
             this.refused = new WatermarkUnavailableError(watermark.kind, watermark.kind === 'damaged' ? watermark.reason : '', watermark.file);
           }
