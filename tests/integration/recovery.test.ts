@@ -131,7 +131,7 @@ describe('damage after a clean close is corruption, never a torn tail', () => {
     }
   });
 
-  it('verify reports it with file and offset, a read-only open refuses to read past it, repair cuts it and keeps the bytes', async () => {
+  it('verify reports it with file and offset, a read-only open refuses it as the writer does, repair cuts it and keeps the bytes', async () => {
     const dir = tempLogDir();
     const log = await openLog(dir);
     for (let i = 0; i < 5; i++) await log.append(payloadFor(i, 20));
@@ -146,16 +146,12 @@ describe('damage after a clean close is corruption, never a torn tail', () => {
     expect(report.ok).toBe(false);
     expect(report.problems).toEqual([expect.objectContaining({ code: 'AOF_CORRUPT', severity: 'error', file: seg.file, offset: lastFrameAt, seqFrom: 4 })]);
 
-    const ro = await openLog(dir, { readOnly: true });
-    expect((await ro.get(3))?.payload).toEqual(payloadFor(3, 20));
-    expect((await rejection(ro.get(4))).code).toBe('AOF_CORRUPT');
-    const seen: number[] = [];
-    const err = await rejection((async () => {
-      for await (const r of ro.read({ from: 0, to: 10 })) seen.push(r.seq);
-    })());
-    expect(err.code).toBe('AOF_CORRUPT');
-    expect(seen).toEqual([0, 1, 2, 3]);
-    await ro.close();
+    // The damaged frame lies below the commit point the writer published: a read-only open refuses, as the writer's does,
+    // naming the file and offset, rather than serve a log that would end short of what was acknowledged (issue 18).
+    const roErr = await rejection(openLog(dir, { readOnly: true }));
+    expect(roErr.code).toBe('AOF_CORRUPT');
+    expect(roErr.message).toContain(seg.file);
+    expect(roErr.message).toContain(`offset ${lastFrameAt}`);
 
     const repaired = await Log.repair(dir);
     // Record 4 was acknowledged (the log closed cleanly after it): its number is recorded as a gap, never given to another record (issue 18).
