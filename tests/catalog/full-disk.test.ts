@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Log } from '../../src/index.js';
 import { childPayload } from '../../src/testing/child-payload.js';
-import { distPath } from '../helpers/child.js';
+import { distPath, runChild } from '../helpers/child.js';
 import { IS_ROOT, mountSmallDisk, reportRootSkip, type SmallDisk } from '../helpers/tmpfs.js';
 
 reportRootSkip('tests/catalog/full-disk.test.ts (ENOSPC at a seal and at the catalog commit)');
@@ -23,26 +23,17 @@ interface WriterRun {
 }
 
 /** Runs dist/src/testing/full-disk-writer.js on `dir` to its end and parses what it printed. */
-function runWriter(dir: string): Promise<WriterRun> {
-  const child = spawn(process.execPath, [distPath('src/testing/full-disk-writer.js'), dir, String(RECORDS_PER_SEGMENT), String(PAYLOAD_BYTES)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const run: WriterRun = { code, signal, stderr, acked: [], rejects: [], close: undefined, catalogErrors: -1 };
-      for (const line of stdout.split('\n')) {
-        const [word, a = '', b = ''] = line.split(' ');
-        if (word === 'ack') run.acked.push(Number(a));
-        else if (word === 'reject') run.rejects.push({ code: a, errno: b });
-        else if (word === 'close') run.close = { code: a, errno: b };
-        else if (word === 'catalog-errors') run.catalogErrors = Number(a);
-      }
-      resolve(run);
-    });
-  });
+async function runWriter(dir: string): Promise<WriterRun> {
+  const { code, signal, stdout, stderr } = await runChild('src/testing/full-disk-writer.js', [dir, String(RECORDS_PER_SEGMENT), String(PAYLOAD_BYTES)]);
+  const run: WriterRun = { code, signal, stderr, acked: [], rejects: [], close: undefined, catalogErrors: -1 };
+  for (const line of stdout.split('\n')) {
+    const [word, a = '', b = ''] = line.split(' ');
+    if (word === 'ack') run.acked.push(Number(a));
+    else if (word === 'reject') run.rejects.push({ code: a, errno: b });
+    else if (word === 'close') run.close = { code: a, errno: b };
+    else if (word === 'catalog-errors') run.catalogErrors = Number(a);
+  }
+  return run;
 }
 
 /** Holds a read snapshot of the catalog of `dir` from another process until `release`. */

@@ -100,13 +100,25 @@ export interface ChildResult {
 
 /** Runs a compiled script (path relative to dist/) to completion, stdin closed. */
 export function runChild(relative: string, args: readonly string[]): Promise<ChildResult> {
-  const child = spawn(process.execPath, [distPath(relative), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return runNode([distPath(relative), ...args]);
+}
+
+/**
+ * Runs `node` with `args` to completion, stdin closed, collecting its output.
+ * With `deadlineMs` the child is SIGKILLed then (a hang shows as that signal).
+ */
+export function runNode(args: readonly string[], deadlineMs?: number): Promise<ChildResult> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const deadline = deadlineMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), deadlineMs);
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      clearTimeout(deadline);
+      resolve({ code, signal, stdout, stderr });
+    });
   });
 }

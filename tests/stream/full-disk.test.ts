@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore } from '../../src/index.js';
-import { distPath } from '../helpers/child.js';
+import { distPath, runNode } from '../helpers/child.js';
 import { IS_ROOT, mountSmallDisk, reportRootSkip, type SmallDisk } from '../helpers/tmpfs.js';
 
 reportRootSkip('tests/stream/full-disk.test.ts (an EventStore on a small, then full, disk)');
@@ -54,28 +53,17 @@ interface StoreRun {
   close: { code: string; errno: string } | undefined;
 }
 
-function runStore(dir: string): Promise<StoreRun> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, pathToFileURL(distPath('src/index.js')).href, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const deadline = setTimeout(() => child.kill('SIGKILL'), DEADLINE_MS);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(deadline);
-      const run: StoreRun = { code, signal, stderr, open: undefined, acked: [], rejects: [], close: undefined };
-      for (const line of stdout.split('\n')) {
-        const [word, a = '', b = '', c = ''] = line.split(' ');
-        if (word === 'open' || word === 'open-reject') run.open = line;
-        else if (word === 'ack') run.acked.push({ stream: a, position: Number(b), i: Number(c) });
-        else if (word === 'reject') run.rejects.push({ code: a, errno: b });
-        else if (word === 'close') run.close = { code: a, errno: b };
-      }
-      resolve(run);
-    });
-  });
+async function runStore(dir: string): Promise<StoreRun> {
+  const { code, signal, stdout, stderr } = await runNode(['--input-type=module', '-e', CHILD, pathToFileURL(distPath('src/index.js')).href, dir], DEADLINE_MS);
+  const run: StoreRun = { code, signal, stderr, open: undefined, acked: [], rejects: [], close: undefined };
+  for (const line of stdout.split('\n')) {
+    const [word, a = '', b = '', c = ''] = line.split(' ');
+    if (word === 'open' || word === 'open-reject') run.open = line;
+    else if (word === 'ack') run.acked.push({ stream: a, position: Number(b), i: Number(c) });
+    else if (word === 'reject') run.rejects.push({ code: a, errno: b });
+    else if (word === 'close') run.close = { code: a, errno: b };
+  }
+  return run;
 }
 
 describe.skipIf(!IS_ROOT)('an EventStore on a small disk that fills', () => {
