@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { assert } from '../assert.js';
 import { CorruptionError, InvariantError } from '../errors.js';
-import { lmdbWrite } from './lmdb-write.js';
+import { lmdbWrite, writesSettled } from './lmdb-write.js';
 import { catalogReadable, recordCloseChecksum, SEGMENTS_STRUCTURES_KEY } from './probe.js';
 import type { CatalogEntry } from './entry.js';
 import { assertTransition, type SegmentStatus } from './status.js';
@@ -241,6 +241,8 @@ export class SegmentCatalog {
     const shared = openEnvironments.get(key);
     if (shared !== undefined && --shared.users > 0) return;
     openEnvironments.delete(key);
+    // A correction written without waiting (a mismatch found on first read) still reaches the catalog before it closes.
+    await writesSettled(this.env);
     await this.env.close();
     if (!this.readOnly) {
       try {

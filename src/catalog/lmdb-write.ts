@@ -28,6 +28,16 @@ export function lmdbWrite<T>(env: object, write: () => Promise<T>, what: string,
   return next;
 }
 
+/**
+ * Settles once every write queued on `env` so far has settled (either way):
+ * an environment is closed only after, or a queued write would run on a
+ * closed environment (lmdb-js then throws "The environment is already
+ * closed") and be lost.
+ */
+export function writesSettled(env: object): Promise<void> {
+  return (queues.get(env) ?? Promise.resolve()).then(() => undefined);
+}
+
 /** Space kept allocated past the catalog's last page: far more than a commit of a few entries needs. */
 export const CATALOG_RESERVE_BYTES = 512 * 1024;
 
