@@ -195,9 +195,11 @@ export class Writer {
   private async run(): Promise<void> {
     try {
       // Writes on this thread resolve appends in the same turn: let timers (the interval sync) and I/O run now and then.
-      if (this.loopYield.due()) await this.loopYield.wait();
-      for (let item = this.queue.peek(); item !== undefined && this.failure === undefined; item = this.queue.peek()) {
+      for (;;) {
+        // Peeked after the yield, never before it: a failure meanwhile (the lock check's timer) empties the queue.
         if (this.loopYield.due()) await this.loopYield.wait();
+        const item = this.queue.peek();
+        if (item === undefined || this.failure !== undefined) break;
         if (item.kind === 'append') await this.commitAppends();
         else await this.control(this.queue.shift()!);
       }
@@ -346,8 +348,10 @@ export class Writer {
     const limit = sync ? Math.min(this.opts.syncIoMaxBytes, this.writeBuffer.length) : this.writeBuffer.length;
     let budget = this.writeBuffer.length;
     for (;;) {
+      // A roll or a write awaited before may have seen the writer fail: its queue is empty then.
+      const head = this.queue.peek();
+      if (head?.kind !== 'append' || this.failure !== undefined) return;
       // An append too large for a write on this thread goes through the thread pool: with what follows it, as one write.
-      const head = this.queue.peek() as PendingAppend;
       const written = await this.writeNextGroup(head.frameBytes + FRAME_HEADER_BYTES > limit ? this.writeBuffer.length : limit);
       budget -= written;
       const next = this.queue.peek();
