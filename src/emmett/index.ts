@@ -180,7 +180,7 @@ export function getAofEventStore(eventStoreOrDir: EventStore | string, options: 
     },
 
     async streamExists(streamName: string): Promise<boolean> {
-      return (await store()).streamVersion(streamName) !== undefined;
+      return (await store()).streamExists(streamName);
     },
 
     async readStream<EventType extends Event, EventPayloadType extends Event = EventType>(
