@@ -3,6 +3,7 @@ import { open as openLmdb } from 'lmdb';
 import { describe, expect, it } from 'vitest';
 import { EventStore, WrongExpectedVersionError } from '../../src/index.js';
 import { prepareAppend, setVersions, streamNameBytes } from '../../src/stream/codec.js';
+import { MAX_FILTER_EVENT_TYPES } from '../../src/stream/event-filter.js';
 import { STREAM_INDEX_DBS } from '../../src/stream/stream-index.js';
 import { tempLogDir } from '../helpers/tmp.js';
 import { collect, openStore } from './support.js';
@@ -154,6 +155,10 @@ describe('EventStore: readAll and subscribe filtered by stream prefix or event t
       expect(() => es.readAll(bad as never), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: 'AOF_INVALID_ARGUMENT' }));
     }
     expect(() => es.subscribe({ stream: 'cart-1', eventTypes: ['Added'] })).toThrow(expect.objectContaining({ code: 'AOF_INVALID_ARGUMENT' }));
+    // The bound on the types one filter names.
+    const many = Array.from({ length: MAX_FILTER_EVENT_TYPES }, (_, i) => `T${i}`);
+    expect((await collect(es.readAll({ eventTypes: [...many.slice(1), 'Confirmed'] }))).length).toBe(1);
+    expect(() => es.readAll({ eventTypes: [...many, 'Confirmed'] })).toThrow(expect.objectContaining({ code: 'AOF_INVALID_ARGUMENT' }));
     await es.close();
   });
 });
