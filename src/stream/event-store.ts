@@ -49,6 +49,9 @@ export const EVENT_STORE_DEFAULTS = {
   maxPendingIndexEntries: 100_000,
 } as const;
 
+/** Tries of truncateStream/deleteStream's metadata write while setStreamMetadata calls race it. */
+const HIDE_BEFORE_ATTEMPTS = 5;
+
 /** Versions looked up in the index per step of a stream read. */
 const READ_CHUNK_VERSIONS = 256;
 
@@ -578,10 +581,19 @@ export class EventStore {
       this.checkWritable();
       const actual = this.index!.head(stream, streamBytes)?.version ?? -1;
       if (!matches(expected, actual)) throw new WrongExpectedVersionError(stream, expected, actual < 0 ? 'no_stream' : actual);
-      const current = await this.metadataOf(stream);
-      const metadata: StreamMetadata = { ...current?.metadata, truncateBefore: before ?? actual + 1 };
-      const write = prepareWrite(metadataStreamOf(stream), [{ type: METADATA_EVENT_TYPE, data: metadata }], 'any', 'stream name', true);
-      return (await this.appendWrites([write]))[0]!;
+      // Read, change, write expecting the metadata version read: a concurrent setStreamMetadata is not overwritten
+      // (its `custom` kept); the stream's own lock, held here, keeps its version where it was checked.
+      for (let attempt = 1; ; attempt++) {
+        const current = await this.metadataOf(stream);
+        const metadata: StreamMetadata = { ...current?.metadata, truncateBefore: before ?? actual + 1 };
+        const expectedMetadata: ExpectedVersion = current === undefined ? 'no_stream' : current.metadataVersion;
+        const write = prepareWrite(metadataStreamOf(stream), [{ type: METADATA_EVENT_TYPE, data: metadata }], expectedMetadata, 'stream name', true);
+        try {
+          return (await this.appendWrites([write]))[0]!;
+        } catch (err) {
+          if (!(err instanceof WrongExpectedVersionError) || attempt >= HIDE_BEFORE_ATTEMPTS) throw err;
+        }
+      }
     } finally {
       release();
     }

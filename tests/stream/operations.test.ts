@@ -226,3 +226,18 @@ describe('EventStore: appendToStreams, several streams in one atomic append', ()
     await es.close();
   });
 });
+
+describe('EventStore: truncation beside concurrent metadata writes', () => {
+  it('deleteStream racing setStreamMetadata: both land, the deletion does not overwrite the custom metadata', async () => {
+    const es = await openStore(tempLogDir());
+    await es.appendToStream('s', [ev('a'), ev('b')]);
+    await Promise.all([es.setStreamMetadata('s', { custom: { owner: 'ada' } }), es.deleteStream('s')]);
+    const { metadata, metadataVersion } = (await es.getStreamMetadata('s'))!;
+    expect(metadataVersion).toBe(1);
+    // setStreamMetadata, called first, is decided first; deleteStream read the metadata before that landed, so its
+    // write conflicts on the metadata version and is retried on top of it: the deletion keeps the custom field.
+    expect(metadata).toEqual({ truncateBefore: 2, custom: { owner: 'ada' } });
+    expect(await es.streamExists('s')).toBe(false);
+    await es.close();
+  });
+});
