@@ -57,6 +57,13 @@ export const ErrorCode = {
    * segment rolled back, deleted or cut). `Log.repair` accepts the loss as a gap.
    */
   DATA_LOST: 'AOF_DATA_LOST',
+  /**
+   * A read-only event store cannot serve stream reads: the writer's stream
+   * index is missing or further behind the log than the reader may hold in
+   * memory (`maxPendingIndexEntries`). Retry once a writer has caught its
+   * index up (every writer open does), or raise the bound.
+   */
+  INDEX_UNAVAILABLE: 'AOF_INDEX_UNAVAILABLE',
   /** An internal invariant does not hold: a bug, never a user error. */
   INVARIANT: 'AOF_INVARIANT',
 } as const;
@@ -325,6 +332,13 @@ export class WrongExpectedVersionError extends AofError {
     this.stream = stream;
     this.expected = expected;
     this.actual = actual;
+  }
+}
+
+/** A read-only event store cannot find a stream's events without holding more than its bound in memory: see `ErrorCode.INDEX_UNAVAILABLE`. */
+export class IndexUnavailableError extends AofError {
+  constructor(message: string, where: ErrorLocation = {}) {
+    super(ErrorCode.INDEX_UNAVAILABLE, message, where);
   }
 }
 

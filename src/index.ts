@@ -74,5 +74,27 @@ export type { BackupOptions, BackupReport, BackupSegment } from './snapshot/back
 export { SnapshotBusyError, SnapshotCorruptError, SnapshotFailedError } from './errors.js';
 export { EventStore, EVENT_STORE_DEFAULTS } from './stream/event-store.js';
 export { EVENT_LIMITS } from './stream/codec.js';
-export type { EventInput, RecordedEvent, ExpectedVersion, AppendOptions, AppendResult, ReadStreamOptions, ReadAllOptions, SubscribeOptions, EventStoreOptions, StreamIndexReport } from './stream/types.js';
-export { WrongExpectedVersionError } from './errors.js';
+export { encodeEvent, decodeEvent, isEventRecord } from './stream/event-codec.js';
+export { METADATA_STREAM_PREFIX, METADATA_EVENT_TYPE } from './stream/stream-metadata.js';
+export type {
+  EventInput,
+  RecordedEvent,
+  EventShape,
+  MetadataOf,
+  TypedRecordedEvent,
+  ExpectedVersion,
+  AppendOptions,
+  AppendResult,
+  ReadStreamOptions,
+  ReadAllOptions,
+  EventFilter,
+  SubscribeOptions,
+  EventStoreOptions,
+  StreamIndexReport,
+  StreamWrite,
+  StreamMetadata,
+  StreamMetadataResult,
+  SetStreamMetadataOptions,
+  StreamOperationOptions,
+} from './stream/types.js';
+export { WrongExpectedVersionError, IndexUnavailableError } from './errors.js';

@@ -12,6 +12,7 @@ const COMMANDS: ReadonlyArray<{ name: string; summary: string; load(): Promise<C
   { name: 'verify', summary: 'check every frame and footer; exit 1 on damage', load: async () => (await import('./commands/verify.js')).verifyCommand },
   { name: 'repair', summary: 'cut or skip damage, keeping every byte under recovery/', load: async () => (await import('./commands/repair.js')).repairCommand },
   { name: 'dump', summary: 'print records; --raw decodes one file frame by frame', load: async () => (await import('./commands/dump.js')).dumpCommand },
+  { name: 'events', summary: 'print an event store\'s events (one stream, or all) as JSON lines', load: async () => (await import('./commands/events.js')).eventsCommand },
   { name: 'tail', summary: 'print the last records; -f follows a live writer', load: async () => (await import('./commands/tail.js')).tailCommand },
   { name: 'archive', summary: 'the archive queue; --now uploads it to --fs PATH or --s3-bucket', load: async () => (await import('./commands/archive.js')).archiveCommand },
   { name: 'backup', summary: 'point-in-time copy of a live log (hard links where possible)', load: async () => (await import('./commands/backup.js')).backupCommand },

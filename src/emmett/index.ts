@@ -14,7 +14,15 @@
  * Emmett counts stream versions from 1 (a stream with n events is at
  * version n, one with none at 0n); aof counts them from 0 (its last event's
  * version). The adapter translates: Emmett's `streamPosition` of an event is
- * aof's `version + 1`; `globalPosition` is aof's log position.
+ * aof's `version + 1`; its `globalPosition` is aof's log position + 1, so that
+ * the first event of a store is at 1 as in Emmett's own stores (positions stay
+ * increasing but may skip numbers: records appended to `es.log` directly are
+ * not events).
+ *
+ * Given a directory, the adapter shares one aof store per directory per
+ * process: a second `getAofEventStore(dir)` uses the store the first opened
+ * (its `storeOptions` are then ignored), each `close()` gives its handle back,
+ * and the last one closes the store.
  *
  * @module
  */
@@ -38,6 +46,7 @@ import {
   type ReadStreamOptions,
   type ReadStreamResult,
 } from '@event-driven-io/emmett';
+import * as path from 'node:path';
 import { InvalidArgumentError, WrongExpectedVersionError } from '../errors.js';
 import { EventStore } from '../stream/event-store.js';
 import type { EventInput, EventStoreOptions, ExpectedVersion, RecordedEvent } from '../stream/types.js';
@@ -45,81 +54,140 @@ import type { EventInput, EventStoreOptions, ExpectedVersion, RecordedEvent } fr
 /** Emmett's version of an empty or absent stream. */
 export const AofEmmettDefaultStreamVersion = 0n;
 
+/** Emmett's global position of an aof log position: Emmett's stores count from 1. */
+export function toGlobalPosition(logPosition: number): bigint {
+  return BigInt(logPosition + 1);
+}
+
 /** The Emmett `EventStore` over aof, with the aof store underneath and a way to close it. */
 export type AofEmmettEventStore = EmmettEventStore<ReadEventMetadataWithGlobalPosition> & {
   /** The aof event store underneath (opened on first use when given a directory). */
   eventStore(): Promise<EventStore>;
-  /** Closes the aof event store if this adapter opened it (given a directory); otherwise does nothing. */
+  /**
+   * Gives back this handle's use of a store it opened from a directory: the
+   * store closes when the last handle on that directory in this process
+   * closes. Does nothing for a store passed in (it stays yours to close).
+   */
   close(): Promise<void>;
 };
 
 /** Options of {@link getAofEventStore}: Emmett's hooks, and the aof store's options when given a directory. */
 export type AofEmmettEventStoreOptions = DefaultEventStoreOptions<AofEmmettEventStore> & {
-  /** Options of `EventStore.open` (used when `getAofEventStore` is given a directory). */
+  /** Options of `EventStore.open` (used when `getAofEventStore` is given a directory and no handle in this process has it open yet). */
   storeOptions?: EventStoreOptions;
 };
+
+/** One store per directory per process, shared by every adapter given that directory. */
+interface SharedStore {
+  opening: Promise<EventStore>;
+  /** Adapters holding it: the last to close it closes the store. */
+  users: number;
+}
+const sharedStores = new Map<string, SharedStore>();
+
+/** Takes a use of the store of `dir`, opening it if no adapter in this process has it. */
+function acquireStore(dir: string, options: EventStoreOptions | undefined): SharedStore {
+  const key = path.resolve(dir);
+  let shared = sharedStores.get(key);
+  if (shared === undefined) {
+    const entry: SharedStore = { opening: EventStore.open(dir, options), users: 0 };
+    // A failed open is not remembered: the next use tries again.
+    entry.opening.catch(() => {
+      if (sharedStores.get(key) === entry) sharedStores.delete(key);
+    });
+    sharedStores.set(key, entry);
+    shared = entry;
+  }
+  shared.users++;
+  return shared;
+}
+
+/** Gives a use back; the last user closes the store. */
+async function releaseStore(dir: string, shared: SharedStore): Promise<void> {
+  shared.users--;
+  if (shared.users > 0) return;
+  const key = path.resolve(dir);
+  if (sharedStores.get(key) === shared) sharedStores.delete(key);
+  const es = await shared.opening.catch(() => undefined);
+  await es?.close();
+}
 
 /**
  * An Emmett `EventStore` backed by aof: pass an open {@link EventStore}
  * (which stays yours to close), or a directory (the store is opened on
- * first use and closed by `close()`).
+ * first use, shared with every other adapter on that directory in this
+ * process, and closed by the last `close()`).
  */
 export function getAofEventStore(eventStoreOrDir: EventStore | string, options: AofEmmettEventStoreOptions = {}): AofEmmettEventStore {
   if (!(eventStoreOrDir instanceof EventStore) && (typeof eventStoreOrDir !== 'string' || eventStoreOrDir.length === 0)) {
     throw new InvalidArgumentError('getAofEventStore takes an aof EventStore or a directory');
   }
-  const owned = typeof eventStoreOrDir === 'string';
-  let opening: Promise<EventStore> | undefined = owned ? undefined : Promise.resolve(eventStoreOrDir);
+  const given = eventStoreOrDir instanceof EventStore ? Promise.resolve(eventStoreOrDir) : undefined;
+  let held: SharedStore | undefined;
   const store = (): Promise<EventStore> => {
-    if (opening === undefined) {
-      opening = EventStore.open(eventStoreOrDir as string, options.storeOptions);
-      // A failed open is not remembered: the next call tries again.
-      opening.catch(() => (opening = undefined));
+    if (given !== undefined) return given;
+    if (held === undefined) {
+      const shared = acquireStore(eventStoreOrDir as string, options.storeOptions);
+      held = shared;
+      shared.opening.catch(() => {
+        // This use ends with the failed open; the next call takes a new one.
+        if (held === shared) {
+          held = undefined;
+          shared.users--;
+        }
+      });
     }
-    return opening;
+    return held.opening;
+  };
+
+  /** Reads a stream as Emmett does, and where the read stopped (the stream position of its last event in range). */
+  const readRange = async <EventType extends Event, EventPayloadType extends Event>(
+    streamName: string,
+    readOptions: ReadStreamOptions<bigint, EventType, EventPayloadType> | undefined,
+  ): Promise<{ result: ReadStreamResult<EventType, ReadEventMetadataWithGlobalPosition>; readTo: bigint; es: EventStore }> => {
+    const es = await store();
+    const last = es.streamVersion(streamName);
+    const current = last === undefined ? AofEmmettDefaultStreamVersion : BigInt(last + 1);
+    const expected = readOptions?.expectedStreamVersion;
+    if (expected !== undefined && !matchesEmmett(current, expected)) throw new ExpectedVersionConflictError(current, expected);
+    if (last === undefined) return { result: { currentStreamVersion: current, events: [], streamExists: false }, readTo: current, es };
+    // Emmett positions are 1-based and inclusive; read no further than the version seen above, so the result is one snapshot.
+    const fromPosition = bigintArg('from', readOptions?.from) ?? 1n;
+    let toPosition = bigintArg('to', readOptions?.to) ?? current;
+    if (toPosition > current) toPosition = current;
+    const maxCount = bigintArg('maxCount', readOptions?.maxCount);
+    const first = fromPosition < 1n ? 1n : fromPosition;
+    if (maxCount !== undefined && first + maxCount - 1n < toPosition) toPosition = first + maxCount - 1n;
+    const events: Array<ReadEvent<EventType, ReadEventMetadataWithGlobalPosition>> = [];
+    if (toPosition >= first) {
+      const versioning = readOptions?.schema?.versioning;
+      for await (const e of es.readStream(streamName, { from: Number(first - 1n), maxCount: Number(toPosition - first + 1n) })) {
+        const read = toReadEvent<EventPayloadType>(e);
+        events.push((versioning?.upcast === undefined ? read : upcastRecordedMessage<EventType, EventPayloadType, ReadEventMetadataWithGlobalPosition>(read, versioning)) as ReadEvent<EventType, ReadEventMetadataWithGlobalPosition>);
+      }
+    }
+    return { result: { currentStreamVersion: current, events, streamExists: true }, readTo: toPosition, es };
   };
 
   const adapter: AofEmmettEventStore = {
     eventStore: store,
 
     async close(): Promise<void> {
-      if (!owned || opening === undefined) return;
-      const es = await opening.catch(() => undefined);
-      opening = undefined;
-      await es?.close();
+      if (held === undefined) return;
+      const shared = held;
+      held = undefined;
+      await releaseStore(eventStoreOrDir as string, shared);
     },
 
     async streamExists(streamName: string): Promise<boolean> {
-      return (await store()).streamVersion(streamName) !== undefined;
+      return (await store()).streamExists(streamName);
     },
 
     async readStream<EventType extends Event, EventPayloadType extends Event = EventType>(
       streamName: string,
       readOptions?: ReadStreamOptions<bigint, EventType, EventPayloadType>,
     ): Promise<ReadStreamResult<EventType, ReadEventMetadataWithGlobalPosition>> {
-      const es = await store();
-      const last = es.streamVersion(streamName);
-      const current = last === undefined ? AofEmmettDefaultStreamVersion : BigInt(last + 1);
-      if (readOptions?.expectedStreamVersion !== undefined && !matchesEmmett(current, readOptions.expectedStreamVersion)) {
-        throw new ExpectedVersionConflictError(current, readOptions.expectedStreamVersion);
-      }
-      if (last === undefined) return { currentStreamVersion: current, events: [], streamExists: false };
-      // Emmett positions are 1-based and inclusive; read no further than the version seen above, so the result is one snapshot.
-      const fromPosition = bigintArg('from', readOptions?.from) ?? 1n;
-      let toPosition = bigintArg('to', readOptions?.to) ?? current;
-      if (toPosition > current) toPosition = current;
-      const maxCount = bigintArg('maxCount', readOptions?.maxCount);
-      const first = fromPosition < 1n ? 1n : fromPosition;
-      if (maxCount !== undefined && first + maxCount - 1n < toPosition) toPosition = first + maxCount - 1n;
-      const events: Array<ReadEvent<EventType, ReadEventMetadataWithGlobalPosition>> = [];
-      if (toPosition >= first) {
-        const versioning = readOptions?.schema?.versioning;
-        for await (const e of es.readStream(streamName, { from: Number(first - 1n), maxCount: Number(toPosition - first + 1n) })) {
-          const read = toReadEvent<EventPayloadType>(e);
-          events.push((versioning?.upcast === undefined ? read : upcastRecordedMessage<EventType, EventPayloadType, ReadEventMetadataWithGlobalPosition>(read, versioning)) as ReadEvent<EventType, ReadEventMetadataWithGlobalPosition>);
-        }
-      }
-      return { currentStreamVersion: current, events, streamExists: true };
+      return (await readRange(streamName, readOptions)).result;
     },
 
     async aggregateStream<State, EventType extends Event, EventPayloadType extends Event = EventType>(
@@ -127,13 +195,16 @@ export function getAofEventStore(eventStoreOrDir: EventStore | string, options: 
       aggregateOptions: AggregateStreamOptions<State, EventType, ReadEventMetadataWithGlobalPosition, EventPayloadType>,
     ): Promise<AggregateStreamResultWithGlobalPosition<State, bigint, bigint>> {
       const { evolve, initialState, read } = aggregateOptions;
-      const result = await adapter.readStream<EventType, EventPayloadType>(streamName, read);
+      const { result, readTo, es } = await readRange<EventType, EventPayloadType>(streamName, read);
       let state = initialState();
       for (const e of result.events) state = (evolve as (s: State, e: ReadEvent<EventType, ReadEventMetadataWithGlobalPosition>) => State)(state, e);
-      if (!result.streamExists) return { currentStreamVersion: result.currentStreamVersion, state, streamExists: false };
+      // The version the state reflects: where the read stopped (`to`, `maxCount`), as Emmett's stores report it.
+      const limited = read?.to !== undefined || read?.maxCount !== undefined;
+      const currentStreamVersion = limited ? readTo : result.currentStreamVersion;
+      if (!result.streamExists) return { currentStreamVersion, state, streamExists: false };
       const lastRead = result.events[result.events.length - 1];
-      const lastEventGlobalPosition = lastRead === undefined ? BigInt((await lastPosition(await store(), streamName)) ?? 0) : lastRead.metadata.globalPosition;
-      return { currentStreamVersion: result.currentStreamVersion, state, streamExists: true, lastEventGlobalPosition };
+      const lastEventGlobalPosition = lastRead === undefined ? toGlobalPosition((await lastPosition(es, streamName)) ?? -1) : lastRead.metadata.globalPosition;
+      return { currentStreamVersion, state, streamExists: true, lastEventGlobalPosition };
     },
 
     async appendToStream<EventType extends Event, EventPayloadType extends Event = EventType>(
@@ -143,6 +214,12 @@ export function getAofEventStore(eventStoreOrDir: EventStore | string, options: 
     ): Promise<AppendToStreamResultWithGlobalPosition<bigint, bigint>> {
       const es = await store();
       const expectedEmmett = appendOptions?.expectedStreamVersion ?? NO_CONCURRENCY_CHECK;
+      const current = (): bigint => {
+        const last = es.streamVersion(streamName);
+        return last === undefined ? AofEmmettDefaultStreamVersion : BigInt(last + 1);
+      };
+      // A version no stream can be at (negative, or past 2^53) is a conflict in Emmett's stores, not bad input.
+      if (typeof expectedEmmett === 'bigint' && !isAofVersion(expectedEmmett)) throw new ExpectedVersionConflictError(current(), expectedEmmett);
       const downcast = appendOptions?.schema?.versioning?.downcast;
       const stored: Event[] = downcast === undefined ? events : events.map((e) => downcast(e));
       const inputs: EventInput[] = stored.map((e) => {
@@ -167,7 +244,7 @@ export function getAofEventStore(eventStoreOrDir: EventStore | string, options: 
         );
         await tryPublishMessagesAfterCommit<AofEmmettEventStore>(committed, options.hooks);
       }
-      return { nextExpectedStreamVersion: BigInt(result.nextExpectedVersion + 1), lastEventGlobalPosition: BigInt(result.position), createdNewStream: firstVersion === 0 };
+      return { nextExpectedStreamVersion: BigInt(result.nextExpectedVersion + 1), lastEventGlobalPosition: toGlobalPosition(result.position), createdNewStream: firstVersion === 0 };
     },
   };
   return adapter;
@@ -180,13 +257,18 @@ function toReadEvent<E extends Event>(e: RecordedEvent): ReadEvent<E, ReadEventM
     type: e.type,
     data: e.data,
     kind: 'Event',
-    metadata: { ...metadata, messageId: e.id, streamName: e.stream, streamPosition: BigInt(e.version + 1), globalPosition: BigInt(e.position) },
+    metadata: { ...metadata, messageId: e.id, streamName: e.stream, streamPosition: BigInt(e.version + 1), globalPosition: toGlobalPosition(e.position) },
   } as unknown as ReadEvent<E, ReadEventMetadataWithGlobalPosition>;
 }
 
 async function lastPosition(es: EventStore, stream: string): Promise<number | undefined> {
   for await (const e of es.readStream(stream, { direction: 'backwards', maxCount: 1 })) return e.position;
   return undefined;
+}
+
+/** True when an Emmett stream version (a count of events) can name an aof stream's version. */
+function isAofVersion(v: bigint): boolean {
+  return v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER);
 }
 
 /** Emmett's expectation in aof's terms: Emmett's version n (n events) is aof's version n - 1; 0n is no stream. */
@@ -199,18 +281,19 @@ function toAofExpected(expected: ExpectedStreamVersion<bigint>): ExpectedVersion
   return n === 0n ? 'no_stream' : Number(n - 1n);
 }
 
-/** Emmett's own rule (`matchesExpectedVersion`) with a default version of 0n. */
+/** Emmett's own rule (`matchesExpectedVersion`) with a default version of 0n: any other bigint (even a negative one) is compared as is. */
 function matchesEmmett(current: bigint, expected: ExpectedStreamVersion<bigint>): boolean {
   if (expected === NO_CONCURRENCY_CHECK) return true;
   if (expected === STREAM_DOES_NOT_EXIST) return current === AofEmmettDefaultStreamVersion;
   if (expected === STREAM_EXISTS) return current !== AofEmmettDefaultStreamVersion;
+  if (typeof expected === 'bigint') return current === expected;
   return current === bigintArg('expectedStreamVersion', expected);
 }
 
 /** A stream version or count as a bigint (Emmett uses bigint; a safe integer number is accepted too). */
 function bigintArg(name: string, value: unknown): bigint | undefined {
   if (value === undefined) return undefined;
-  if (typeof value === 'bigint' && value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER)) return value;
+  if (typeof value === 'bigint' && isAofVersion(value)) return value;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
   throw new InvalidArgumentError(`${name} must be a bigint >= 0, got ${typeof value === 'bigint' ? value.toString() : String(value)}`);
 }

@@ -56,6 +56,14 @@ export interface StreamHead {
   position: number;
 }
 
+/** Where a stream's events are: what reads need of an index, a writer's or a reader's. */
+export interface StreamPositions {
+  /** The stream's last event, or undefined when it has none. */
+  head(stream: string, streamBytes: Buffer): StreamHead | undefined;
+  /** Positions of the stream's events `[from, to]` (versions, inclusive), in order; versions the index does not hold are absent. */
+  positions(stream: string, streamBytes: Buffer, from: number, to: number): Array<{ version: number; position: number }>;
+}
+
 /** Events of one append (or of one stream within a scan) waiting for their index commit. */
 export interface PendingRun {
   stream: string;
@@ -85,7 +93,7 @@ interface Overlay {
  * never wait for LMDB. The log is the truth; the index is rebuilt from it
  * when it is missing, behind or inconsistent (see `reconcileIndex`).
  */
-export class StreamIndex {
+export class StreamIndex implements StreamPositions {
   private readonly overlay = new Map<string, Overlay>();
   private queue: PendingRun[] = [];
   private queuedTo: number;
@@ -110,6 +118,18 @@ export class StreamIndex {
     private readonly file: string,
   ) {
     this.queuedTo = 0;
+  }
+
+  /**
+   * Opens the index databases of `env` for reading only, or resolves
+   * undefined when no writer has created them (a reader must not create them:
+   * that would be a write). Never written through.
+   */
+  static openExisting(env: RootDatabase): StreamIndex | undefined {
+    const names = new Set<unknown>();
+    for (const k of env.getKeys({ limit: 1000 })) names.add(k);
+    if (!names.has(STREAM_INDEX_DBS.events) || !names.has(STREAM_INDEX_DBS.streams) || !names.has(STREAM_INDEX_DBS.meta)) return undefined;
+    return StreamIndex.open(env);
   }
 
   /** Opens (creating if needed) the index databases in `env`. */

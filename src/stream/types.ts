@@ -49,6 +49,30 @@ export interface RecordedEvent<Data = unknown, Metadata = unknown> {
   timestamp: number;
 }
 
+/**
+ * The shape of an application's event type: what `readStream<E>()`,
+ * `readAll<E>()` and `subscribe<E>()` are typed by. Emmett's
+ * `Event<Type, Data, Metadata>` fits, as does any `{ type, data, metadata? }`
+ * union, e.g. `type CartEvent = Event<'ItemAdded', { sku: string }> | Event<'Confirmed', { at: string }>`.
+ */
+export interface EventShape {
+  readonly type: string;
+  readonly data: unknown;
+  readonly metadata?: unknown;
+}
+
+/** The metadata type an event type declares; `unknown` when it declares none. */
+export type MetadataOf<E> = E extends { readonly metadata: infer M } ? M : E extends { readonly metadata?: infer M } ? M : unknown;
+
+/**
+ * A recorded event typed by the application's event union `E`: one member per
+ * event type, so narrowing `event.type` narrows `event.data` (no casts). The
+ * store does not check that stored events have these types: the caller says so.
+ */
+export type TypedRecordedEvent<E extends EventShape> = E extends EventShape
+  ? Omit<RecordedEvent, 'type' | 'data' | 'metadata'> & { type: E['type']; data: E['data']; metadata: MetadataOf<E> | undefined }
+  : never;
+
 /** Options of `appendToStream`. */
 export interface AppendOptions {
   /** What the stream must be at (default `'any'`). See {@link ExpectedVersion}. */
@@ -76,15 +100,31 @@ export interface ReadStreamOptions {
   direction?: 'forwards' | 'backwards';
 }
 
+/**
+ * Which events `readAll` and `subscribe` yield. Filters look at the event's
+ * header only: an event a filter drops is never decoded (no JSON parsed).
+ */
+export interface EventFilter {
+  /** Only events of streams whose names start with this (e.g. `'cart-'`). */
+  streamPrefix?: string;
+  /** Only events of these types. */
+  eventTypes?: readonly string[];
+  /**
+   * Also yield the events of metadata streams (`$$<stream>`, written by
+   * `setStreamMetadata`, `deleteStream`, `truncateStream`); default false.
+   */
+  includeMetadataStreams?: boolean;
+}
+
 /** Options of `readAll`. */
-export interface ReadAllOptions {
+export interface ReadAllOptions extends EventFilter {
   /** First log position to read from (default: the first record of the log). */
   from?: number;
 }
 
 /** Options of `subscribe`. */
-export interface SubscribeOptions {
-  /** Only this stream's events (default: every stream). */
+export interface SubscribeOptions extends EventFilter {
+  /** Only this stream's events (default: every stream; the filters apply only without it). */
   stream?: string;
   /**
    * Where to start (default 0): with `stream`, the first stream version to
@@ -109,7 +149,9 @@ export interface EventStoreOptions extends LogOptions {
   idempotencyWindow?: number;
   /**
    * Stream-index entries that may wait in memory for their LMDB commit
-   * before appends wait for the index (default 100,000).
+   * before appends wait for the index (default 100,000). A read-only store
+   * holds at most this many entries in memory for the events the writer has
+   * not committed to its index yet.
    */
   maxPendingIndexEntries?: number;
   /**
@@ -136,4 +178,45 @@ export interface StreamIndexReport {
   recordsScanned: number;
   /** Events indexed while catching up or rebuilding. */
   eventsIndexed: number;
+}
+
+/** What `appendToStreams` appends to one stream. */
+export interface StreamWrite {
+  /** The stream. */
+  stream: string;
+  /** Its events (at least one). */
+  events: readonly EventInput[];
+  /** What the stream must be at (default `'any'`). */
+  expectedVersion?: ExpectedVersion;
+}
+
+/**
+ * A stream's metadata, stored as events of its metadata stream `$$<stream>`
+ * (so it has its own version, survives restarts and index rebuilds, and is
+ * replaced as a whole by each `setStreamMetadata`).
+ */
+export interface StreamMetadata {
+  /** Events below this version are hidden from reads (`$tb`); `deleteStream` sets it past the last event. */
+  truncateBefore?: number;
+  /** Anything the application keeps about the stream (JSON). */
+  custom?: Record<string, unknown>;
+}
+
+/** A stream's metadata and the version of its metadata stream. */
+export interface StreamMetadataResult {
+  metadata: StreamMetadata;
+  /** The version of the metadata stream (0 for the first metadata written): pass it as `expectedMetadataVersion`. */
+  metadataVersion: number;
+}
+
+/** Options of `setStreamMetadata`. */
+export interface SetStreamMetadataOptions {
+  /** What the metadata stream must be at (default `'any'`). */
+  expectedMetadataVersion?: ExpectedVersion;
+}
+
+/** Options of `deleteStream` and `truncateStream`. */
+export interface StreamOperationOptions {
+  /** What the stream itself must be at (default `'any'`). */
+  expectedVersion?: ExpectedVersion;
 }

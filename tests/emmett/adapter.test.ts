@@ -160,8 +160,8 @@ describe('aof/emmett: getAofEventStore', () => {
     let store = getAofEventStore(dir, { storeOptions: { flush: { strategy: 'always' } }, hooks: { onAfterCommit: (events) => void committed.push(...events) } });
     await decider(store, '7', [add('tea', 1), add('cup', 2)]);
     expect(committed.map((e) => [e.type, e.metadata.streamName, e.metadata.streamPosition, e.metadata.globalPosition])).toEqual([
-      ['ProductItemAdded', 'cart-7', 1n, 0n],
-      ['ProductItemAdded', 'cart-7', 2n, 1n],
+      ['ProductItemAdded', 'cart-7', 1n, 1n],
+      ['ProductItemAdded', 'cart-7', 2n, 2n],
     ]);
     await store.close();
     await store.close();

@@ -201,7 +201,7 @@ describe('EventStore: expected versions', () => {
     await es.close();
   });
 
-  it('a closed store rejects with AOF_CLOSED; options are validated; a read-only store is refused', async () => {
+  it('a closed store rejects with AOF_CLOSED; options are validated; a read-only store refuses writes', async () => {
     const dir = tempLogDir();
     const es = await openStore(dir);
     await es.close();
@@ -210,7 +210,13 @@ describe('EventStore: expected versions', () => {
     expect(() => es.readStream('s')).toThrow(expect.objectContaining({ code: 'AOF_CLOSED' }));
     await expect(EventStore.open(dir, { idempotencyWindow: -1 })).rejects.toMatchObject({ code: 'AOF_INVALID_ARGUMENT' });
     await expect(EventStore.open(dir, { pinEvents: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'AOF_INVALID_ARGUMENT' });
-    await expect(EventStore.open(dir, { readOnly: true })).rejects.toMatchObject({ code: 'AOF_INVALID_ARGUMENT' });
+    // A read-only store reads; it refuses every write.
+    const reader = await EventStore.open(dir, { readOnly: true });
+    await expect(reader.appendToStream('s', [ev('x')])).rejects.toMatchObject({ code: 'AOF_READ_ONLY' });
+    await expect(reader.appendToStreams([{ stream: 's', events: [ev('x')] }])).rejects.toMatchObject({ code: 'AOF_READ_ONLY' });
+    await expect(reader.setStreamMetadata('s', {})).rejects.toMatchObject({ code: 'AOF_READ_ONLY' });
+    await expect(reader.deleteStream('s')).rejects.toMatchObject({ code: 'AOF_READ_ONLY' });
+    await reader.close();
     // A second writer on the same directory is refused by the log's lock.
     const first = await openStore(dir);
     await expect(openStore(dir)).rejects.toMatchObject({ code: 'AOF_LOCKED' });

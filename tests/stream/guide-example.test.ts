@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { EventStore, WrongExpectedVersionError, type RecordedEvent } from '../../src/index.js';
+import { EventStore, WrongExpectedVersionError } from '../../src/index.js';
 import { tempLogDir } from '../helpers/tmp.js';
 
 // #region example
@@ -21,8 +21,7 @@ interface Account {
   balance: number;
 }
 
-function evolve(state: Account, event: RecordedEvent): Account {
-  const e = event as RecordedEvent & AccountEvent;
+function evolve(state: Account, e: AccountEvent): Account {
   switch (e.type) {
     case 'AccountOpened':
       return { owner: e.data.owner, balance: 0 };
@@ -37,7 +36,8 @@ function evolve(state: Account, event: RecordedEvent): Account {
 async function load(es: EventStore, id: string): Promise<{ state: Account; version: number | undefined }> {
   let state: Account = { owner: undefined, balance: 0 };
   let version: number | undefined;
-  for await (const event of es.readStream(`account-${id}`)) {
+  // Typed by the event union: `event.data` narrows with `event.type`, no casts.
+  for await (const event of es.readStream<AccountEvent>(`account-${id}`)) {
     state = evolve(state, event);
     version = event.version;
   }
@@ -81,8 +81,7 @@ const withdraw = (amount: number) => (state: Account): AccountEvent[] => {
 /** A projection: every account's balance, caught up from the start, then live. */
 async function balances(es: EventStore, signal: AbortSignal, onUpdate: (totals: Map<string, number>) => void): Promise<void> {
   const totals = new Map<string, number>();
-  for await (const event of es.subscribe({ signal })) {
-    const e = event as RecordedEvent & AccountEvent;
+  for await (const e of es.subscribe<AccountEvent>({ signal, streamPrefix: 'account-' })) {
     const delta = e.type === 'Deposited' ? e.data.amount : e.type === 'Withdrawn' ? -e.data.amount : 0;
     totals.set(e.stream, (totals.get(e.stream) ?? 0) + delta);
     onUpdate(totals);
@@ -99,7 +98,7 @@ describe('docs/EVENT_SOURCING.md: the bank account example', () => {
     expect(start).toBeGreaterThan(0);
     const block = guide.slice(guide.indexOf('```ts\n', start) + '```ts\n'.length, guide.indexOf('```\n', guide.indexOf('```ts\n', start) + 6));
     const withoutImport = block.slice(block.indexOf('\n\n') + 2);
-    expect(block.startsWith("import { EventStore, WrongExpectedVersionError, type RecordedEvent } from 'aof';\n")).toBe(true);
+    expect(block.startsWith("import { EventStore, WrongExpectedVersionError } from 'aof';\n")).toBe(true);
     expect(withoutImport).toBe(region);
   });
 
