@@ -15,12 +15,19 @@ import { preserveRange, type RecoveryTarget } from './preserve.js';
 export interface TailRecovery {
   /** The active segment's file. */
   file: string;
-  /** True when the log was closed cleanly last time (its close marker was found and removed). */
+  /** True when the log was closed cleanly last time (its close marker was found; appends continue at its offset). */
   cleanClose: boolean;
   /** A torn tail that was cut off: where, how many bytes, and where they were kept under `recovery/`. */
   tornTail: { offset: number; bytes: number; reason: string; preservedAt: string } | undefined;
   /** Zero bytes after the last frame (preallocated or never written) that were cut off: they hold nothing, so no copy is kept. */
   zeroTailBytes: number;
+  /**
+   * False when the open took the segment from its clean-close marker and the
+   * figures the close recorded, without reading its frames: they are read
+   * and checked on first use (see docs/FORMAT.md, "Recovery at open"). The
+   * marker then stays until the first append writes over it.
+   */
+  scanned: boolean;
 }
 
 /** Scan settings. */
@@ -82,7 +89,7 @@ export async function openFromCloseMarker(handle: FileHandle, header: SegmentHea
       ? { end: markerAt, nextSeq: e.nextSeq, recordCount: e.recordCount, firstTimestamp: e.firstTimestamp, lastTimestamp: e.lastTimestamp, indexIntervalBytes: settings.indexIntervalBytes, readAheadBytes: settings.readAheadBytes }
       : undefined,
   };
-  return { segment, recovery: { file: handle.path, cleanClose: true, tornTail: undefined, zeroTailBytes: 0 } };
+  return { segment, recovery: { file: handle.path, cleanClose: true, tornTail: undefined, zeroTailBytes: 0, scanned: false } };
 }
 
 /**
@@ -95,7 +102,7 @@ export async function openFromCloseMarker(handle: FileHandle, header: SegmentHea
 export async function recoverActiveSegment(handle: FileHandle, header: SegmentHeader, size: number, target: RecoveryTarget, settings: ScanSettings): Promise<{ segment: SegmentState; recovery: TailRecovery }> {
   const crcSeed = frameCrcSeed(header.salt);
   const scan = await scanActiveFrames(handle, header.baseSeq, crcSeed, size, settings);
-  const recovery: TailRecovery = { file: handle.path, cleanClose: false, tornTail: undefined, zeroTailBytes: 0 };
+  const recovery: TailRecovery = { file: handle.path, cleanClose: false, tornTail: undefined, zeroTailBytes: 0, scanned: true };
   if (scan.stop !== undefined) {
     const stop = scan.stop;
     const hit = await findFrameAfter(handle, stop.offset + 1, size, scan.nextSeq, crcSeed);

@@ -48,6 +48,11 @@ export class EventStore {
   private submissions: Array<{ payloads: Buffer[]; resolve: (seq: number) => void; reject: (err: unknown) => void }> = [];
   private appendsSettled: (() => void) | undefined;
   private readonly unpin: (() => void) | undefined;
+  /** The log's end at open: the recent ids before it are read from the log on first need. */
+  private readonly openedAt: number;
+  /** True once the recent ids before the open were read (see `readRecentIds`). */
+  private recentRead = false;
+  private recentReading: Promise<void> | undefined;
 
   private constructor(
     /** The log the events live in. Append to it directly only records the store may skip: they are not events. */
@@ -62,6 +67,7 @@ export class EventStore {
   ) {
     this.recent = new RecentIds(idempotencyWindow);
     this.resolvedTo = log.nextSeq;
+    this.openedAt = log.nextSeq;
     this.unpin = pinEvents ? log.pin(log.firstSeq, 'event store: every event stays readable') : undefined;
   }
 
@@ -86,9 +92,8 @@ export class EventStore {
       if (catalog === undefined) throw new InvariantError('a writer opens its catalog');
       const index = StreamIndex.open(catalog.environment);
       const report = await reconcileIndex(log, index);
-      const store = new EventStore(log, catalog, index, report, maxPending, window, pinEvents ?? true);
-      await store.rememberRecentIds();
-      return store;
+      // The recent ids are read from the log on first need (an append with ids of its own), not here: an open that only reads pays nothing for them.
+      return new EventStore(log, catalog, index, report, maxPending, window, pinEvents ?? true);
     } catch (err) {
       await catalog?.close().catch(() => undefined);
       await log.close().catch(() => undefined);
@@ -146,6 +151,8 @@ export class EventStore {
   /** Holding the stream's lock: checks the expectation against the stream's durable head, then appends. */
   private async appendLocked(stream: string, streamBytes: Buffer, expected: ExpectedVersion, prepared: PreparedAppend, release: () => void): Promise<AppendResult> {
     try {
+      // Ids given by the caller are checked against, and join, the recent ids: those of the log before this open are read first.
+      if (prepared.callerIds && !this.recentRead) await this.readRecentIds();
       const head = this.index.head(stream, streamBytes);
       const actual = head === undefined ? -1 : head.version;
       if (!matches(expected, actual)) {
@@ -355,9 +362,28 @@ export class EventStore {
   }
 
   /** Fills the recent ids from the last records of the log (ids the callers gave), so retries stay idempotent across a restart. */
+  /**
+   * Reads the ids of the last `idempotencyWindow` events written before this
+   * open into the recent ids, once, before the first append that gives ids
+   * (concurrent ones share the read; one that fails is tried again by the next).
+   * Appends since the open are later in the log, and are remembered after them.
+   */
+  private readRecentIds(): Promise<void> {
+    this.recentReading ??= this.rememberRecentIds().then(
+      () => {
+        this.recentRead = true;
+      },
+      (err: unknown) => {
+        this.recentReading = undefined;
+        throw err;
+      },
+    );
+    return this.recentReading;
+  }
+
   private async rememberRecentIds(): Promise<void> {
     if (this.recent.capacity === 0) return;
-    const end = this.log.nextSeq;
+    const end = this.openedAt;
     const from = Math.max(this.log.firstSeq, end - this.recent.capacity);
     for await (const r of this.log.read({ from, to: end })) {
       if (!isEventRecord(r.payload)) continue;
