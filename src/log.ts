@@ -122,8 +122,6 @@ export class Log extends EventEmitter<LogEvents> {
   private guard: IdentityGuard | undefined;
   /** Writers: the identity file's record, rewritten with the new commit point at clean close. */
   private identity: OpenedIdentity | undefined;
-  /** Writers whose open took the active segment from its close marker: the end that close recorded. */
-  private cleanCloseEnd: number | undefined;
 
   private constructor(
     /** The log directory. */
@@ -261,7 +259,6 @@ export class Log extends EventEmitter<LogEvents> {
       log = new Log(dir, opts, list, writer, lock, catalog, report);
       log.guard = new IdentityGuard(identity.record);
       log.identity = identity;
-      if (loaded.recovery?.scanned === false) log.cleanCloseEnd = log.nextSeq;
       log.watermark = await WatermarkPublisher.open(opts.fs, dir, log.nextSeq, opts.fileMode);
       await announceStrategy(opts, dir, identity);
       log.startTiering(catalog);
@@ -662,20 +659,6 @@ export class Log extends EventEmitter<LogEvents> {
     if (this.tiering === undefined && cache === undefined) return base;
     const archived = this.tiering?.metrics() ?? emptyArchiveMetrics();
     return { ...base, archive: { ...archived, cacheBytes: cache?.sizeBytes ?? 0, fetches: cache?.fetches ?? 0 } };
-  }
-
-  /**
-   * True while this writer's log is exactly as its last clean close left it:
-   * the open took the active segment from that close's marker and the
-   * catalog's record of it (which the LMDB environment the event store's
-   * index lives in also holds), and nothing was appended since. The event
-   * store then knows its index, at the log's end, was written against this
-   * very log, and need not read the last record to check it.
-   *
-   * @internal
-   */
-  unchangedSinceCleanClose(): boolean {
-    return this.cleanCloseEnd !== undefined && this.cleanCloseEnd === this.nextSeq && this.writer !== undefined;
   }
 
   /**

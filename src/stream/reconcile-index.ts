@@ -15,9 +15,8 @@ class Inconsistent extends Error {}
  * Makes the stream index agree with the log before any append is decided.
  * The index is trusted only if its state names a prefix of this very log
  * (its `indexedTo` is not past the log's end, and the record just before it
- * has the CRC it recorded, or it reaches the end of a log that is exactly as
- * its last clean close left it); it is then caught up by reading the log
- * from `indexedTo`. Otherwise (missing, another format, ahead of the log after a
+ * has the CRC it recorded); it is then caught up by reading the log from
+ * `indexedTo`. Otherwise (missing, another format, ahead of the log after a
  * power loss under `interval`/`none` or a repair, a different log, or an
  * event that does not continue its stream) it is cleared and rebuilt from
  * the whole log.
@@ -39,9 +38,7 @@ export async function reconcileIndex(log: Log, index: StreamIndex): Promise<Stre
     reason = `the index covers positions up to ${state.indexedTo}, past the end of the log at ${end}`;
   } else if (state.indexedTo < first) {
     reason = `the index stops at ${state.indexedTo}, before the first record the log holds (${first})`;
-  } else if (state.indexedTo > first && !(state.indexedTo === end && log.unchangedSinceCleanClose())) {
-    // (An index at the end of a log unchanged since its clean close was written against this log: reading its last
-    // record would only check that record's bytes, which the first read of the segment checks anyway.)
+  } else if (state.indexedTo > first) {
     const rec = await log.get(state.indexedTo - 1);
     if (rec === undefined || crc32(rec.payload) !== state.lastCrc) reason = `log record ${state.indexedTo - 1} is not the one the index last covered`;
   }
