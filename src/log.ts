@@ -9,7 +9,7 @@ import { SegmentCatalog } from './catalog/catalog.js';
 import { activeEntryCurrent, entryFromSegment, type CatalogEntry } from './catalog/entry.js';
 import type { SealedFigures } from './segment/load.js';
 import { openWritableCatalog, reconcileCatalog, type CatalogReport, type OpenedCatalog } from './catalog/reconcile.js';
-import { loadDeferredSegment, trustedSealedEntries } from './log/deferred-segment.js';
+import { cleanCloseRecord, loadDeferredSegment, trustedSealedEntries } from './log/deferred-segment.js';
 import { batchPayloads, checkSeq } from './log/validate-input.js';
 import { normalizeOptions, type LogOptions, type NormalizedOptions } from './options.js';
 import type { HandlePool } from './segment/handle-pool.js';
@@ -196,7 +196,9 @@ export class Log extends EventEmitter<LogEvents> {
       const committed = opts.readOnly ? undefined : await writerCommitPoint(opts, dir, entries, found.record);
       // A reader takes the watermark as a witness under the writer's rule, read before the segments: it covers only records already on disk.
       const readerWatermark = opts.readOnly ? await durableWatermark(opts.fs, dir, found.record) : undefined;
-      const scan = opts.readOnly ? settings : { ...settings, checkEnd: endCheck(dir, entries, committed) };
+      // After a clean close the active segment opens from its close marker when the catalog's entry of it and the commit points agree.
+      const cleanClose = opened?.catalog.closedCleanly === true ? cleanCloseRecord(entries, committed) : undefined;
+      const scan = opts.readOnly ? settings : { ...settings, checkEnd: endCheck(dir, entries, committed), cleanClose };
       const loaded = await loadSegments(opts.fs, dir, opts.readOnly, target, scan, trusted, guard);
       list = new SegmentList(opts.fs, opts.maxOpenFiles, loaded.segments);
       active = loaded.activeHandle;
@@ -244,6 +246,8 @@ export class Log extends EventEmitter<LogEvents> {
             throw writer?.failedWith ?? err;
           });
           await log?.tiering?.waitForArchiveRoom();
+          // A footer indexes every frame: those a clean close left, not read at open, are checked first.
+          await list!.last?.checkFrames(list!.files);
         },
         rolled: async (s) => {
           await log?.recordInCatalog(() => catalog.add(entryFromSegment(s, s.dataEnd)));
@@ -498,8 +502,9 @@ export class Log extends EventEmitter<LogEvents> {
     this.tiering.start();
   }
 
-  /** A deferred segment's header and footer are read, an evicted one fetched back into the bounded cache, before it is read. */
+  /** A deferred segment's header and footer (or, active, its frames) are read, an evicted one fetched back into the bounded cache, before it is read. */
   private async prepareSegment(seg: LoadedSegment): Promise<void> {
+    if (seg.location === 'local' && !seg.sealed) return this.segs.own(seg).checkFrames(this.files);
     if (seg.location === 'local') return loadDeferredSegment(this.files, this.segs.own(seg), this.guard, (baseSeq, error, figures) => this.catalogMismatch(baseSeq, error, figures));
     const cache = this.tiering?.cache ?? this.fetched;
     if (cache === undefined) throw new ArchiveError(ErrorCode.ARCHIVE_UNAVAILABLE, `segment ${seg.baseSeq} was evicted to the archive: open the log with its archive to read it`, { file: seg.file });

@@ -34,27 +34,29 @@ import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-  type HeadObjectCommandOutput,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import { createRequire } from 'node:module';
+import type { HeadObjectCommandOutput, S3Client, S3ClientConfig, UploadPartCommand } from '@aws-sdk/client-s3';
 import { ArchiveError, ClosedError, CorruptionError, ErrorCode, InvalidArgumentError, IoError } from '../errors.js';
 import { crc32, crc32Native } from '../record/crc.js';
 import { parseSegmentKey, type ArchiveCallOptions, type ArchiveCompression, type ArchivedObject, type SegmentArchive, type SegmentSource } from './archive.js';
 import { decompressor, isCompression } from './compression.js';
 import { RunningCrc } from './file-crc.js';
+
+/** The AWS SDK's S3 client module. */
+type S3Sdk = typeof import('@aws-sdk/client-s3');
+let loadedSdk: S3Sdk | undefined;
+
+/**
+ * The AWS SDK, loaded when the first {@link S3Archive} is made, never at
+ * `import 'aof'`: loading it takes about 125 ms, which every process using a
+ * log without an S3 archive would otherwise pay at start (issue 19). A plain
+ * `require`, so the constructor stays synchronous; the package has no ESM
+ * entry of its own, so an application's `import` gets this same module (and
+ * its `S3Client` passes the `instanceof` check).
+ */
+function s3Sdk(): S3Sdk {
+  return (loadedSdk ??= createRequire(import.meta.url)('@aws-sdk/client-s3') as S3Sdk);
+}
 
 /** Smallest part S3 accepts (except the last one). */
 export const S3_MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -178,6 +180,8 @@ export class S3Archive implements SegmentArchive {
   readonly prefix: string;
   /** Compression of objects this instance stores. */
   readonly compression: ArchiveCompression;
+  /** The AWS SDK, loaded by the first instance (see {@link s3Sdk}). */
+  readonly #sdk: S3Sdk = s3Sdk();
   readonly #client: S3Client;
   readonly #ownsClient: boolean;
   readonly #compressionLevel: number | undefined;
@@ -222,7 +226,7 @@ export class S3Archive implements SegmentArchive {
 
     let where = '';
     if (options.client !== undefined) {
-      if (!(options.client instanceof S3Client)) throw new InvalidArgumentError('S3Archive option client must be an S3Client from @aws-sdk/client-s3');
+      if (!(options.client instanceof this.#sdk.S3Client)) throw new InvalidArgumentError('S3Archive option client must be an S3Client from @aws-sdk/client-s3');
       if (options.endpoint !== undefined || options.credentials !== undefined) throw new InvalidArgumentError('S3Archive takes either a client or endpoint/credentials, not both');
       this.#client = options.client;
       this.#ownsClient = false;
@@ -235,7 +239,7 @@ export class S3Archive implements SegmentArchive {
       }
       if (options.region !== undefined && (typeof options.region !== 'string' || !/^[a-z0-9-]{1,64}$/.test(options.region))) throw new InvalidArgumentError('S3Archive option region must be a region name like us-east-1');
       const keepAlive = { keepAlive: true, maxSockets: Math.max(16, this.#partConcurrency * 2) };
-      this.#client = new S3Client({
+      this.#client = new this.#sdk.S3Client({
         ...(endpoint === undefined ? {} : { endpoint }),
         region: options.region ?? 'us-east-1',
         ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
@@ -328,7 +332,7 @@ export class S3Archive implements SegmentArchive {
     const objectKey = this.objectKey(key);
     this.checkOpen();
     try {
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: options.signal });
+      await this.#client.send(new this.#sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: options.signal });
     } catch (err) {
       if (statusOf(err) === 404 && codeOf(err) !== 'NoSuchBucket') return;
       throw this.mapError(err, 'DeleteObject', objectKey);
@@ -343,7 +347,7 @@ export class S3Archive implements SegmentArchive {
     for (;;) {
       let page;
       try {
-        page = await this.#client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: listPrefix, MaxKeys: this.#listPageSize, ContinuationToken: token }), { abortSignal: options.signal });
+        page = await this.#client.send(new this.#sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: listPrefix, MaxKeys: this.#listPageSize, ContinuationToken: token }), { abortSignal: options.signal });
       } catch (err) {
         throw this.mapError(err, 'ListObjectsV2', listPrefix);
       }
@@ -376,7 +380,7 @@ export class S3Archive implements SegmentArchive {
     for (;;) {
       let page;
       try {
-        page = await this.#client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: listPrefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker, MaxUploads: this.#listPageSize }), { abortSignal: options.signal });
+        page = await this.#client.send(new this.#sdk.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: listPrefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker, MaxUploads: this.#listPageSize }), { abortSignal: options.signal });
       } catch (err) {
         throw this.mapError(err, 'ListMultipartUploads', listPrefix);
       }
@@ -386,7 +390,7 @@ export class S3Archive implements SegmentArchive {
         if (!objectKey.startsWith(this.prefix) || parseSegmentKey(objectKey.slice(this.prefix.length)) === undefined) continue;
         if (olderThanMs > 0 && initiated !== undefined && initiated.getTime() > cutoff) continue;
         try {
-          await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }), { abortSignal: options.signal });
+          await this.#client.send(new this.#sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }), { abortSignal: options.signal });
           aborted++;
         } catch (err) {
           if (codeOf(err) !== 'NoSuchUpload') throw this.mapError(err, 'AbortMultipartUpload', objectKey);
@@ -513,7 +517,7 @@ export class S3Archive implements SegmentArchive {
   private async uploadSingle(objectKey: string, buffer: Buffer, meta: StoredMeta, signal: AbortSignal | undefined): Promise<void> {
     try {
       const res = await this.#client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: buffer, ContentLength: buffer.length, ContentMD5: md5(buffer).toString('base64'), ContentType: 'application/octet-stream', Metadata: encodeMeta(meta) }),
+        new this.#sdk.PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: buffer, ContentLength: buffer.length, ContentMD5: md5(buffer).toString('base64'), ContentType: 'application/octet-stream', Metadata: encodeMeta(meta) }),
         { abortSignal: signal },
       );
       const etag = normalizeEtag(res.ETag);
@@ -526,7 +530,7 @@ export class S3Archive implements SegmentArchive {
   private async uploadMultipart(objectKey: string, body: StoredBody, meta: StoredMeta, signal: AbortSignal | undefined): Promise<void> {
     let uploadId: string | undefined;
     try {
-      const created = await this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, ContentType: 'application/octet-stream', Metadata: encodeMeta(meta) }), { abortSignal: signal });
+      const created = await this.#client.send(new this.#sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, ContentType: 'application/octet-stream', Metadata: encodeMeta(meta) }), { abortSignal: signal });
       uploadId = created.UploadId;
       if (uploadId === undefined || uploadId === '') throw new S3ArchiveError(ErrorCode.ARCHIVE_UNAVAILABLE, `S3 CreateMultipartUpload of ${this.where(objectKey)} returned no upload id`, 'CreateMultipartUpload');
     } catch (err) {
@@ -558,7 +562,7 @@ export class S3Archive implements SegmentArchive {
           }
           const expected = body.partMd5s[index]!;
           try {
-            const command = new UploadPartCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, PartNumber: index + 1, Body: part, ContentLength: length, ContentMD5: expected.toString('base64') });
+            const command = new this.#sdk.UploadPartCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, PartNumber: index + 1, Body: part, ContentLength: length, ContentMD5: expected.toString('base64') });
             const sha256 = body.partSha256s?.[index];
             if (sha256 !== undefined) presetPayloadHash(command, sha256);
             const res = await this.#client.send(command, { abortSignal: stop.signal });
@@ -581,7 +585,7 @@ export class S3Archive implements SegmentArchive {
       if (failure !== undefined) throw failure;
       try {
         await this.#client.send(
-          new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }),
+          new this.#sdk.CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }),
           { abortSignal: signal },
         );
       } catch (err) {
@@ -600,7 +604,7 @@ export class S3Archive implements SegmentArchive {
   /** Best effort: an upload this fails to abort is found by {@link abortStaleMultipartUploads}. */
   private async abortUpload(objectKey: string, uploadId: string): Promise<void> {
     try {
-      await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }), { abortSignal: AbortSignal.timeout(this.#requestTimeoutMs) });
+      await this.#client.send(new this.#sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }), { abortSignal: AbortSignal.timeout(this.#requestTimeoutMs) });
     } catch {
       // left for abortStaleMultipartUploads
     }
@@ -612,7 +616,7 @@ export class S3Archive implements SegmentArchive {
   private async download(objectKey: string, signal: AbortSignal | undefined, open: () => Promise<Writable>): Promise<StoredMeta> {
     let res;
     try {
-      res = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: signal });
+      res = await this.#client.send(new this.#sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: signal });
     } catch (err) {
       if (codeOf(err) === 'NoSuchKey') throw this.corrupt('GetObject', objectKey, 'is missing');
       throw this.mapError(err, 'GetObject', objectKey);
@@ -671,13 +675,13 @@ export class S3Archive implements SegmentArchive {
 
   private async head(objectKey: string, operation: string, signal: AbortSignal | undefined): Promise<HeadObjectCommandOutput | undefined> {
     try {
-      return await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: signal });
+      return await this.#client.send(new this.#sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: signal });
     } catch (err) {
       if (statusOf(err) !== 404) throw this.mapError(err, operation, objectKey);
     }
     // A HEAD has no body, so a missing bucket also looks like 404: tell them apart.
     try {
-      await this.#client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+      await this.#client.send(new this.#sdk.HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
     } catch (err) {
       if (statusOf(err) === 404) throw new S3ArchiveError(ErrorCode.ARCHIVE_REJECTED, `S3 ${operation} of ${this.where(objectKey)} failed: NoSuchBucket (HTTP 404)`, operation, 'NoSuchBucket', 404);
       throw this.mapError(err, 'HeadBucket', objectKey);

@@ -168,10 +168,10 @@ const CLOSE_CHECKSUM_FILE = 'closed-checksum.json';
  * open that finds the file byte for byte as it was left needs no probe.
  */
 export function recordCloseChecksum(indexDir: string): void {
-  const data = fs.readFileSync(path.join(indexDir, 'data.mdb'));
+  const sum = checksumOf(path.join(indexDir, 'data.mdb'));
   const tmp = path.join(indexDir, `${CLOSE_CHECKSUM_FILE}.tmp`);
   try {
-    fs.writeFileSync(tmp, JSON.stringify({ size: data.length, crc: crc32(data) }), { mode: 0o600 });
+    fs.writeFileSync(tmp, JSON.stringify(sum), { mode: 0o600 });
     fs.renameSync(tmp, path.join(indexDir, CLOSE_CHECKSUM_FILE));
   } catch (err) {
     // A full disk: no half-written record left behind (the next open probes the catalog instead).
@@ -183,10 +183,34 @@ export function recordCloseChecksum(indexDir: string): void {
 function matchesCloseChecksum(indexDir: string): boolean {
   try {
     const recorded = JSON.parse(fs.readFileSync(path.join(indexDir, CLOSE_CHECKSUM_FILE), 'utf8')) as { size?: unknown; crc?: unknown };
-    const data = fs.readFileSync(path.join(indexDir, 'data.mdb'));
-    return recorded.size === data.length && recorded.crc === crc32(data);
+    const data = checksumOf(path.join(indexDir, 'data.mdb'));
+    return recorded.size === data.size && recorded.crc === data.crc;
   } catch {
     return false;
+  }
+}
+
+/** Bytes read at a time when checksumming `data.mdb`. */
+const CHECKSUM_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * Size and CRC-32 of a file, read a chunk at a time into one buffer: the
+ * catalog holds the event store's stream index too (tens of MiB), and one
+ * buffer of the whole file cost the open its page faults (issue 19).
+ */
+function checksumOf(file: string): { size: number; crc: number } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(CHECKSUM_CHUNK_BYTES);
+    let size = 0;
+    let crc = 0;
+    for (let n = fs.readSync(fd, chunk, 0, chunk.length, 0); n > 0; n = fs.readSync(fd, chunk, 0, chunk.length, size)) {
+      crc = crc32(chunk.subarray(0, n), crc);
+      size += n;
+    }
+    return { size, crc };
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import fse from 'fs-extra';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CorruptionError } from '../errors.js';
@@ -112,6 +112,8 @@ async function reconcile(dir: string, catalog: SegmentCatalog, entries: CatalogE
 
 /** Moves the LMDB environment of `dir` under `recovery/` (durably), so it can be rebuilt. */
 function moveCatalogAside(dir: string): string {
+  // Loaded here, for the rare damaged catalog, not by every process that imports the package (issue 19: start-up time).
+  const fse = createRequire(import.meta.url)('fs-extra') as typeof import('fs-extra');
   const recovery = path.join(dir, RECOVERY_DIR);
   fse.ensureDirSync(recovery, 0o700);
   const dest = path.join(recovery, `index.damaged.${Date.now()}-${randomBytes(3).toString('hex')}`);

@@ -17,6 +17,8 @@ import { readSegmentEnvelope, sealedFigures, type HeaderCheck, type SealedFigure
 import type { LoadedSegment, SegmentState } from '../segment/loaded-segment.js';
 import type { Segment } from '../segment/segment.js';
 import { segmentPath } from '../segment/names.js';
+import type { CleanCloseRecord } from '../recovery/recover-active.js';
+import type { CommitPoint } from './commit-points.js';
 
 /** Entries a loader may open a sealed local segment from without reading its file. */
 export function trustedSealedEntries(entries: readonly CatalogEntry[]): Map<number, CatalogEntry> {
@@ -26,6 +28,18 @@ export function trustedSealedEntries(entries: readonly CatalogEntry[]): Map<numb
     if (sealedLocally && e.footerCrc !== null && e.bytes > 0 && impossibleEntry(e) === undefined) trusted.set(e.baseSeq, e);
   }
   return trusted;
+}
+
+/**
+ * What a clean close recorded about the active segment: the catalog's entry
+ * of the last segment when it is active (with the commit point the log
+ * recorded), for an open that trusts the segment's close marker
+ * (`openFromCloseMarker`). Only for a catalog marked closed cleanly.
+ */
+export function cleanCloseRecord(entries: readonly CatalogEntry[], committed: CommitPoint | undefined): CleanCloseRecord | undefined {
+  const last = entries[entries.length - 1];
+  if (last === undefined || last.status !== 'active') return undefined;
+  return { entry: last, committedSeq: committed?.seq };
 }
 
 /**

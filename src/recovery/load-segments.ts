@@ -8,7 +8,7 @@ import type { FileHandle } from '../fs/types.js';
 import type { CatalogEntry } from '../catalog/entry.js';
 import { deferredSegment } from '../log/deferred-segment.js';
 import { moveToRecovery, type RecoveryTarget } from './preserve.js';
-import { recoverActiveSegment, unscannedActiveSegment, type ScanSettings, type TailRecovery } from './recover-active.js';
+import { openFromCloseMarker, recoverActiveSegment, unscannedActiveSegment, type ScanSettings, type TailRecovery } from './recover-active.js';
 
 /** The result of opening a log directory's segments. */
 export interface LoadedLog {
@@ -40,7 +40,8 @@ export async function listSegmentBases(fs: FileSystem, dir: string): Promise<num
  * a sealed segment other than the last with an entry in `trusted` is opened
  * from that catalog entry alone and read on first use), and a scan of the
  * unsealed last one, which a writer recovers (torn tail
- * kept and cut, close marker removed). Checks that segments join without
+ * kept and cut, close marker removed), or after a clean close opens from its
+ * close marker, its frames read on first use. Checks that segments join without
  * holes. Throws {@link CorruptionError} naming file and offset otherwise.
  */
 export async function loadSegments(fs: FileSystem, dir: string, readOnly: boolean, target: RecoveryTarget, settings: ScanSettings, trusted: ReadonlyMap<number, CatalogEntry> = new Map(), guard?: HeaderCheck): Promise<LoadedLog> {
@@ -71,7 +72,8 @@ export async function loadSegments(fs: FileSystem, dir: string, readOnly: boolea
       } else if (readOnly) {
         result.segments.push(unscannedActiveSegment(file, envelope.header));
       } else {
-        const recovered = await recoverActiveSegment(handle, envelope.header, envelope.size, target, settings);
+        // A cleanly closed log's active segment opens from its close marker (its frames are checked on first use); otherwise it is scanned now.
+        const recovered = (await openFromCloseMarker(handle, envelope.header, envelope.size, settings)) ?? (await recoverActiveSegment(handle, envelope.header, envelope.size, target, settings));
         result.segments.push(recovered.segment);
         result.recovery = recovered.recovery;
         result.activeHandle = handle;

@@ -10,6 +10,21 @@ export interface Gap {
   offset: number;
 }
 
+/** The frames of a cleanly closed active segment that its open did not read, and what the close recorded about them. */
+export interface UncheckedFrames {
+  /** Where they end: the offset of the close marker the open removed. */
+  end: number;
+  /** The sequence number after them (the marker's). */
+  nextSeq: number;
+  /** Records among them, and the timestamps of the first and last, as the catalog recorded them at the close. */
+  recordCount: number;
+  firstTimestamp: number;
+  lastTimestamp: number;
+  /** How the check scans them. */
+  indexIntervalBytes: number;
+  readAheadBytes: number;
+}
+
 /**
  * What the log knows about one segment file in memory, as plain data: what
  * loaders build (from a header and footer, a scan, a catalog entry) before a
@@ -53,11 +68,20 @@ export interface SegmentState {
    */
   location: 'local' | 'archive';
   /**
-   * True for a sealed local segment opened from its catalog entry alone: its
-   * salt and index are unknown until its header and footer are read (and
-   * checked against the entry) on first use.
+   * True while something of the file must be read before the segment is:
+   * for a sealed local segment opened from its catalog entry alone, its
+   * header and footer (its salt and index are unknown until they are read,
+   * and checked against the entry, on first use); for the active segment of
+   * a cleanly closed log, its frames (see {@link UncheckedFrames}).
    */
   deferred?: boolean;
+  /**
+   * The active segment of a cleanly closed log, opened from its verified
+   * close marker and the commit points recorded with it: the frames it held
+   * then, `[64, end)`, not read yet. They are read and checked, and the
+   * sparse index built, on first use (`Segment.checkFrames`).
+   */
+  uncheckedFrames?: UncheckedFrames;
   /** True while an evicted segment's figures (salt, index) are not yet known from a fetched copy. */
   needsFetch: boolean;
   /** Damage found after `dataEnd` that is not a torn tail: reads past `dataEnd` reject with it. */

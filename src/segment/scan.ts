@@ -1,5 +1,5 @@
 import type { FileHandle } from '../fs/types.js';
-import { FLAG_CLOSE_MARKER, forEachRecord, type FrameHeader } from '../record/frame.js';
+import { FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, RECORD_HEADER_BYTES, type FrameHeader } from '../record/frame.js';
 import type { IndexEntry, SegmentSummary } from './footer.js';
 import { FrameCursor } from './frame-cursor.js';
 import { SEGMENT_HEADER_BYTES } from './header.js';
@@ -46,7 +46,7 @@ export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: nu
       break;
     }
     // A valid checksum over record lengths that do not add up is still damage (never written by us).
-    const problem = continuityProblem(step.header, result) ?? forEachRecord(step.buf, step.at, step.header, () => undefined);
+    const problem = continuityProblem(step.header, result) ?? recordLayoutProblem(step.buf, step.at, step.header);
     if (problem !== undefined) {
       result.stop = { offset: step.offset, reason: problem, zeros: false };
       break;
@@ -55,6 +55,26 @@ export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: nu
   }
   result.index = index.entries;
   return result;
+}
+
+/**
+ * Why a checksummed frame's records do not exactly fill it (the messages of
+ * `forEachRecord`), or undefined. Walks the lengths only: a scan reads every
+ * record of a segment, and slicing each payload it never uses cost it a
+ * buffer per record.
+ */
+function recordLayoutProblem(buf: Buffer, offset: number, h: FrameHeader): string | undefined {
+  if (h.flags !== 0) return undefined;
+  const end = offset + h.frameBytes;
+  let at = offset + FRAME_HEADER_BYTES;
+  for (let i = 0; i < h.count; i++) {
+    if (at + RECORD_HEADER_BYTES > end) return `record ${i} header runs past the frame`;
+    const length = buf.readUInt32LE(at);
+    at += RECORD_HEADER_BYTES;
+    if (at + length > end) return `record ${i} of ${length} bytes runs past the frame`;
+    at += length;
+  }
+  return at === end ? undefined : `frame has ${end - at} bytes after its last record`;
 }
 
 function continuityProblem(h: FrameHeader, r: ScanResult): string | undefined {

@@ -1,9 +1,12 @@
 import { assert } from '../assert.js';
+import { CorruptionError } from '../errors.js';
 import type { FileHandle } from '../fs/types.js';
+import { frameCrcSeed } from '../record/frame.js';
+import { scanActiveFrames, type ActiveScan } from './active-scan.js';
 import type { IndexEntry } from './footer.js';
 import type { HandlePool } from './handle-pool.js';
 import type { SealedFigures } from './load.js';
-import type { Gap, LoadedSegment, SegmentState } from './loaded-segment.js';
+import type { Gap, LoadedSegment, SegmentState, UncheckedFrames } from './loaded-segment.js';
 import { SparseIndexBuilder } from './sparse-index.js';
 
 /** Writes to a segment's own fields: only methods of {@link Segment} use it. */
@@ -24,8 +27,9 @@ export interface PublishedFrame {
  * Kafka's `LogSegment`: the fields are readonly to everyone (the compiler
  * proves nothing else writes them), and change only through the methods
  * below, each a move of the segment's life: frames published while active,
- * sealed once, a deferred header and footer loaded, evicted to the archive
- * and fetched back, damage found. Plain fields, so reads of `dataEnd` and
+ * sealed once, a deferred header and footer loaded, the frames of a cleanly
+ * closed active segment checked, evicted to the archive and fetched back,
+ * damage found. Plain fields, so reads of `dataEnd` and
  * `nextSeq` on the data path cost what they cost before.
  */
 export class Segment implements LoadedSegment {
@@ -47,6 +51,9 @@ export class Segment implements LoadedSegment {
   readonly deferred: boolean;
   readonly needsFetch: boolean;
   readonly damage: { readonly offset: number; readonly reason: string } | undefined;
+  readonly uncheckedFrames: Readonly<UncheckedFrames> | undefined;
+  /** What the check of the unchecked frames found wrong: every later check (each read, a seal) rejects with it. */
+  private framesDamage: CorruptionError | undefined;
   /** Builds the index while frames are published (active segments). */
   private indexBuilder: SparseIndexBuilder | undefined;
   /** The deferred load under way, shared by concurrent readers. */
@@ -78,6 +85,8 @@ export class Segment implements LoadedSegment {
     this.deferred = state.deferred === true;
     this.needsFetch = state.needsFetch;
     this.damage = state.damage;
+    this.uncheckedFrames = state.uncheckedFrames;
+    assert(state.uncheckedFrames === undefined || (!state.sealed && state.deferred === true), 'only an active segment has unchecked frames, and it is read only once they are checked');
   }
 
   private get own(): Own {
@@ -133,6 +142,7 @@ export class Segment implements LoadedSegment {
   /** The footer written at `dataEnd` is durable: the file never changes again. */
   seal(footerBytes: number, footerCrc: number): void {
     assert(!this.sealed, `a segment is sealed once (${this.file})`);
+    assert(this.uncheckedFrames === undefined, 'a footer indexes every frame: the frames a clean close left are checked before a seal');
     const own = this.own;
     own.sealed = true;
     own.footerBytes = footerBytes;
@@ -152,12 +162,61 @@ export class Segment implements LoadedSegment {
    * from `files`. Concurrent callers share one load.
    */
   loadDeferred(files: HandlePool, read: (handle: FileHandle, seg: LoadedSegment) => Promise<SealedFigures>): Promise<void> {
-    if (!this.deferred) return Promise.resolve();
+    if (!this.deferred || !this.sealed) return Promise.resolve();
     this.loading ??= files
       .withHandle(this.file, (handle) => read(handle, this))
       .then((figures) => this.adoptSealed(figures))
       .finally(() => (this.loading = undefined));
     return this.loading;
+  }
+
+  /**
+   * Reads and checks the frames a cleanly closed active segment held at
+   * open (see {@link UncheckedFrames}), through a handle from `files`, and
+   * builds their sparse index: before the first read of the segment, and
+   * before it is sealed (its footer indexes every frame). Concurrent callers
+   * share one check. The frames must end exactly where the close marker was,
+   * at the sequence number it recorded; otherwise the data below that
+   * recorded commit point is damaged: this rejects with `AOF_CORRUPT` naming
+   * the file and the offset of the first bad frame, now and on every later
+   * call (reads of the segment, a seal), and nothing is cut: `Log.repair`
+   * deals with it. Frames published since the open are kept as they are.
+   */
+  checkFrames(files: HandlePool): Promise<void> {
+    if (this.framesDamage !== undefined) return Promise.reject(this.framesDamage);
+    const pending = this.uncheckedFrames;
+    if (pending === undefined) return Promise.resolve();
+    this.loading ??= files
+      .withHandle(this.file, (handle) => scanActiveFrames(handle, this.baseSeq, frameCrcSeed(this.salt), pending.end, pending))
+      .then((scan) => this.adoptCheckedFrames(pending, scan))
+      .finally(() => (this.loading = undefined));
+    return this.loading;
+  }
+
+  private adoptCheckedFrames(pending: Readonly<UncheckedFrames>, scan: ActiveScan): void {
+    if (scan.stop !== undefined || scan.nextSeq !== pending.nextSeq || scan.dataEnd !== pending.end) {
+      const at = scan.stop?.offset ?? scan.dataEnd;
+      const why = scan.stop?.reason ?? `the frames end at sequence ${scan.nextSeq}, offset ${scan.dataEnd}`;
+      this.framesDamage = new CorruptionError(
+        `${why}: the clean close recorded records up to ${pending.nextSeq - 1} ending at offset ${pending.end}; the segment cannot be read or sealed (run Log.verify, then Log.repair)`,
+        { file: this.file, offset: at },
+      );
+      throw this.framesDamage;
+    }
+    const own = this.own;
+    // Frames published since the open follow the checked ones: their index entries and gaps come after.
+    own.index = [...scan.index, ...this.index];
+    if (this.indexBuilder !== undefined) {
+      this.indexBuilder = new SparseIndexBuilder(pending.indexIntervalBytes, this.index);
+      own.index = this.indexBuilder.entries;
+    }
+    own.gaps = [...scan.gaps, ...this.gaps];
+    // The frames are the truth where the catalog's figures of them differ (they agree unless the catalog was damaged).
+    own.recordCount = this.recordCount - pending.recordCount + scan.recordCount;
+    if (scan.recordCount > 0) own.firstTimestamp = scan.firstTimestamp;
+    if (this.dataEnd === pending.end) own.lastTimestamp = scan.lastTimestamp;
+    own.uncheckedFrames = undefined;
+    own.deferred = false;
   }
 
   /** Retention removed the local file after its archived copy was verified: reads fetch it back. */

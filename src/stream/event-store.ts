@@ -86,6 +86,11 @@ export class EventStore {
   private readonly unpin: (() => void) | undefined;
   /** Where reads find a stream's events: the writer's index, or a reader's view of it. */
   private readonly view: StreamPositions;
+  /** The log's end at open: the recent ids before it are read from the log on first need. */
+  private readonly openedAt: number;
+  /** True once the recent ids before the open were read (see `readRecentIds`). */
+  private recentRead = false;
+  private recentReading: Promise<void> | undefined;
 
   private constructor(
     /** The log the events live in. Append to it directly only records the store may skip: they are not events. */
@@ -104,6 +109,7 @@ export class EventStore {
     this.recent = new RecentIds(idempotencyWindow);
     this.resolvedTo = log.nextSeq;
     this.view = (index ?? reader)!;
+    this.openedAt = log.nextSeq;
     this.unpin = pinEvents && index !== undefined ? log.pin(log.firstSeq, 'event store: every event stays readable') : undefined;
   }
 
@@ -134,9 +140,8 @@ export class EventStore {
       if (catalog === undefined) throw new InvariantError('a writer opens its catalog');
       const index = StreamIndex.open(catalog.environment);
       const report = await reconcileIndex(log, index);
-      const store = new EventStore(log, catalog, index, undefined, report, maxPending, window, pinEvents ?? true);
-      await store.rememberRecentIds();
-      return store;
+      // The recent ids are read from the log on first need (an append with ids of its own), not here: an open that only reads pays nothing for them.
+      return new EventStore(log, catalog, index, undefined, report, maxPending, window, pinEvents ?? true);
     } catch (err) {
       await catalog?.close().catch(() => undefined);
       await log.close().catch(() => undefined);
@@ -250,6 +255,8 @@ export class EventStore {
   /** Holding every stream's lock: checks each expectation against the stream's durable head, then appends all in one batch. */
   private async appendLocked(writes: Write[], releases: Array<() => void>): Promise<AppendResult[]> {
     try {
+      // Ids given by the caller are checked against, and join, the recent ids: those of the log before this open are read first.
+      if (!this.recentRead && writes.some((w) => w.prepared.callerIds)) await this.readRecentIds();
       const index = this.index!;
       const actuals = writes.map((w) => index.head(w.stream, w.streamBytes)?.version ?? -1);
       const failed = writes.findIndex((w, i) => !matches(w.expected, actuals[i]!));
@@ -614,10 +621,29 @@ export class EventStore {
     return (await this.metadataOf(stream))?.metadata.truncateBefore ?? 0;
   }
 
-  /** Fills the recent ids from the last records of the log (ids the callers gave), so retries stay idempotent across a restart. */
+  /**
+   * Reads the ids of the last `idempotencyWindow` events written before this
+   * open into the recent ids, once, before the first append that gives ids
+   * (concurrent ones share the read; one that fails is tried again by the next).
+   * Appends since the open are later in the log, and are remembered after them.
+   */
+  private readRecentIds(): Promise<void> {
+    this.recentReading ??= this.rememberRecentIds().then(
+      () => {
+        this.recentRead = true;
+      },
+      (err: unknown) => {
+        this.recentReading = undefined;
+        throw err;
+      },
+    );
+    return this.recentReading;
+  }
+
+  /** Fills the recent ids from the last records of the log before the open (ids the callers gave), so retries stay idempotent across a restart. */
   private async rememberRecentIds(): Promise<void> {
     if (this.recent.capacity === 0) return;
-    const end = this.log.nextSeq;
+    const end = this.openedAt;
     const from = Math.max(this.log.firstSeq, end - this.recent.capacity);
     for await (const r of this.log.read({ from, to: end })) {
       if (!isEventRecord(r.payload)) continue;

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Log, type LogOptions } from '../../src/index.js';
@@ -152,9 +153,11 @@ describe('faults while opening', () => {
     const log = await Log.open(dir, { segment: { maxRecords: 4 } });
     const acked = await appendMany(log, 0, 10);
     await log.close();
+    // An open that takes the active segment from its close marker truncates nothing: without the catalog's record of the close it scans, and cuts the marker off.
+    if (op === 'truncate') fs.rmSync(path.join(dir, 'index'), { recursive: true });
     const faults = new FaultFs({ seed: 8 });
     faults.failNext(op, 'EIO', op === 'mkdir' ? { path: 'recovery' } : {});
-    // truncate and mkdir only happen when the close marker is removed / bytes are kept: both happen on this open.
+    // truncate and mkdir only happen when the close marker is removed / bytes are kept.
     const opened = await Log.open(dir, { fs: faults }).then(
       async (l) => {
         await l.close();

@@ -105,7 +105,7 @@ describe('crashes around segment creation', () => {
 });
 
 describe('damage after a clean close is corruption, never a torn tail', () => {
-  it('flipping any byte of the last data frame makes a writer open reject with AOF_CORRUPT and changes nothing', async () => {
+  it('flipping any byte of the last data frame: the writer finds it on first read (the scanning open, at open) as AOF_CORRUPT, and cuts nothing', async () => {
     const dir = tempLogDir();
     const log = await openLog(dir);
     for (let i = 0; i < 5; i++) await log.append(payloadFor(i, 20));
@@ -121,11 +121,25 @@ describe('damage after a clean close is corruption, never a torn tail', () => {
       const bytes = Buffer.from(original);
       bytes[at] ^= 0x5a;
       fs.writeFileSync(file, bytes);
+      // The clean close's records agree: the writer opens without reading the frames, and the first read checks them.
+      const opened = await Log.open(damagedDir);
+      expect(opened.nextSeq).toBe(5);
+      for (const seq of [0, 4]) {
+        const err = await rejection(opened.get(seq));
+        expect(err.code, `flip at ${at}: ${err.message}`).toBe('AOF_CORRUPT');
+        expect(err).toMatchObject({ file, offset: lastFrameAt });
+      }
+      await opened.close();
+      // Nothing was cut or moved, and the lock was released.
+      expect(fs.readFileSync(file).subarray(0, seg.bytes).equals(bytes.subarray(0, seg.bytes))).toBe(true);
+      expect(recoveryFiles(damagedDir)).toEqual([]);
+      expect(fs.existsSync(path.join(damagedDir, 'LOCK'))).toBe(false);
+      // Without the catalog's record of the clean close the open scans the segment: the marker after the damage makes it corruption.
+      fs.rmSync(path.join(damagedDir, 'index'), { recursive: true });
       const err = await rejection(Log.open(damagedDir));
       expect(err.code, `flip at ${at}: ${err.message}`).toBe('AOF_CORRUPT');
       expect(err).toMatchObject({ file, offset: lastFrameAt });
-      // Nothing was cut or moved, and the lock was released.
-      expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+      expect(fs.readFileSync(file).subarray(0, seg.bytes).equals(bytes.subarray(0, seg.bytes))).toBe(true);
       expect(recoveryFiles(damagedDir)).toEqual([]);
       expect(fs.existsSync(path.join(damagedDir, 'LOCK'))).toBe(false);
     }

@@ -128,6 +128,32 @@ describe('the stream index at open', () => {
     await es.close();
   });
 
+  it('is rebuilt when the log was replaced by a different one of exactly its length, closed cleanly by a plain writer', async () => {
+    // The log then opens from its close marker as left by that writer: only the record before indexedTo tells the histories apart.
+    const dir = tempLogDir();
+    let es = await openStore(dir);
+    await es.appendToStream('s', [{ type: 'a', data: 0 }]);
+    await es.close();
+    const segments = path.join(dir, 'segments');
+    const saved = path.join(tempDir(), 'segments');
+    copyDir(segments, saved);
+    es = await openStore(dir);
+    await es.appendToStream('s', [{ type: 'b', data: 1 }]);
+    await es.close();
+    fs.rmSync(segments, { recursive: true });
+    copyDir(saved, segments);
+    await forgetLogCommitPoints(dir);
+    await appendBehindTheIndex(dir, [['other', 0]]);
+    es = await openStore(dir);
+    expect(es.log.openReport.recovery).toMatchObject({ cleanClose: true, scanned: false });
+    expect(es.indexReport.action).toBe('rebuilt');
+    expect(es.indexReport.reason).toMatch(/not the one the index last covered/);
+    await expectAgreesWithLog(es);
+    expect(es.streamVersion('s')).toBe(0);
+    expect(es.streamVersion('other')).toBe(0);
+    await es.close();
+  });
+
   it('is rebuilt when missing (the LMDB environment deleted) or written in another format', async () => {
     const dir = tempLogDir();
     let es = await openStore(dir);
