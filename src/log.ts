@@ -136,7 +136,7 @@ export class Log extends EventEmitter<LogEvents> {
   ) {
     super();
     this.openReport = openReport;
-    this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes, (seg) => this.prepareSegment(seg), opts.syncIoMaxBytes);
+    this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes, (seg) => this.prepareSegment(seg), opts.syncIoMaxBytes, opts.positionCacheBytes);
     if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.fs, opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes, this.files, (file) => void this.files.forget(file));
     if (writer === undefined) {
       this.wakeup = new FileWakeup(path.join(dir, WATERMARK_FILE), opts.tailPollIntervalMs);
@@ -390,6 +390,26 @@ export class Log extends EventEmitter<LogEvents> {
       return await this.reader.get(checked);
     } catch (err) {
       throw toAofError(err, `cannot read record ${checked}`);
+    }
+  }
+
+  /**
+   * The records `seqs`, in the order asked (undefined for a number the log
+   * does not hold), in one promise: the reads are issued in file order. For
+   * loading a handful of scattered records at once, such as a stream's
+   * events. Rejects as {@link get} does, for the first number that fails.
+   */
+  async getMany(seqs: readonly number[]): Promise<Array<LogRecord | undefined>> {
+    this.checkOpen();
+    if (!Array.isArray(seqs)) throw new InvalidArgumentError('seqs must be an array of sequence numbers');
+    const checked = seqs.map((s, i) => checkSeq(`seqs[${i}]`, s));
+    try {
+      let highest = -1;
+      for (const s of checked) if (s > highest) highest = s;
+      if (highest >= this.nextSeq) await this.caughtUpTo(highest + 1);
+      return await this.reader.getMany(checked);
+    } catch (err) {
+      throw toAofError(err, `cannot read records`);
     }
   }
 

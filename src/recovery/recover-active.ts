@@ -41,7 +41,7 @@ export interface ScanSettings {
  */
 export async function recoverActiveSegment(handle: FileHandle, header: SegmentHeader, size: number, target: RecoveryTarget, settings: ScanSettings): Promise<{ segment: SegmentState; recovery: TailRecovery }> {
   const crcSeed = frameCrcSeed(header.salt);
-  const scan = await scanSegment(handle, header.baseSeq, crcSeed, size, settings.indexIntervalBytes, settings.readAheadBytes);
+  const scan = await scanSegment(handle, header.baseSeq, crcSeed, size, settings.indexIntervalBytes, settings.readAheadBytes, undefined, header.version);
   const recovery: TailRecovery = { file: handle.path, cleanClose: false, tornTail: undefined, zeroTailBytes: 0 };
   if (scan.stop !== undefined) {
     const stop = scan.stop;
@@ -64,6 +64,7 @@ export async function recoverActiveSegment(handle: FileHandle, header: SegmentHe
     await handle.truncate(scan.closeMarkerAt);
     await handle.datasync();
     scan.dataEnd = scan.closeMarkerAt;
+    scan.positions?.truncate(scan.nextSeq, scan.closeMarkerAt);
     recovery.cleanClose = true;
   }
   return { segment: toSegmentState(handle.path, header, scan, false), recovery };
@@ -77,7 +78,7 @@ export async function recoverActiveSegment(handle: FileHandle, header: SegmentHe
  */
 export function unscannedActiveSegment(file: string, header: SegmentHeader): SegmentState {
   return {
-    baseSeq: header.baseSeq, file, salt: header.salt, createdMs: header.createdMs, sealed: false,
+    baseSeq: header.baseSeq, version: header.version, positionsBytes: 0, file, salt: header.salt, createdMs: header.createdMs, sealed: false,
     nextSeq: header.baseSeq, recordCount: 0, dataEnd: SEGMENT_HEADER_BYTES, firstTimestamp: 0, lastTimestamp: 0,
     index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
   };
@@ -86,7 +87,7 @@ export function unscannedActiveSegment(file: string, header: SegmentHeader): Seg
 /** The in-memory state of a segment from a scan of its frames. */
 export function toSegmentState(file: string, header: SegmentHeader, scan: ScanResult, sealed: boolean): SegmentState {
   return {
-    baseSeq: header.baseSeq, file, salt: header.salt, createdMs: header.createdMs, sealed,
+    baseSeq: header.baseSeq, version: header.version, positionsBytes: 0, positions: sealed ? undefined : scan.positions, file, salt: header.salt, createdMs: header.createdMs, sealed,
     nextSeq: scan.nextSeq, recordCount: scan.recordCount, dataEnd: scan.dataEnd,
     firstTimestamp: scan.firstTimestamp, lastTimestamp: scan.lastTimestamp,
     index: scan.index, gaps: scan.gaps, damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,

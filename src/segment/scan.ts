@@ -1,8 +1,9 @@
 import type { FileHandle } from '../fs/types.js';
-import { FLAG_CLOSE_MARKER, forEachRecord, type FrameHeader } from '../record/frame.js';
+import { FLAG_CLOSE_MARKER, forEachRecord, recordCrcProblem, recordHeaderBytesOf, type FrameHeader } from '../record/frame.js';
 import type { IndexEntry, SegmentSummary } from './footer.js';
 import { FrameCursor } from './frame-cursor.js';
 import { SEGMENT_HEADER_BYTES } from './header.js';
+import { Positions } from './positions.js';
 import { SparseIndexBuilder } from './sparse-index.js';
 
 /** Where and why a scan stopped before the end of the data. */
@@ -23,6 +24,8 @@ export interface ScanResult extends SegmentSummary {
   stop: ScanStop | undefined;
   /** Lost sequence ranges recorded by repair as gap frames. */
   gaps: Array<{ from: number; to: number; offset: number }>;
+  /** Version 3, a scan from the first frame: where each record lies (what the position table holds). */
+  positions: Positions | undefined;
 }
 
 /**
@@ -30,14 +33,17 @@ export interface ScanResult extends SegmentSummary {
  * checking checksums, sequence continuity and timestamp order, and builds the
  * summary and sparse index a footer would hold. Stops at the first bad frame.
  */
-export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: number, end: number, indexIntervalBytes: number, readAheadBytes: number, from?: { offset: number; seq: number }): Promise<ScanResult> {
+export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: number, end: number, indexIntervalBytes: number, readAheadBytes: number, from: { offset: number; seq: number } | undefined, version: number, checkRecordCrcs = false): Promise<ScanResult> {
+  const recordHeaderBytes = recordHeaderBytesOf(version);
   const start = from?.offset ?? SEGMENT_HEADER_BYTES;
   const cursor = new FrameCursor(file, start, end, readAheadBytes, crcSeed);
   const index = new SparseIndexBuilder(indexIntervalBytes);
   const result: ScanResult = {
     recordCount: 0, firstSeq: baseSeq, nextSeq: from?.seq ?? baseSeq, firstTimestamp: 0, lastTimestamp: 0,
     dataEnd: start, index: [], closeMarkerAt: undefined, stop: undefined, gaps: [],
+    positions: version >= 3 && from === undefined ? new Positions(baseSeq, start) : undefined,
   };
+  const positions = result.positions;
   for (;;) {
     const step = await cursor.next();
     if (step.kind === 'end') break;
@@ -46,10 +52,20 @@ export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: nu
       break;
     }
     // A valid checksum over record lengths that do not add up is still damage (never written by us).
-    const problem = continuityProblem(step.header, result) ?? forEachRecord(step.buf, step.at, step.header, () => undefined);
+    const h = step.header;
+    // Version 3 records carry their own CRC: `Log.verify` checks it too (sequential readers and recovery trust the frame's).
+    const problem = continuityProblem(h, result) ?? forEachRecord(step.buf, step.at, h, recordHeaderBytes, () => undefined) ?? (checkRecordCrcs && version >= 3 && h.flags === 0 ? recordCrcProblem(step.buf, step.at, h, crcSeed) : undefined);
     if (problem !== undefined) {
       result.stop = { offset: step.offset, reason: problem, zeros: false };
       break;
+    }
+    if (positions !== undefined) {
+      if (h.flags !== 0) positions.addEmptyFrame(h.firstSeq, h.count, step.offset + h.frameBytes);
+      else {
+        positions.beginFrame(h.firstSeq, h.timestamp);
+        forEachRecord(step.buf, step.at, h, recordHeaderBytes, (_payload, _i, recordOffset) => positions.addRecord(step.offset + recordOffset));
+        positions.endFrame(step.offset + h.frameBytes);
+      }
     }
     accept(result, step.header, step.offset, index);
   }

@@ -4,6 +4,7 @@ import type { IndexEntry } from './footer.js';
 import type { HandlePool } from './handle-pool.js';
 import type { SealedFigures } from './load.js';
 import type { Gap, LoadedSegment, SegmentState } from './loaded-segment.js';
+import type { Positions } from './positions.js';
 import { SparseIndexBuilder } from './sparse-index.js';
 
 /** Writes to a segment's own fields: only methods of {@link Segment} use it. */
@@ -30,6 +31,9 @@ export interface PublishedFrame {
  */
 export class Segment implements LoadedSegment {
   readonly baseSeq: number;
+  readonly version: number;
+  readonly positionsBytes: number;
+  readonly positions: Positions | undefined;
   readonly file: string;
   readonly salt: Buffer;
   readonly createdMs: number;
@@ -61,6 +65,9 @@ export class Segment implements LoadedSegment {
 
   constructor(state: SegmentState) {
     this.baseSeq = state.baseSeq;
+    this.version = state.version;
+    this.positionsBytes = state.positionsBytes;
+    this.positions = state.positions;
     this.file = state.file;
     this.salt = state.salt;
     this.createdMs = state.createdMs;
@@ -109,6 +116,8 @@ export class Segment implements LoadedSegment {
     }
     own.nextSeq = f.firstSeq + f.count;
     own.dataEnd = offset + f.frameBytes;
+    // Whoever keeps positions adds each frame's records before publishing it; a frame published without them (a follower) makes the table useless.
+    if (this.positions !== undefined && (this.positions.nextSeq !== this.nextSeq || this.positions.end !== this.dataEnd)) own.positions = undefined;
   }
 
   /** The writer takes this unsealed segment over with its read-write handle. */
@@ -137,6 +146,9 @@ export class Segment implements LoadedSegment {
     own.sealed = true;
     own.footerBytes = footerBytes;
     own.footerCrc = footerCrc;
+    // Sealed: its table is on disk now, and read through the bounded position cache.
+    own.positionsBytes = this.positions?.encodedBytes() ?? 0;
+    own.positions = undefined;
     this.indexBuilder = undefined;
   }
 

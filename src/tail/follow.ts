@@ -197,7 +197,7 @@ export class Follower {
       if (envelope.kind === 'unborn') return false;
       const h = envelope.header;
       const seg = new Segment({
-        baseSeq, file, salt: h.salt, createdMs: h.createdMs, sealed: false, nextSeq: baseSeq, recordCount: 0, dataEnd: 64,
+        baseSeq, version: h.version, positionsBytes: 0, file, salt: h.salt, createdMs: h.createdMs, sealed: false, nextSeq: baseSeq, recordCount: 0, dataEnd: 64,
         firstTimestamp: 0, lastTimestamp: 0, index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
       });
       this.segments.append(seg);
