@@ -67,12 +67,14 @@ export class Positions {
     readonly baseSeq: number,
     end: number,
     capacity = INITIAL_CAPACITY,
+    frameCapacity = INITIAL_CAPACITY,
   ) {
     this.nextSeq = baseSeq;
     this.end = end;
+    // A decoded table is sized exactly (the cache counts these bytes); a growing one doubles.
     this.offsets = new Uint32Array(Math.max(1, capacity));
-    this.frameFirst = new Uint32Array(INITIAL_CAPACITY);
-    this.frameTs = new Float64Array(INITIAL_CAPACITY);
+    this.frameFirst = new Uint32Array(Math.max(1, frameCapacity));
+    this.frameTs = new Float64Array(Math.max(1, frameCapacity));
   }
 
   /** Records covered. */
@@ -251,7 +253,7 @@ export function decodePositions(buf: Buffer, crcSeed: number, expected: Position
   if (typeof trailer === 'string') throw bad(trailer);
   if (trailer.tableBytes !== buf.length) throw bad(`counts say ${trailer.tableBytes} bytes, the table has ${buf.length}`);
   if (crc32(buf.subarray(0, buf.length - 8), crcSeed) !== buf.readUInt32LE(buf.length - 8)) throw bad('checksum mismatch');
-  const p = new Positions(expected.baseSeq, expected.dataEnd, trailer.records);
+  const p = new Positions(expected.baseSeq, expected.dataEnd, trailer.records, trailer.frames);
   if ((trailer.flags & POSITIONS_ABSENT) !== 0) {
     p.absent = true;
     return p;
