@@ -86,8 +86,8 @@ export async function applyAction(s: ApplySettings, a: PlannedAction): Promise<v
 }
 
 function plan(s: ApplySettings, baseSeq: number, salt: string, createdMs: number, logId: string | undefined, pieces: RebuildPiece[], seal: boolean, version: number | undefined): RebuildPlan {
-  // Records written by older builds name no version: theirs was 2 with an identity, 1 without.
-  return { baseSeq, version: logId === undefined ? 1 : (version ?? 2), salt: Buffer.from(salt, 'hex'), createdMs, logId: logId === undefined ? undefined : Buffer.from(logId, 'hex'), pieces, seal, indexIntervalBytes: s.indexIntervalBytes, readAheadBytes: s.readAheadBytes };
+  // Records written by older builds name no version: theirs was 2 with an identity, 1 without. A version-1 segment given an identity becomes version 2 (the same record layout).
+  return { baseSeq, version: logId === undefined ? 1 : Math.max(version ?? 2, 2), salt: Buffer.from(salt, 'hex'), createdMs, logId: logId === undefined ? undefined : Buffer.from(logId, 'hex'), pieces, seal, indexIntervalBytes: s.indexIntervalBytes, readAheadBytes: s.readAheadBytes };
 }
 
 function changedSince(file: string, size: number, expected: string): CorruptionError {
