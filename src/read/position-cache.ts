@@ -14,6 +14,8 @@ import { DEFAULTS } from '../options.js';
 export class PositionCache {
   private readonly tables = new Map<LoadedSegment, Positions>();
   private held = 0;
+  /** The most recently used segment: a run of gets in one segment skips the Map's re-insertion. */
+  private latest: LoadedSegment | undefined;
 
   /** `maxBytes`: the `positionCacheBytes` option. */
   constructor(readonly maxBytes: number = DEFAULTS.positionCacheBytes) {
@@ -33,10 +35,11 @@ export class PositionCache {
   /** The table of `seg`, if held; marks it most recently used. */
   get(seg: LoadedSegment): Positions | undefined {
     const table = this.tables.get(seg);
-    if (table === undefined) return undefined;
+    if (table === undefined || seg === this.latest) return table;
     // Re-inserted: a Map iterates in insertion order, so the first key is the least recently used.
     this.tables.delete(seg);
     this.tables.set(seg, table);
+    this.latest = seg;
     return table;
   }
 
@@ -49,11 +52,13 @@ export class PositionCache {
     }
     if (table.bytes > this.maxBytes) return;
     this.tables.set(seg, table);
+    this.latest = seg;
     this.held += table.bytes;
     for (const [key, t] of this.tables) {
       if (this.held <= this.maxBytes) break;
       this.tables.delete(key);
       this.held -= t.bytes;
+      if (key === this.latest) this.latest = undefined;
     }
   }
 }

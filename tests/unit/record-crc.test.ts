@@ -87,3 +87,33 @@ describe('position table', () => {
     expect(() => decodePositions(bytes, seed, { ...expected, recordCount: 4 }, 'f.seg')).toThrow(/records/);
   });
 });
+
+describe('position cache', () => {
+  it('holds tables within its byte bound, evicting the least recently used first; a table over the bound is not kept', async () => {
+    const { PositionCache } = await import('../../src/read/position-cache.js');
+    const table = (records: number): Positions => {
+      const p = new Positions(0, 64, records, 1);
+      p.beginFrame(0, 1);
+      for (let i = 0; i < records; i++) p.addRecord(64 + 32 + i * 10);
+      p.endFrame(64 + 32 + records * 10);
+      return p;
+    };
+    const segs = [0, 1, 2, 3].map((i) => ({ baseSeq: i }) as never);
+    const one = table(100).bytes;
+    const cache = new PositionCache(one * 2);
+    cache.put(segs[0], table(100));
+    cache.put(segs[1], table(100));
+    expect(cache.get(segs[0])).toBeDefined(); // 0 is now the most recent
+    cache.put(segs[2], table(100)); // evicts 1, the least recently used
+    expect(cache.get(segs[1])).toBeUndefined();
+    expect(cache.get(segs[0])).toBeDefined();
+    expect(cache.get(segs[2])).toBeDefined();
+    expect(cache.bytes).toBeLessThanOrEqual(one * 2);
+    cache.put(segs[3], table(1000)); // larger than the whole bound: not kept, nothing evicted for it
+    expect(cache.get(segs[3])).toBeUndefined();
+    expect(cache.size).toBe(2);
+    const none = new PositionCache(0);
+    none.put(segs[0], table(1));
+    expect(none.size).toBe(0);
+  });
+});
