@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { Log } from '../../src/log.js';
 import type { LogRecord } from '../../src/read/record.js';
 import type { SegmentReader } from '../../src/read/segment-reader.js';
-import { FRAME_HEADER_BYTES, RECORD_HEADER_BYTES_V3 } from '../../src/record/frame.js';
+import { crc32 } from '../../src/record/crc.js';
+import { FRAME_HEADER_BYTES, frameCrcSeed, RECORD_HEADER_BYTES_V3 } from '../../src/record/frame.js';
 import { decodeTrailer, TRAILER_BYTES } from '../../src/segment/footer.js';
 import { copyFixture, RECORD_COUNT } from '../format/fixture-helpers.js';
 import { seededRandom } from '../helpers/rng.js';
@@ -144,6 +145,30 @@ describe('point gets in format version 3', () => {
     // Verify checks the frame CRC (and record CRCs): it names the frame.
     const report = await Log.verify(dir);
     expect(report.problems).toEqual([expect.objectContaining({ code: 'AOF_CORRUPT', file, offset: 64 })]);
+  });
+
+  it('a record whose own CRC fails under a valid frame CRC (crafted): get rejects naming the record, verify reports the frame', async () => {
+    const dir = tempLogDir();
+    const log = await openLog(dir);
+    await log.appendBatch(Array.from({ length: 5 }, (_, i) => payloadFor(i, 20)));
+    await log.roll();
+    await log.append('next');
+    const seg = log.segments()[0]!;
+    await log.close();
+    const bytes = fs.readFileSync(seg.file);
+    const recordAt = 64 + FRAME_HEADER_BYTES + 2 * (RECORD_HEADER_BYTES_V3 + 20);
+    bytes[recordAt + 4]! ^= 0xff; // the record CRC of record 2
+    // Re-seal the frame CRC, seeded with the segment's salt: only the record CRC is wrong now.
+    const frameBytes = bytes.readUInt32LE(64);
+    bytes.writeUInt32LE(crc32(bytes.subarray(72, 64 + frameBytes), frameCrcSeed(bytes.subarray(32, 40))), 68);
+    fs.writeFileSync(seg.file, bytes);
+    const again = await openLog(dir);
+    expect(await rejection(again.get(2))).toMatchObject({ code: 'AOF_CORRUPT', file: seg.file, offset: recordAt });
+    expect((await again.get(1))!.payload).toEqual(payloadFor(1, 20));
+    await again.close();
+    const report = await Log.verify(dir);
+    expect(report.problems).toEqual([expect.objectContaining({ code: 'AOF_CORRUPT', file: seg.file, offset: 64 })]);
+    expect(report.problems[0]!.message).toMatch(/record 2 checksum mismatch/);
   });
 
   it('a damaged position table is AOF_CORRUPT naming the file and its offset, never a wrong record; verify reports it and repair rewrites it', async () => {
