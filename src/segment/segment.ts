@@ -1,6 +1,6 @@
 import { assert } from '../assert.js';
 import type { FileHandle } from '../fs/types.js';
-import type { IndexEntry } from './footer.js';
+import { FOOTER_FIXED_BYTES, INDEX_ENTRY_BYTES, TRAILER_BYTES, type IndexEntry } from './footer.js';
 import type { HandlePool } from './handle-pool.js';
 import type { SealedFigures } from './load.js';
 import type { Gap, LoadedSegment, SegmentState } from './loaded-segment.js';
@@ -147,7 +147,8 @@ export class Segment implements LoadedSegment {
     own.footerBytes = footerBytes;
     own.footerCrc = footerCrc;
     // Sealed: its table is on disk now, and read through the bounded position cache.
-    own.positionsBytes = this.positions?.encodedBytes() ?? 0;
+    own.positionsBytes = this.version >= 3 ? footerBytes - (FOOTER_FIXED_BYTES + this.index.length * INDEX_ENTRY_BYTES + TRAILER_BYTES) : 0;
+    assert(this.positionsBytes >= 0, `the footer of ${this.file} holds its position table`);
     own.positions = undefined;
     this.indexBuilder = undefined;
   }
