@@ -1,7 +1,8 @@
 import { CorruptionError } from '../errors.js';
 import { frameCrcSeed } from '../record/frame.js';
 import type { FileHandle } from '../fs/types.js';
-import { SEGMENT_HEADER_BYTES, type SegmentHeader } from '../segment/header.js';
+import { FORMAT_VERSION, SEGMENT_HEADER_BYTES, type SegmentHeader } from '../segment/header.js';
+import { Positions } from '../segment/positions.js';
 import { isRangeZero } from '../segment/load.js';
 import type { SegmentState } from '../segment/loaded-segment.js';
 import { findFrameAfter } from '../segment/resync.js';
@@ -79,6 +80,8 @@ export async function recoverActiveSegment(handle: FileHandle, header: SegmentHe
 export function unscannedActiveSegment(file: string, header: SegmentHeader): SegmentState {
   return {
     baseSeq: header.baseSeq, version: header.version, positionsBytes: 0, file, salt: header.salt, createdMs: header.createdMs, sealed: false,
+    // Version 3: the follower adds each frame's records as it accepts them.
+    positions: header.version >= FORMAT_VERSION ? new Positions(header.baseSeq, SEGMENT_HEADER_BYTES) : undefined,
     nextSeq: header.baseSeq, recordCount: 0, dataEnd: SEGMENT_HEADER_BYTES, firstTimestamp: 0, lastTimestamp: 0,
     index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
   };

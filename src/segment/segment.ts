@@ -155,7 +155,8 @@ export class Segment implements LoadedSegment {
 
   /** What a sealed segment's header and footer say, once read (a deferred load, a seal seen by a follower, a fetched copy). */
   adoptSealed(figures: SealedFigures, location: 'local' | 'archive' = this.location): void {
-    Object.assign(this.own, figures, { location, deferred: false, needsFetch: false });
+    // Sealed: a follower's table of the once-active segment gives way to the one on disk (read through the position cache).
+    Object.assign(this.own, figures, { location, deferred: false, needsFetch: false, positions: undefined });
     this.indexBuilder = undefined;
   }
 
