@@ -391,7 +391,7 @@ export class Log extends EventEmitter<LogEvents> {
     }
     // What a read-only handle has seen is immutable: only a record past it needs a look at the writer's watermark.
     if (checked >= this.nextSeq) return this.getAfterCatchUp(checked);
-    // Not an async function: a get served on this thread costs one promise, not three (measured: see bench/optimisations.md notes in the v3 report).
+    // Not an async function: a get served on this thread settles one promise here instead of an async function's several.
     return this.reader.get(checked).catch((err: unknown) => {
       throw toAofError(err, `cannot read record ${checked}`);
     });
