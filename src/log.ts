@@ -136,7 +136,7 @@ export class Log extends EventEmitter<LogEvents> {
   ) {
     super();
     this.openReport = openReport;
-    this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes, (seg) => this.prepareSegment(seg), opts.syncIoMaxBytes);
+    this.reader = new SegmentReader(() => this.segmentList, this.files, opts.readAheadBytes, (seg) => this.prepareSegment(seg), opts.syncIoMaxBytes, opts.positionCacheBytes);
     if (opts.archive !== undefined) this.fetched = new SegmentCache(opts.fs, opts.archiveCacheDir ?? path.join(dir, 'cache'), opts.archive, opts.archiveCacheMaxBytes, this.files, (file) => void this.files.forget(file));
     if (writer === undefined) {
       this.wakeup = new FileWakeup(path.join(dir, WATERMARK_FILE), opts.tailPollIntervalMs);
@@ -385,15 +385,48 @@ export class Log extends EventEmitter<LogEvents> {
   }
 
   /** The record `seq`, or undefined if the log does not hold it. Rejects with `AOF_CORRUPT` or `AOF_GAP` rather than return damaged data. */
-  async get(seq: number): Promise<LogRecord | undefined> {
-    this.checkOpen();
-    const checked = checkSeq('seq', seq);
+  get(seq: number): Promise<LogRecord | undefined> {
+    let checked: number;
     try {
-      // What a read-only handle has seen is immutable: only a record past it needs a look at the writer's watermark.
-      if (checked >= this.nextSeq) await this.caughtUpTo(checked + 1);
+      this.checkOpen();
+      checked = checkSeq('seq', seq);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // What a read-only handle has seen is immutable: only a record past it needs a look at the writer's watermark.
+    if (checked >= this.nextSeq) return this.getAfterCatchUp(checked);
+    // Not an async function: a get served on this thread settles one promise here instead of an async function's several.
+    return this.reader.get(checked).catch((err: unknown) => {
+      throw toAofError(err, `cannot read record ${checked}`);
+    });
+  }
+
+  private async getAfterCatchUp(checked: number): Promise<LogRecord | undefined> {
+    try {
+      await this.caughtUpTo(checked + 1);
       return await this.reader.get(checked);
     } catch (err) {
       throw toAofError(err, `cannot read record ${checked}`);
+    }
+  }
+
+  /**
+   * The records `seqs`, in the order asked (undefined for a number the log
+   * does not hold), in one promise: the reads are issued in file order. For
+   * loading a handful of scattered records at once, such as a stream's
+   * events. Rejects as {@link get} does, for the first number that fails.
+   */
+  async getMany(seqs: readonly number[]): Promise<Array<LogRecord | undefined>> {
+    this.checkOpen();
+    if (!Array.isArray(seqs)) throw new InvalidArgumentError('seqs must be an array of sequence numbers');
+    const checked = seqs.map((s, i) => checkSeq(`seqs[${i}]`, s));
+    try {
+      let highest = -1;
+      for (const s of checked) if (s > highest) highest = s;
+      if (highest >= this.nextSeq) await this.caughtUpTo(highest + 1);
+      return await this.reader.getMany(checked);
+    } catch (err) {
+      throw toAofError(err, `cannot read records`);
     }
   }
 

@@ -80,6 +80,15 @@ export interface LogOptions {
    */
   syncIoMaxBytes?: number;
   /**
+   * Memory for the position tables of sealed segments (format version 3),
+   * in bytes (default 16 MiB, about 4 million records' positions): a
+   * `get` in a sealed segment reads its table once (one read) and keeps it,
+   * least recently used segment out first. 0: no table is kept and each get
+   * reads its segment's table again. The active segment's table is the
+   * writer's and is not counted here.
+   */
+  positionCacheBytes?: number;
+  /**
    * How often a read-only handle following a writer in another process polls
    * its watermark while a tail reader waits, in ms (default 25): the fallback
    * where `fs.watch` delivers no events.
@@ -133,6 +142,7 @@ export interface NormalizedOptions {
   readAheadBytes: number;
   maxOpenFiles: number;
   syncIoMaxBytes: number;
+  positionCacheBytes: number;
   tailPollIntervalMs: number;
   readOnly: boolean;
   fileMode: number;
@@ -164,6 +174,7 @@ export const DEFAULTS = {
   readAheadBytes: 256 * 1024,
   maxOpenFiles: 64,
   syncIoMaxBytes: 256 * 1024,
+  positionCacheBytes: 16 * 1024 * 1024,
   tailPollIntervalMs: 25,
   archiveMaxQueuedBytes: 4 * 1024 * 1024 * 1024,
   fileMode: 0o600,
@@ -197,6 +208,7 @@ export function normalizeOptions(options: LogOptions | undefined): NormalizedOpt
     readAheadBytes: positiveInt('readAheadBytes', o.readAheadBytes, DEFAULTS.readAheadBytes, BYTES_OPTION_MAX),
     maxOpenFiles: positiveInt('maxOpenFiles', o.maxOpenFiles, DEFAULTS.maxOpenFiles, 1 << 16),
     syncIoMaxBytes: positiveInt('syncIoMaxBytes', o.syncIoMaxBytes, DEFAULTS.syncIoMaxBytes, BYTES_OPTION_MAX, true),
+    positionCacheBytes: positiveInt('positionCacheBytes', o.positionCacheBytes, DEFAULTS.positionCacheBytes, Number.MAX_SAFE_INTEGER, true),
     tailPollIntervalMs: positiveInt('tailPollIntervalMs', o.tailPollIntervalMs, DEFAULTS.tailPollIntervalMs, 60_000),
     readOnly: bool('readOnly', o.readOnly, false),
     fileMode: mode('fileMode', o.fileMode, DEFAULTS.fileMode),

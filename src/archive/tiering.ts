@@ -205,7 +205,7 @@ export async function archivedSegments(archive: SegmentArchive, cacheDir: string
   return bases.map((base, i) => {
     const next = bases[i + 1] ?? base;
     return {
-      baseSeq: base, file: path.join(cacheDir, segmentFileName(base)), salt: Buffer.alloc(8), createdMs: 0, sealed: true,
+      baseSeq: base, version: 0, positionsBytes: 0, file: path.join(cacheDir, segmentFileName(base)), salt: Buffer.alloc(8), createdMs: 0, sealed: true,
       nextSeq: next, recordCount: next - base, dataEnd: 0, firstTimestamp: 0, lastTimestamp: 0, index: [], gaps: [], damage: undefined,
       footerCrc: undefined, footerBytes: 0, location: 'archive' as const, needsFetch: true,
     };
@@ -217,7 +217,7 @@ export function evictedPlaceholders(dir: string, entries: readonly CatalogEntry[
   return entries
     .filter((e) => e.status === 'evicted')
     .map((e) => ({
-      baseSeq: e.baseSeq, file: segmentPath(dir, e.baseSeq), salt: Buffer.alloc(8), createdMs: e.createdMs, sealed: true,
+      baseSeq: e.baseSeq, version: 0, positionsBytes: 0, file: segmentPath(dir, e.baseSeq), salt: Buffer.alloc(8), createdMs: e.createdMs, sealed: true,
       nextSeq: e.nextSeq, recordCount: e.recordCount, dataEnd: 0, firstTimestamp: e.firstTimestamp, lastTimestamp: e.lastTimestamp,
       index: [], gaps: [], damage: undefined, footerCrc: e.footerCrc ?? undefined, footerBytes: 0, location: 'archive' as const, needsFetch: true,
     }));

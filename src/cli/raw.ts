@@ -6,8 +6,9 @@ import type { FileHandle } from '../fs/types.js';
 import { nodeFs } from '../fs/node-fs.js';
 import { DEFAULTS } from '../options.js';
 import {
-  decodeFrameHeader, FLAG_CLOSE_MARKER, FLAG_GAP, forEachRecord, FRAME_HEADER_BYTES, frameChecksumMatches, frameCrcSeed, implausibleHeader, type FrameHeader,
+  decodeFrameHeader, FLAG_CLOSE_MARKER, FLAG_GAP, forEachRecord, RECORD_HEADER_BYTES, RECORD_HEADER_BYTES_V3, recordHeaderBytesOf, FRAME_HEADER_BYTES, frameChecksumMatches, frameCrcSeed, implausibleHeader, type FrameHeader,
 } from '../record/frame.js';
+import { decodePositionsTrailer, POSITIONS_TRAILER_BYTES } from '../segment/positions.js';
 import { decodeFooter, decodeTrailer, FOOTER_FIXED_BYTES, TRAILER_BYTES, type SegmentSummary } from '../segment/footer.js';
 import { FrameCursor } from '../segment/frame-cursor.js';
 import { decodeSegmentHeader, isAllZero, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, type SegmentHeader } from '../segment/header.js';
@@ -146,6 +147,10 @@ class RawDecoder {
   private expectedSeq: number | undefined;
   private lastTimestamp = 0;
   private problems: string[] = [];
+  /** Record header bytes (format version 3: 8, else 4); undefined without a header: each frame shows which layout fits. */
+  private recordHeaderBytes: number | undefined;
+  /** Bytes of a version-3 position table between the frames and the footer. */
+  private positionsBytes = 0;
   private warnings: string[] = [];
 
   constructor(
@@ -172,6 +177,7 @@ class RawDecoder {
       start = SEGMENT_HEADER_BYTES;
       const raw = await readAt(this.handle, 0, SEGMENT_HEADER_BYTES);
       header = await this.header(raw);
+      if (header !== undefined) this.recordHeaderBytes = recordHeaderBytesOf(header.version);
       salt = await this.segmentSalt(raw, header, size);
       this.expectedSeq = header?.baseSeq ?? nameSeq;
     } else {
@@ -179,9 +185,9 @@ class RawDecoder {
       if (origin.segment === null) this.warnings.push('no segment header and no recovery/ name: frames are read from offset 0');
     }
     // A piece cut from a sealed segment ends with that segment's footer.
-    footer = await this.footer(size, base, salt.salt, header?.baseSeq ?? nameSeq);
-    // Frames end where the footer starts, even a damaged one (whose bytes are reported as the footer, not as frames).
-    if (footer !== undefined && footer.offset - base >= start) end = footer.offset - base;
+    footer = await this.footer(size, base, salt.salt, header?.baseSeq ?? nameSeq, header?.version);
+    // Frames end where the footer (version 3: its position table) starts, even a damaged one (whose bytes are reported as the footer, not as frames).
+    if (footer !== undefined && footer.offset - base - this.positionsBytes >= start) end = footer.offset - base - this.positionsBytes;
     if (salt.salt !== null && !(await this.saltVerifiesAnything(Buffer.from(salt.salt, 'hex'), start, end))) {
       salt = { kind: 'salt', salt: null, source: `${salt.source} verifies no frame of this file: frames decoded without checking checksums` };
     }
@@ -297,7 +303,13 @@ class RawDecoder {
   }
 
   /** The footer at the end of the file, if a trailer says there is one; offsets in the segment (`base` = the file's first byte). */
-  private async footer(size: number, base: number, saltHex: string | null, baseSeq: number | undefined): Promise<RawFooter | undefined> {
+  /** The record header size of a frame: the header's version's, or without one the layout whose records fill the frame (version 3's first). */
+  private recordHeaderFor(buf: Buffer, at: number, h: FrameHeader): number {
+    if (this.recordHeaderBytes !== undefined) return this.recordHeaderBytes;
+    return forEachRecord(buf, at, h, RECORD_HEADER_BYTES_V3, () => undefined) === undefined ? RECORD_HEADER_BYTES_V3 : RECORD_HEADER_BYTES;
+  }
+
+  private async footer(size: number, base: number, saltHex: string | null, baseSeq: number | undefined, version: number | undefined): Promise<RawFooter | undefined> {
     if (size < TRAILER_BYTES) return undefined;
     const trailer = decodeTrailer(await readAt(this.handle, size - TRAILER_BYTES, TRAILER_BYTES));
     if (trailer === undefined) return undefined;
@@ -311,7 +323,11 @@ class RawDecoder {
     try {
       const buf = await readAt(this.handle, fileOffset, trailer.footerBytes);
       const salt = saltHex === null ? buf.subarray(56, 64) : Buffer.from(saltHex, 'hex');
-      const s = decodeFooter(buf, size + base, salt, baseSeq ?? readU64(buf, 16), this.file);
+      if ((version ?? 0) >= 3 && fileOffset >= SEGMENT_HEADER_BYTES + POSITIONS_TRAILER_BYTES) {
+        const t = decodePositionsTrailer(await readAt(this.handle, fileOffset - POSITIONS_TRAILER_BYTES, POSITIONS_TRAILER_BYTES));
+        if (typeof t !== 'string' && t.tableBytes <= fileOffset - SEGMENT_HEADER_BYTES) this.positionsBytes = t.tableBytes;
+      }
+      const s = decodeFooter(buf, size + base, salt, baseSeq ?? readU64(buf, 16), this.file, this.positionsBytes);
       const { index, ...rest } = s;
       Object.assign(e, { ok: true, summary: { ...rest, indexEntries: index.length } });
     } catch (err) {
@@ -361,7 +377,7 @@ class RawDecoder {
       if (i + FRAME_HEADER_BYTES > data.length) return undefined;
       const h = decodeFrameHeader(data, i);
       if (h.frameBytes === 0 || implausibleHeader(h, data.length - i) !== undefined) return undefined;
-      return forEachRecord(data, i, h, () => undefined) === undefined ? h : undefined;
+      return forEachRecord(data, i, h, this.recordHeaderFor(data, i, h), () => undefined) === undefined ? h : undefined;
     };
     let i = 0;
     while (i < data.length) {
@@ -399,7 +415,7 @@ class RawDecoder {
       }
       if (this.options.records && type === 'data' && buf !== undefined) {
         const records: Array<{ seq: number; payload: Buffer }> = [];
-        forEachRecord(buf, at, h, (payload, i) => records.push({ seq: h.firstSeq + i, payload: Buffer.from(payload) }));
+        forEachRecord(buf, at, h, this.recordHeaderFor(buf, at, h), (payload, i) => records.push({ seq: h.firstSeq + i, payload: Buffer.from(payload) }));
         e.records = records;
       }
     }

@@ -49,7 +49,7 @@ export function cleanCloseRecord(entries: readonly CatalogEntry[], committed: Co
  */
 export function deferredSegment(dir: string, e: CatalogEntry): SegmentState {
   return {
-    baseSeq: e.baseSeq, file: segmentPath(dir, e.baseSeq), salt: Buffer.alloc(0), createdMs: e.createdMs, sealed: true,
+    baseSeq: e.baseSeq, version: 0, positionsBytes: 0, file: segmentPath(dir, e.baseSeq), salt: Buffer.alloc(0), createdMs: e.createdMs, sealed: true,
     nextSeq: e.nextSeq, recordCount: e.recordCount, dataEnd: e.bytes, firstTimestamp: e.firstTimestamp, lastTimestamp: e.lastTimestamp,
     index: [], gaps: [], damage: undefined, footerCrc: e.footerCrc ?? undefined, footerBytes: 0, location: 'local', needsFetch: false, deferred: true,
   };

@@ -1,6 +1,6 @@
 import { assert } from '../assert.js';
 import { BehindRetentionError, CorruptionError, errnoOf, GapError } from '../errors.js';
-import { FLAG_GAP, FRAME_HEADER_BYTES, frameCrcSeed, RECORD_HEADER_BYTES, recordAt, type FrameHeader } from '../record/frame.js';
+import { FLAG_GAP, FRAME_HEADER_BYTES, frameCrcSeed, recordAt, recordHeaderBytesOf, type FrameHeader } from '../record/frame.js';
 import { FrameCursor, type CursorStep } from '../segment/frame-cursor.js';
 import type { FileHandle } from '../fs/types.js';
 import { LoopYield } from '../fs/loop-yield.js';
@@ -10,6 +10,8 @@ import { floorBySeq } from '../segment/sparse-index.js';
 import { lastWhere } from '../segment/bisect.js';
 import type { HandlePool, Lease } from '../segment/handle-pool.js';
 import type { LogRecord } from './record.js';
+import { NEEDS_ASYNC, NO_POSITIONS, PointGetter } from './point-get.js';
+import { PositionCache } from './position-cache.js';
 
 /** Read window of a single-record lookup (frames larger than it are read whole). */
 export const GET_WINDOW_BYTES = 8 * 1024;
@@ -27,6 +29,10 @@ export class SegmentReader {
   /** The window of lookups that run entirely on this thread (never shared across an await). */
   private readonly scratch = Buffer.allocUnsafe(GET_WINDOW_BYTES);
   private readonly loopYield = new LoopYield();
+  /** Version-3 point gets: one read of the record through its segment's position table. */
+  private readonly points: PointGetter;
+  /** Sealed segments' position tables, within `positionCacheBytes`. */
+  readonly positionCache: PositionCache;
 
   constructor(
     private readonly segments: SegmentsView,
@@ -36,7 +42,11 @@ export class SegmentReader {
     private readonly prepare: (seg: LoadedSegment) => Promise<void> = async () => undefined,
     /** Reads of at most this many bytes run on the calling thread (see the `syncIoMaxBytes` option). */
     private readonly syncReadMaxBytes = 0,
-  ) {}
+    positionCacheBytes?: number,
+  ) {
+    this.positionCache = new PositionCache(positionCacheBytes);
+    this.points = new PointGetter(files, this.positionCache, syncReadMaxBytes);
+  }
 
   /** The segment whose range starts at or before `seq` (the one that holds it, if any does). */
   findSegment(seq: number): LoadedSegment | undefined {
@@ -47,6 +57,22 @@ export class SegmentReader {
   get(seq: number): Promise<LogRecord | undefined> {
     // A lookup on this thread resolves in the same turn: a loop of awaited gets must still let timers and I/O run.
     if (this.loopYield.due()) return this.loopYield.wait().then(() => this.get(seq));
+    return this.lookup(seq);
+  }
+
+  /**
+   * The records `seqs` (undefined where the log holds none), in the order
+   * asked; the reads are issued in file order, one at a time.
+   */
+  async getMany(seqs: readonly number[]): Promise<Array<LogRecord | undefined>> {
+    const order = seqs.map((_, i) => i).sort((a, b) => seqs[a]! - seqs[b]!);
+    const out = new Array<LogRecord | undefined>(seqs.length);
+    if (this.loopYield.due()) await this.loopYield.wait();
+    for (const i of order) out[i] = await this.lookup(seqs[i]!);
+    return out;
+  }
+
+  private lookup(seq: number): Promise<LogRecord | undefined> {
     const seg = this.findSegment(seq);
     if (seg === undefined) return Promise.resolve(undefined);
     if (seq >= seg.nextSeq) {
@@ -60,6 +86,16 @@ export class SegmentReader {
     // A segment ready to read in a handle already open: the whole lookup can run now, with no thread-pool round trip.
     // (Never an evicted segment: its fetched copy may have left the bounded cache, and `ready` fetches it again.)
     const handle = seg.location !== 'local' || seg.deferred === true ? undefined : this.files.peek(seg.file);
+    if (seg.version >= 3 && handle !== undefined) {
+      // Version 3: one read of the record itself, through the position table.
+      try {
+        const found = this.points.getSync(seg, seq, handle);
+        if (found === NEEDS_ASYNC) return this.getAsync(seg, seq);
+        if (found !== NO_POSITIONS) return Promise.resolve(found);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     if (handle?.readSync !== undefined) {
       try {
         // All on this thread: one scratch window serves every lookup; the record gets its own bytes.
@@ -74,6 +110,10 @@ export class SegmentReader {
 
   private async getAsync(seg: LoadedSegment, seq: number): Promise<LogRecord | undefined> {
     await this.ready(seg);
+    if (seg.version >= 3) {
+      const found = await this.points.get(seg, seq);
+      if (found !== NO_POSITIONS) return found;
+    }
     return this.files.withHandle(seg.file, async (handle) => {
       const cursor = this.lookupCursor(handle, seg, seq);
       for (;;) {
@@ -164,7 +204,7 @@ export class SegmentReader {
           offset = step.offset + step.header.frameBytes;
           const h = step.header;
           if (h.firstSeq + h.count <= seq) continue;
-          const records = frameRecords(step.buf, step.at, h, seq, to, seg.file, step.offset);
+          const records = frameRecords(step.buf, step.at, h, seq, to, seg.file, step.offset, recordHeaderBytesOf(seg.version));
           seq = h.firstSeq + h.count;
           if (records.length > 0) {
             lease.release();
@@ -190,7 +230,7 @@ function throwIfDamaged(seg: LoadedSegment): void {
   if (seg.damage !== undefined) throw new CorruptionError(seg.damage.reason, { file: seg.file, offset: seg.damage.offset });
 }
 
-function frameRecords(buf: Buffer, at: number, h: FrameHeader, from: number, to: number, file: string, offset: number): LogRecord[] {
+function frameRecords(buf: Buffer, at: number, h: FrameHeader, from: number, to: number, file: string, offset: number, recordHeaderBytes: number): LogRecord[] {
   if ((h.flags & FLAG_GAP) !== 0) throw new GapError(h.firstSeq, h.firstSeq + h.count, { file, offset });
   if (h.flags !== 0) return [];
   // One loop without a callback: this runs once per record of every sequential read.
@@ -200,9 +240,9 @@ function frameRecords(buf: Buffer, at: number, h: FrameHeader, from: number, to:
   const last = h.firstSeq + h.count;
   let pos = at + FRAME_HEADER_BYTES;
   for (let seq = h.firstSeq; seq < last; seq++) {
-    if (pos + RECORD_HEADER_BYTES > end) throw new CorruptionError(`record ${seq - h.firstSeq} header runs past the frame`, { file, offset });
+    if (pos + recordHeaderBytes > end) throw new CorruptionError(`record ${seq - h.firstSeq} header runs past the frame`, { file, offset });
     const length = buf.readUInt32LE(pos);
-    pos += RECORD_HEADER_BYTES;
+    pos += recordHeaderBytes;
     if (pos + length > end) throw new CorruptionError(`record ${seq - h.firstSeq} of ${length} bytes runs past the frame`, { file, offset });
     if (seq >= from && seq < to) out.push({ seq, timestamp: h.timestamp, payload: buf.subarray(pos, pos + length) });
     pos += length;
@@ -232,7 +272,7 @@ function lookupStep(step: CursorStep, seq: number, seg: LoadedSegment): LogRecor
   if (seq >= h.firstSeq + h.count) return undefined;
   if (seq < h.firstSeq) throw new CorruptionError(`frame at sequence ${h.firstSeq} skips record ${seq}`, { file: seg.file, offset: step.offset });
   if ((h.flags & FLAG_GAP) !== 0) throw new GapError(h.firstSeq, h.firstSeq + h.count, { file: seg.file, offset: step.offset });
-  const payload = recordAt(step.buf, step.at, h, seq - h.firstSeq);
+  const payload = recordAt(step.buf, step.at, h, seq - h.firstSeq, recordHeaderBytesOf(seg.version));
   if (typeof payload === 'string') throw new CorruptionError(payload, { file: seg.file, offset: step.offset });
   return { seq, timestamp: h.timestamp, payload };
 }

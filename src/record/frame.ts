@@ -1,5 +1,6 @@
 import { assert } from '../assert.js';
 import { crc32 } from './crc.js';
+import { recordCrc } from './record-crc.js';
 import { readU64, writeU64 } from './u64.js';
 
 /**
@@ -24,8 +25,14 @@ export function frameCrcSeed(salt: Uint8Array): number {
 
 /** Bytes of the frame header. */
 export const FRAME_HEADER_BYTES = 32;
-/** Bytes of each record's length prefix. */
+/** Bytes of each record's header in format versions 1 and 2: its length. */
 export const RECORD_HEADER_BYTES = 4;
+/** Bytes of each record's header in format version 3: its length, then its record CRC (see `recordCrc`). */
+export const RECORD_HEADER_BYTES_V3 = 8;
+/** The record header size of segments of format `version`. */
+export function recordHeaderBytesOf(version: number): number {
+  return version >= 3 ? RECORD_HEADER_BYTES_V3 : RECORD_HEADER_BYTES;
+}
 /** Upper bound of any frame, whatever the options: lengths above it are damage. */
 export const FRAME_BYTES_MAX = 0x4000_0000; // 1 GiB
 
@@ -51,34 +58,36 @@ export interface FrameHeader {
   flags: number;
 }
 
-/** Bytes a frame needs for payloads of these sizes. */
-export function frameBytesFor(payloadBytesTotal: number, recordCount: number): number {
-  return FRAME_HEADER_BYTES + recordCount * RECORD_HEADER_BYTES + payloadBytesTotal;
+/** Bytes a frame needs for payloads of these sizes (records with `recordHeaderBytes`-byte headers). */
+export function frameBytesFor(payloadBytesTotal: number, recordCount: number, recordHeaderBytes = RECORD_HEADER_BYTES): number {
+  return FRAME_HEADER_BYTES + recordCount * recordHeaderBytes + payloadBytesTotal;
 }
 
 /**
  * Encodes one frame into `out` at `offset` and returns its length. The caller
  * sized `out` with {@link frameBytesFor}.
  */
-export function encodeFrame(out: Buffer, offset: number, crcSeed: number, firstSeq: number, timestamp: number, payloads: readonly Uint8Array[], flags = 0): number {
-  return encodeGroupedFrame(out, offset, crcSeed, firstSeq, timestamp, [{ payloads }], flags);
+export function encodeFrame(out: Buffer, offset: number, crcSeed: number, firstSeq: number, timestamp: number, payloads: readonly Uint8Array[], flags = 0, recordHeaderBytes = RECORD_HEADER_BYTES): number {
+  return encodeGroupedFrame(out, offset, crcSeed, firstSeq, timestamp, [{ payloads }], flags, recordHeaderBytes);
 }
 
 /**
  * As {@link encodeFrame}, for the payloads of several append calls in order
  * (the writer's group commit), without first gathering them into one array.
  */
-export function encodeGroupedFrame(out: Buffer, offset: number, crcSeed: number, firstSeq: number, timestamp: number, groups: ReadonlyArray<{ readonly payloads: Uint8Array | readonly Uint8Array[] }>, flags = 0): number {
+export function encodeGroupedFrame(out: Buffer, offset: number, crcSeed: number, firstSeq: number, timestamp: number, groups: ReadonlyArray<{ readonly payloads: Uint8Array | readonly Uint8Array[] }>, flags = 0, recordHeaderBytes = RECORD_HEADER_BYTES): number {
+  const v3 = recordHeaderBytes === RECORD_HEADER_BYTES_V3;
+  assert(v3 || recordHeaderBytes === RECORD_HEADER_BYTES, `record header of ${recordHeaderBytes} bytes is 4 or 8`);
   let at = offset + FRAME_HEADER_BYTES;
   let count = 0;
   for (let g = 0; g < groups.length; g++) {
     const payloads = groups[g]!.payloads;
     if (payloads instanceof Uint8Array) {
-      at = encodeRecord(out, at, payloads);
+      at = v3 ? encodeRecordV3(out, at, payloads, crcSeed, firstSeq + count) : encodeRecord(out, at, payloads);
       count++;
       continue;
     }
-    for (let p = 0; p < payloads.length; p++) at = encodeRecord(out, at, payloads[p]!);
+    for (let p = 0; p < payloads.length; p++) at = v3 ? encodeRecordV3(out, at, payloads[p]!, crcSeed, firstSeq + count + p) : encodeRecord(out, at, payloads[p]!);
     count += payloads.length;
   }
   const frameBytes = at - offset;
@@ -95,6 +104,15 @@ function encodeRecord(out: Buffer, at: number, payload: Uint8Array): number {
   out[at + 3] = length >>> 24;
   copySmall(out, payload, at + RECORD_HEADER_BYTES);
   return at + RECORD_HEADER_BYTES + length;
+}
+
+/** Writes one version-3 record (length, record CRC, bytes) at `at`; returns where the next one goes. */
+function encodeRecordV3(out: Buffer, at: number, payload: Uint8Array, crcSeed: number, seq: number): number {
+  const length = payload.byteLength;
+  out.writeUInt32LE(length, at);
+  copySmall(out, payload, at + RECORD_HEADER_BYTES_V3);
+  out.writeUInt32LE(recordCrc(crcSeed, seq, out, at + RECORD_HEADER_BYTES_V3, length), at + 4);
+  return at + RECORD_HEADER_BYTES_V3 + length;
 }
 
 /** Below this a byte loop copies faster than `TypedArray.prototype.set`, whose call costs more than the copy. */
@@ -176,16 +194,17 @@ export function frameChecksumMatches(buf: Buffer, offset: number, h: FrameHeader
  * Calls `each(payload, index)` for every record of a checksummed frame.
  * Returns why the record layout is inconsistent, or undefined.
  */
-export function forEachRecord(buf: Buffer, offset: number, h: FrameHeader, each: (payload: Buffer, index: number) => void): string | undefined {
+export function forEachRecord(buf: Buffer, offset: number, h: FrameHeader, recordHeaderBytes: number, each: (payload: Buffer, index: number, recordOffset: number) => void): string | undefined {
   if (h.flags !== 0) return undefined;
   const end = offset + h.frameBytes;
   let at = offset + FRAME_HEADER_BYTES;
   for (let i = 0; i < h.count; i++) {
-    if (at + RECORD_HEADER_BYTES > end) return `record ${i} header runs past the frame`;
+    if (at + recordHeaderBytes > end) return `record ${i} header runs past the frame`;
     const length = buf.readUInt32LE(at);
-    at += RECORD_HEADER_BYTES;
+    const recordOffset = at - offset;
+    at += recordHeaderBytes;
     if (at + length > end) return `record ${i} of ${length} bytes runs past the frame`;
-    each(buf.subarray(at, at + length), i);
+    each(buf.subarray(at, at + length), i, recordOffset);
     at += length;
   }
   return at === end ? undefined : `frame has ${end - at} bytes after its last record`;
@@ -195,16 +214,30 @@ export function forEachRecord(buf: Buffer, offset: number, h: FrameHeader, each:
  * The payload of record `index` of a checksummed data frame, or a string
  * saying why the layout is inconsistent.
  */
-export function recordAt(buf: Buffer, offset: number, h: FrameHeader, index: number): Buffer | string {
+export function recordAt(buf: Buffer, offset: number, h: FrameHeader, index: number, recordHeaderBytes: number): Buffer | string {
   assert(h.flags === 0 && index >= 0 && index < h.count, `record ${index} is within a data frame of ${h.count}`);
   const end = offset + h.frameBytes;
   let at = offset + FRAME_HEADER_BYTES;
   for (let i = 0; ; i++) {
-    if (at + RECORD_HEADER_BYTES > end) return `record ${i} header runs past the frame`;
+    if (at + recordHeaderBytes > end) return `record ${i} header runs past the frame`;
     const length = buf.readUInt32LE(at);
-    at += RECORD_HEADER_BYTES;
+    at += recordHeaderBytes;
     if (at + length > end) return `record ${i} of ${length} bytes runs past the frame`;
     if (i === index) return buf.subarray(at, at + length);
     at += length;
   }
+}
+
+/**
+ * Why the version-3 record CRC of each record of a checksummed data frame
+ * fails, or undefined when all match (what `Log.verify` checks on top of the
+ * frame CRC; sequential reads rely on the frame CRC alone).
+ */
+export function recordCrcProblem(buf: Buffer, offset: number, h: FrameHeader, crcSeed: number): string | undefined {
+  let problem: string | undefined;
+  const layout = forEachRecord(buf, offset, h, RECORD_HEADER_BYTES_V3, (payload, i, recordOffset) => {
+    const at = offset + recordOffset;
+    if (problem === undefined && recordCrc(crcSeed, h.firstSeq + i, buf, at + RECORD_HEADER_BYTES_V3, payload.length) !== buf.readUInt32LE(at + 4)) problem = `record ${h.firstSeq + i} checksum mismatch (frame offset +${recordOffset})`;
+  });
+  return layout ?? problem;
 }

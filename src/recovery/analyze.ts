@@ -6,7 +6,9 @@ import { isRangeZero, readSegmentEnvelope } from '../segment/load.js';
 import { findFrameAfter } from '../segment/resync.js';
 import { scanSegment } from '../segment/scan.js';
 import { readAt } from '../fs/io.js';
-import { decodeFrameHeader, FRAME_HEADER_BYTES, frameChecksumMatches, frameCrcSeed, implausibleHeader, type FrameHeader } from '../record/frame.js';
+import { decodeFrameHeader, FLAG_GAP, FRAME_HEADER_BYTES, frameChecksumMatches, frameCrcSeed, implausibleHeader, recordCrcProblem, type FrameHeader } from '../record/frame.js';
+import { FORMAT_VERSION, FORMAT_VERSION_V2 } from '../segment/header.js';
+import { decodePositions } from '../segment/positions.js';
 import { decodeTrailer, TRAILER_BYTES } from '../segment/footer.js';
 
 /** A damaged span inside a segment: bytes from `offset` up to `resumeAt` hold no valid frame. */
@@ -51,6 +53,8 @@ export interface SegmentAnalysis {
   footerMismatch: string | undefined;
   /** True when the file holds no header at all (empty or all zeros): a crash right after its creation. */
   unborn: boolean;
+  /** Format version of the record layout: the header's, or for a damaged header what the first frame shows (3 when its records check as version 3). */
+  version: number;
   /** Salt the frames are checksummed with (from the header, even a damaged one: the best guess there is). */
   salt: Buffer;
   /** Lost ranges already recorded as gaps by an earlier repair. */
@@ -73,15 +77,25 @@ export async function analyzeSegment(handle: FileHandle, baseSeq: number, settin
   const a: SegmentAnalysis = {
     file: handle.path, baseSeq, size, header: undefined, headerError: undefined, footer: undefined, footerError: undefined,
     dataEnd: SEGMENT_HEADER_BYTES, nextSeq: baseSeq, recordCount: 0, damage: [], trailingZeros: false,
-    closeMarkerAt: undefined, footerMismatch: undefined, gaps: [], salt: Buffer.alloc(8), unborn: false,
+    closeMarkerAt: undefined, footerMismatch: undefined, gaps: [], salt: Buffer.alloc(8), unborn: false, version: FORMAT_VERSION,
   };
-  await readEnvelope(handle, baseSeq, size, a);
+  const positionsBytes = await readEnvelope(handle, baseSeq, size, a);
   a.salt = a.header?.salt ?? (await guessSalt(handle, size));
   const crcSeed = frameCrcSeed(a.salt);
+  a.version = a.header?.version ?? (await guessVersion(handle, size, crcSeed));
+  // A sealed version-3 segment's position table is checked before it is trusted: damage there is a damaged footer (repair writes a fresh one).
+  if (a.footer !== undefined && positionsBytes > 0) {
+    try {
+      decodePositions(await readAt(handle, a.footer.dataEnd, positionsBytes), crcSeed, { baseSeq, nextSeq: a.footer.nextSeq, recordCount: a.footer.recordCount, dataEnd: a.footer.dataEnd }, handle.path);
+    } catch (err) {
+      if (!(err instanceof AofError)) throw err;
+      a.footerError = err;
+    }
+  }
   const end = Math.max(a.footer?.dataEnd ?? size, SEGMENT_HEADER_BYTES);
   let from = { offset: SEGMENT_HEADER_BYTES, seq: baseSeq };
   for (;;) {
-    const scan = await scanSegment(handle, baseSeq, crcSeed, end, settings.indexIntervalBytes, settings.readAheadBytes, from);
+    const scan = await scanSegment(handle, baseSeq, crcSeed, end, settings.indexIntervalBytes, settings.readAheadBytes, from, a.version, true);
     a.recordCount += scan.recordCount;
     a.nextSeq = scan.nextSeq;
     a.dataEnd = scan.dataEnd;
@@ -100,11 +114,13 @@ export async function analyzeSegment(handle: FileHandle, baseSeq: number, settin
   return a;
 }
 
-async function readEnvelope(handle: FileHandle, baseSeq: number, size: number, a: SegmentAnalysis): Promise<void> {
+/** Fills in header and footer; resolves the bytes of a version-3 position table (0 when none). */
+async function readEnvelope(handle: FileHandle, baseSeq: number, size: number, a: SegmentAnalysis): Promise<number> {
   try {
     const envelope = await readSegmentEnvelope(handle, baseSeq);
     if (envelope.kind !== 'unborn') a.header = envelope.header;
     if (envelope.kind === 'sealed') a.footer = envelope.summary;
+    return envelope.kind === 'sealed' ? envelope.positionsBytes : 0;
     if (envelope.kind === 'unborn') {
       a.unborn = true;
       a.headerError = new AofError('AOF_CORRUPT', 'segment file holds no header (created just before a crash)', { file: handle.path, offset: 0 });
@@ -114,7 +130,15 @@ async function readEnvelope(handle: FileHandle, baseSeq: number, size: number, a
     if ((err.offset ?? 0) < SEGMENT_HEADER_BYTES) a.headerError = err;
     else a.footerError = err;
     if (a.header === undefined && a.headerError === undefined) a.header = tryHeader(await readAt(handle, 0, Math.min(size, SEGMENT_HEADER_BYTES)), handle.path);
+    return 0;
   }
+}
+
+/** The record layout of a segment whose header is damaged: version 3 when the first data frame's records check as version 3 (else 2: versions 1 and 2 share it). */
+async function guessVersion(handle: FileHandle, size: number, crcSeed: number): Promise<number> {
+  const first = await firstFrame(handle, size);
+  if (first === undefined || (first.header.flags & FLAG_GAP) !== 0 || first.header.flags !== 0) return FORMAT_VERSION;
+  return recordCrcProblem(first.buf, 0, first.header, crcSeed) === undefined ? FORMAT_VERSION : FORMAT_VERSION_V2;
 }
 
 /**

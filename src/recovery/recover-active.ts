@@ -5,7 +5,8 @@ import { readAt } from '../fs/io.js';
 import { decodeFrameHeader, FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, frameChecksumMatches, frameCrcSeed } from '../record/frame.js';
 import type { FileHandle } from '../fs/types.js';
 import { scanActiveFrames, scannedFrames, type ActiveScan } from '../segment/active-scan.js';
-import { SEGMENT_HEADER_BYTES, type SegmentHeader } from '../segment/header.js';
+import { FORMAT_VERSION, SEGMENT_HEADER_BYTES, type SegmentHeader } from '../segment/header.js';
+import { Positions } from '../segment/positions.js';
 import { isRangeZero } from '../segment/load.js';
 import type { SegmentState } from '../segment/loaded-segment.js';
 import { findFrameAfter } from '../segment/resync.js';
@@ -81,7 +82,9 @@ export async function openFromCloseMarker(handle: FileHandle, header: SegmentHea
   // is a valid frame after it). So the open writes nothing, and costs no truncate and no fdatasync.
   const unchecked = markerAt > SEGMENT_HEADER_BYTES;
   const segment: SegmentState = {
-    baseSeq: header.baseSeq, file: handle.path, salt: header.salt, createdMs: header.createdMs, sealed: false,
+    baseSeq: header.baseSeq, version: header.version, positionsBytes: 0, file: handle.path, salt: header.salt, createdMs: header.createdMs, sealed: false,
+    // Version 3: the table of what is appended from here on; the frames' own join it once checked (`Segment.checkFrames`).
+    positions: header.version >= 3 ? new Positions(e.nextSeq, markerAt) : undefined,
     nextSeq: e.nextSeq, recordCount: e.recordCount, dataEnd: markerAt, firstTimestamp: e.firstTimestamp, lastTimestamp: e.lastTimestamp,
     index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
     deferred: unchecked,
@@ -101,7 +104,7 @@ export async function openFromCloseMarker(handle: FileHandle, header: SegmentHea
  */
 export async function recoverActiveSegment(handle: FileHandle, header: SegmentHeader, size: number, target: RecoveryTarget, settings: ScanSettings): Promise<{ segment: SegmentState; recovery: TailRecovery }> {
   const crcSeed = frameCrcSeed(header.salt);
-  const scan = await scanActiveFrames(handle, header.baseSeq, crcSeed, size, settings);
+  const scan = await scanActiveFrames(handle, header.baseSeq, crcSeed, size, header.version, settings);
   const recovery: TailRecovery = { file: handle.path, cleanClose: false, tornTail: undefined, zeroTailBytes: 0, scanned: true };
   if (scan.stop !== undefined) {
     const stop = scan.stop;
@@ -124,6 +127,7 @@ export async function recoverActiveSegment(handle: FileHandle, header: SegmentHe
     await handle.truncate(scan.closeMarkerAt);
     await handle.datasync();
     scan.dataEnd = scan.closeMarkerAt;
+    scan.positions?.truncate(scan.nextSeq, scan.closeMarkerAt);
     recovery.cleanClose = true;
   }
   return { segment: toSegmentState(handle.path, header, scan, false), recovery };
@@ -137,7 +141,9 @@ export async function recoverActiveSegment(handle: FileHandle, header: SegmentHe
  */
 export function unscannedActiveSegment(file: string, header: SegmentHeader): SegmentState {
   return {
-    baseSeq: header.baseSeq, file, salt: header.salt, createdMs: header.createdMs, sealed: false,
+    baseSeq: header.baseSeq, version: header.version, positionsBytes: 0, file, salt: header.salt, createdMs: header.createdMs, sealed: false,
+    // Version 3: the follower adds each frame's records as it accepts them.
+    positions: header.version >= FORMAT_VERSION ? new Positions(header.baseSeq, SEGMENT_HEADER_BYTES) : undefined,
     nextSeq: header.baseSeq, recordCount: 0, dataEnd: SEGMENT_HEADER_BYTES, firstTimestamp: 0, lastTimestamp: 0,
     index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
   };
@@ -146,7 +152,7 @@ export function unscannedActiveSegment(file: string, header: SegmentHeader): Seg
 /** The in-memory state of a segment from a scan of its frames. */
 export function toSegmentState(file: string, header: SegmentHeader, scan: ActiveScan, sealed: boolean): SegmentState {
   return {
-    baseSeq: header.baseSeq, file, salt: header.salt, createdMs: header.createdMs, sealed,
-    ...scannedFrames(scan), damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
+    baseSeq: header.baseSeq, version: header.version, positionsBytes: 0, file, salt: header.salt, createdMs: header.createdMs, sealed,
+    ...scannedFrames(scan), positions: sealed ? undefined : scan.positions, damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
   };
 }

@@ -70,7 +70,7 @@ export async function applyAction(s: ApplySettings, a: PlannedAction): Promise<v
       const source = await fs.open(original, 'read');
       try {
         await replaceWith(fs, file, s.target.fileMode, async (tmp) => {
-          await rebuildSegment(fs, source, tmp, plan(s, a.base, a.salt, a.createdMs, a.logId, a.pieces, a.seal), s.target.fileMode);
+          await rebuildSegment(fs, source, tmp, plan(s, a.base, a.salt, a.createdMs, a.logId, a.pieces, a.seal, a.version), s.target.fileMode);
         });
       } finally {
         await source.close();
@@ -79,14 +79,15 @@ export async function applyAction(s: ApplySettings, a: PlannedAction): Promise<v
     }
     case 'fill':
       await replaceWith(fs, file, s.target.fileMode, async (tmp) => {
-        await rebuildSegment(fs, undefined, tmp, plan(s, a.base, a.salt, a.createdMs, a.logId, [{ kind: 'gap', fromSeq: a.base, toSeq: a.toSeq }], true), s.target.fileMode);
+        await rebuildSegment(fs, undefined, tmp, plan(s, a.base, a.salt, a.createdMs, a.logId, [{ kind: 'gap', fromSeq: a.base, toSeq: a.toSeq }], true, a.version), s.target.fileMode);
       });
       return;
   }
 }
 
-function plan(s: ApplySettings, baseSeq: number, salt: string, createdMs: number, logId: string | undefined, pieces: RebuildPiece[], seal: boolean): RebuildPlan {
-  return { baseSeq, salt: Buffer.from(salt, 'hex'), createdMs, logId: logId === undefined ? undefined : Buffer.from(logId, 'hex'), pieces, seal, indexIntervalBytes: s.indexIntervalBytes, readAheadBytes: s.readAheadBytes };
+function plan(s: ApplySettings, baseSeq: number, salt: string, createdMs: number, logId: string | undefined, pieces: RebuildPiece[], seal: boolean, version: number | undefined): RebuildPlan {
+  // Records written by older builds name no version: theirs was 2 with an identity, 1 without. A version-1 segment given an identity becomes version 2 (the same record layout).
+  return { baseSeq, version: logId === undefined ? 1 : Math.max(version ?? 2, 2), salt: Buffer.from(salt, 'hex'), createdMs, logId: logId === undefined ? undefined : Buffer.from(logId, 'hex'), pieces, seal, indexIntervalBytes: s.indexIntervalBytes, readAheadBytes: s.readAheadBytes };
 }
 
 function changedSince(file: string, size: number, expected: string): CorruptionError {

@@ -38,9 +38,9 @@ export type PlannedAction =
   /** Move the whole segment to `recovery/<to>`. */
   | { kind: 'move'; base: number; to: string }
   /** Keep the original (`size` bytes) as `recovery/<keep>`, then replace the segment by one rebuilt from it. */
-  | { kind: 'rewrite'; base: number; size: number; reason: string; keep: string; pieces: RebuildPiece[]; seal: boolean; salt: string; createdMs: number; logId?: string | undefined }
+  | { kind: 'rewrite'; base: number; size: number; reason: string; keep: string; pieces: RebuildPiece[]; seal: boolean; salt: string; createdMs: number; logId?: string | undefined; version?: number | undefined }
   /** Create a segment holding only a gap `[base, toSeq)`. */
-  | { kind: 'fill'; base: number; toSeq: number; salt: string; createdMs: number; logId?: string | undefined };
+  | { kind: 'fill'; base: number; toSeq: number; salt: string; createdMs: number; logId?: string | undefined; version?: number | undefined };
 
 /** A whole repair, as planned before its first change. */
 export interface RepairPlan {
@@ -149,9 +149,9 @@ function checkAction(a: PlannedAction): string | undefined {
     case 'move':
       return RECOVERY_NAME.test(a.to) ? undefined : 'bad move';
     case 'rewrite':
-      return seqOk(a.size) && RECOVERY_NAME.test(a.keep) && saltOk(a.salt) && seqOk(a.createdMs) && typeof a.seal === 'boolean' && Array.isArray(a.pieces) && a.pieces.every(pieceOk) && logIdOk(a.logId) ? undefined : 'bad rewrite';
+      return seqOk(a.size) && RECOVERY_NAME.test(a.keep) && saltOk(a.salt) && seqOk(a.createdMs) && typeof a.seal === 'boolean' && Array.isArray(a.pieces) && a.pieces.every(pieceOk) && logIdOk(a.logId) && versionOk(a.version) ? undefined : 'bad rewrite';
     case 'fill':
-      return seqOk(a.toSeq) && a.toSeq > a.base && saltOk(a.salt) && seqOk(a.createdMs) && logIdOk(a.logId) ? undefined : 'bad fill';
+      return seqOk(a.toSeq) && a.toSeq > a.base && saltOk(a.salt) && seqOk(a.createdMs) && logIdOk(a.logId) && versionOk(a.version) ? undefined : 'bad fill';
     default:
       return `unknown action ${String((a as { kind?: unknown }).kind)}`;
   }
@@ -160,6 +160,11 @@ function checkAction(a: PlannedAction): string | undefined {
 /** A log identity in hex (12 bytes), or none (a version-1 header). */
 function logIdOk(id: unknown): boolean {
   return id === undefined || (typeof id === 'string' && /^[0-9a-f]{24}$/.test(id));
+}
+
+/** The format version of the header a rewrite or fill writes (absent in records of older builds: 2 with an identity, else 1). */
+function versionOk(v: unknown): boolean {
+  return v === undefined || v === 1 || v === 2 || v === 3;
 }
 
 function saltOk(s: unknown): boolean {

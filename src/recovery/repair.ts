@@ -22,7 +22,7 @@ import { readIdentity, writeIdentity, type IdentityRecord } from '../log/identit
 import { IdentityGuard } from '../log/identity-guard.js';
 import { recordedCommitPoints } from '../log/recorded-commit-points.js';
 import { highestCommitPoint, identityCommitPoint, watermarkCommitPoint, type CommitPoint } from '../log/commit-points.js';
-import { decodeSegmentHeader, SEGMENT_HEADER_BYTES } from '../segment/header.js';
+import { decodeSegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_BYTES } from '../segment/header.js';
 import { readAt } from '../fs/io.js';
 
 /** Options of `Log.repair`. */
@@ -345,13 +345,15 @@ function planRewrite(ctx: PlanContext, a: SegmentAnalysis, steps: RepairStep[], 
     pieces: steps, seal, salt: Buffer.from(a.salt).toString('hex'), createdMs: a.header?.createdMs ?? Date.now(),
     // The header keeps the identity it had (a version-1 segment stays one); a damaged header takes the log's.
     logId: a.header !== undefined ? a.header.logId?.toString('hex') : ctx.logId,
+    // The record layout stays what the frames have (version 3 records carry their own CRC).
+    version: a.version,
   };
   ctx.plan.actions.push(action);
 }
 
 function planFill(ctx: PlanContext, fromSeq: number, toSeq: number): void {
   ctx.plan.lostRanges.push({ from: fromSeq, to: toSeq });
-  ctx.plan.actions.push({ kind: 'fill', base: fromSeq, toSeq, salt: randomBytes(8).toString('hex'), createdMs: Date.now(), logId: ctx.logId });
+  ctx.plan.actions.push({ kind: 'fill', base: fromSeq, toSeq, salt: randomBytes(8).toString('hex'), createdMs: Date.now(), logId: ctx.logId, version: FORMAT_VERSION });
 }
 
 /** The identity file's record, if it is there and whole. */
@@ -429,7 +431,7 @@ async function planLostTail(s: ApplySettings, mode: 'truncate' | 'skip', dryRun:
     const reason = `acknowledged records ${end}..${committed.seq - 1} are missing (the ${committed.witness} recorded ${committed.seq}): recorded as a gap`;
     ctx.plan.actions.push({
       kind: 'rewrite', base: last.baseSeq, size: last.size, reason, keep: keepName(last, 0, 'before-gap'), pieces: steps, seal: false,
-      salt: Buffer.from(last.salt).toString('hex'), createdMs: last.header?.createdMs ?? Date.now(), logId: last.header?.logId?.toString('hex') ?? logId,
+      salt: Buffer.from(last.salt).toString('hex'), createdMs: last.header?.createdMs ?? Date.now(), logId: last.header?.logId?.toString('hex') ?? logId, version: last.version,
     });
   } else {
     planFill(ctx, end, committed.seq);

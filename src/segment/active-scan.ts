@@ -31,10 +31,11 @@ export interface ActiveScanSettings {
 /**
  * Reads and checks every frame of an active segment in `[64, end)`:
  * checksums, record layout, sequence continuity, timestamp order. Stops at
- * the first bad frame (`stop`).
+ * the first bad frame (`stop`). Version 3: also where each record lies
+ * (`positions`).
  */
-export function scanActiveFrames(file: FileHandle, baseSeq: number, crcSeed: number, end: number, settings: ActiveScanSettings): Promise<ActiveScan> {
-  return scanSegment(file, baseSeq, crcSeed, end, settings.indexIntervalBytes, Math.max(settings.readAheadBytes, ACTIVE_SCAN_WINDOW_BYTES));
+export function scanActiveFrames(file: FileHandle, baseSeq: number, crcSeed: number, end: number, version: number, settings: ActiveScanSettings): Promise<ActiveScan> {
+  return scanSegment(file, baseSeq, crcSeed, end, settings.indexIntervalBytes, Math.max(settings.readAheadBytes, ACTIVE_SCAN_WINDOW_BYTES), undefined, version);
 }
 
 /** The fields of a segment that its frames determine, from a scan of them. */

@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import { writeFully } from '../fs/io.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
-import { encodeSegmentHeader, SEGMENT_HEADER_BYTES } from './header.js';
+import { encodeSegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_BYTES } from './header.js';
+import { Positions } from './positions.js';
 import type { SegmentState } from './loaded-segment.js';
 import { segmentPath } from './names.js';
 
@@ -13,7 +14,7 @@ import { segmentPath } from './names.js';
  */
 export async function createSegment(fs: FileSystem, dir: string, baseSeq: number, createdMs: number, fileMode: number, logId: Buffer): Promise<{ handle: FileHandle; segment: SegmentState }> {
   const file = segmentPath(dir, baseSeq);
-  // Every segment a writer creates carries the log's identity (format version 2).
+  // Every segment a writer creates carries the log's identity, in the format this build writes (version 3).
   const header = encodeSegmentHeader(baseSeq, createdMs, undefined, logId);
   const handle = await fs.open(file, 'createNew', fileMode);
   try {
@@ -25,7 +26,7 @@ export async function createSegment(fs: FileSystem, dir: string, baseSeq: number
     throw err;
   }
   const segment: SegmentState = {
-    baseSeq, file, salt: Buffer.from(header.subarray(32, 40)), createdMs, sealed: false,
+    baseSeq, version: FORMAT_VERSION, positionsBytes: 0, positions: new Positions(baseSeq, SEGMENT_HEADER_BYTES), file, salt: Buffer.from(header.subarray(32, 40)), createdMs, sealed: false,
     nextSeq: baseSeq, recordCount: 0, dataEnd: SEGMENT_HEADER_BYTES, firstTimestamp: 0, lastTimestamp: 0,
     index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
   };

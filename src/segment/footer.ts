@@ -93,7 +93,7 @@ export function decodeTrailer(last16: Buffer): Trailer | undefined {
  * Decodes a whole footer (trailer included) that ends at `fileSize`, checking
  * its checksum, its salt and that its numbers agree with each other.
  */
-export function decodeFooter(buf: Buffer, fileSize: number, salt: Buffer, baseSeq: number, file: string): SegmentSummary {
+export function decodeFooter(buf: Buffer, fileSize: number, salt: Buffer, baseSeq: number, file: string, positionsBytes = 0): SegmentSummary {
   const start = fileSize - buf.length;
   const bad = (why: string): CorruptionError => new CorruptionError(`damaged footer: ${why}`, { file, offset: start });
   const trailerAt = buf.length - TRAILER_BYTES;
@@ -112,12 +112,13 @@ export function decodeFooter(buf: Buffer, fileSize: number, salt: Buffer, baseSe
     index: [],
   };
   if (summary.firstSeq !== baseSeq) throw bad(`first sequence ${summary.firstSeq} is not the segment base ${baseSeq}`);
-  if (summary.nextSeq < summary.firstSeq || summary.dataEnd !== start) throw bad('summary fields disagree');
+  // Version 3: the position table lies between the frames and the footer.
+  if (summary.nextSeq < summary.firstSeq || summary.dataEnd !== start - positionsBytes) throw bad('summary fields disagree');
   if (summary.recordCount < 0 || summary.recordCount > summary.nextSeq - summary.firstSeq || summary.firstTimestamp < 0 || summary.lastTimestamp < summary.firstTimestamp) throw bad('summary values out of range');
   for (let i = 0, at = FOOTER_FIXED_BYTES; i < entryCount; i++, at += INDEX_ENTRY_BYTES) {
     const entry = { seq: readU64(buf, at), offset: readU64(buf, at + 8), timestamp: readU64(buf, at + 16) };
     const prev = summary.index[i - 1];
-    if (entry.seq < summary.firstSeq || entry.seq >= summary.nextSeq || entry.offset < SEGMENT_DATA_START || entry.offset >= start || entry.timestamp < 0) throw bad(`index entry ${i} out of range`);
+    if (entry.seq < summary.firstSeq || entry.seq >= summary.nextSeq || entry.offset < SEGMENT_DATA_START || entry.offset >= summary.dataEnd || entry.timestamp < 0) throw bad(`index entry ${i} out of range`);
     if (prev !== undefined && (entry.seq <= prev.seq || entry.offset <= prev.offset)) throw bad(`index entry ${i} out of order`);
     summary.index.push(entry);
   }

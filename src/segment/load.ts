@@ -2,7 +2,8 @@ import { CorruptionError } from '../errors.js';
 import { readAt } from '../fs/io.js';
 import type { FileHandle } from '../fs/types.js';
 import { decodeFooter, decodeTrailer, FOOTER_FIXED_BYTES, TRAILER_BYTES, type SegmentSummary } from './footer.js';
-import { decodeSegmentHeader, isAllZero, SEGMENT_HEADER_BYTES, type SegmentHeader } from './header.js';
+import { decodeSegmentHeader, FORMAT_VERSION, isAllZero, SEGMENT_HEADER_BYTES, type SegmentHeader } from './header.js';
+import { decodePositionsTrailer, POSITIONS_TRAILER_BYTES } from './positions.js';
 import type { SegmentState } from './loaded-segment.js';
 
 /** Bytes read from the end of a segment in the first read, enough for the footer of most segments. */
@@ -15,7 +16,7 @@ export type SegmentEnvelope =
   /** Header valid, no trailer: the active segment, whose data must be scanned. */
   | { kind: 'unsealed'; header: SegmentHeader; size: number }
   /** Header and footer valid. */
-  | { kind: 'sealed'; header: SegmentHeader; size: number; summary: SegmentSummary; footerCrc: number };
+  | { kind: 'sealed'; header: SegmentHeader; size: number; summary: SegmentSummary; footerCrc: number; positionsBytes: number };
 
 /** Checks that a header is this log's (see `IdentityGuard`); throws otherwise. */
 export interface HeaderCheck {
@@ -47,18 +48,30 @@ export async function readSegmentEnvelope(file: FileHandle, baseSeq: number, gua
     throw new CorruptionError(`damaged footer: trailer claims ${trailer.footerBytes} bytes`, { file: file.path, offset: size - TRAILER_BYTES });
   }
   const footer = trailer.footerBytes <= tail.length ? tail.subarray(tail.length - trailer.footerBytes) : await readAt(file, footerStart, trailer.footerBytes);
-  const summary = decodeFooter(footer, size, header.salt, baseSeq, file.path);
-  return { kind: 'sealed', header, size, summary, footerCrc: trailer.crc };
+  let positionsBytes = 0;
+  if (header.version >= FORMAT_VERSION) {
+    // Version 3: the position table's trailer ends where the footer starts; its size says where the frames end. Its CRC is checked when a get loads it.
+    const at = footerStart - POSITIONS_TRAILER_BYTES;
+    if (at < SEGMENT_HEADER_BYTES) throw new CorruptionError('damaged position table: no room for its trailer before the footer', { file: file.path, offset: footerStart });
+    const inTail = tail.length - trailer.footerBytes - POSITIONS_TRAILER_BYTES;
+    const bytes = inTail >= 0 ? tail.subarray(inTail, inTail + POSITIONS_TRAILER_BYTES) : await readAt(file, at, POSITIONS_TRAILER_BYTES);
+    const positions = decodePositionsTrailer(bytes);
+    if (typeof positions === 'string') throw new CorruptionError(`damaged position table: ${positions}`, { file: file.path, offset: at });
+    if (positions.tableBytes > footerStart - SEGMENT_HEADER_BYTES) throw new CorruptionError(`damaged position table: ${positions.tableBytes} bytes do not fit before the footer`, { file: file.path, offset: at });
+    positionsBytes = positions.tableBytes;
+  }
+  const summary = decodeFooter(footer, size, header.salt, baseSeq, file.path, positionsBytes);
+  return { kind: 'sealed', header, size, summary, footerCrc: trailer.crc, positionsBytes };
 }
 
 /** A sealed envelope's figures, as a loaded segment holds them (sealed, local, nothing deferred or to fetch). */
-export type SealedFigures = Pick<SegmentState, 'salt' | 'createdMs' | 'sealed' | 'nextSeq' | 'recordCount' | 'dataEnd' | 'firstTimestamp' | 'lastTimestamp' | 'index' | 'footerCrc' | 'footerBytes' | 'location' | 'needsFetch' | 'deferred'>;
+export type SealedFigures = Pick<SegmentState, 'version' | 'positionsBytes' | 'salt' | 'createdMs' | 'sealed' | 'nextSeq' | 'recordCount' | 'dataEnd' | 'firstTimestamp' | 'lastTimestamp' | 'index' | 'footerCrc' | 'footerBytes' | 'location' | 'needsFetch' | 'deferred'>;
 
 /** What a sealed segment's header and footer say about it, in the fields of {@link LoadedSegment}. */
 export function sealedFigures(envelope: Extract<SegmentEnvelope, { kind: 'sealed' }>): SealedFigures {
   const s = envelope.summary;
   return {
-    salt: envelope.header.salt, createdMs: envelope.header.createdMs, sealed: true, nextSeq: s.nextSeq, recordCount: s.recordCount, dataEnd: s.dataEnd,
+    version: envelope.header.version, positionsBytes: envelope.positionsBytes, salt: envelope.header.salt, createdMs: envelope.header.createdMs, sealed: true, nextSeq: s.nextSeq, recordCount: s.recordCount, dataEnd: s.dataEnd,
     firstTimestamp: s.firstTimestamp, lastTimestamp: s.lastTimestamp, index: s.index, footerCrc: envelope.footerCrc, footerBytes: envelope.size - s.dataEnd,
     location: 'local', needsFetch: false, deferred: false,
   };

@@ -1,4 +1,5 @@
 import type { IndexEntry } from './footer.js';
+import type { Positions } from './positions.js';
 
 /** A lost sequence range recorded by repair as a gap frame. */
 export interface Gap {
@@ -37,6 +38,17 @@ export interface SegmentState {
   baseSeq: number;
   /** Path of the segment file. */
   file: string;
+  /** Format version from the header (decides the record layout); 0 while not known (a deferred or evicted segment not yet read). */
+  version: number;
+  /** Version 3 sealed segments: bytes of the position table between `dataEnd` and the footer; 0 otherwise. */
+  positionsBytes: number;
+  /**
+   * Version 3 unsealed segments: where each published record lies, kept by
+   * the writer (and the recovery scan) as frames are published; undefined
+   * where nobody keeps one (read-only handles, older versions): gets then
+   * scan frames.
+   */
+  positions?: Positions | undefined;
   /** Random bytes from the header that the footer must repeat. */
   salt: Buffer;
   /** Creation time from the header, in ms. */

@@ -1,8 +1,9 @@
 import type { FileHandle } from '../fs/types.js';
-import { FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, RECORD_HEADER_BYTES, type FrameHeader } from '../record/frame.js';
+import { FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, recordCrcProblem, recordHeaderBytesOf, type FrameHeader } from '../record/frame.js';
 import type { IndexEntry, SegmentSummary } from './footer.js';
 import { FrameCursor } from './frame-cursor.js';
 import { SEGMENT_HEADER_BYTES } from './header.js';
+import { Positions } from './positions.js';
 import { SparseIndexBuilder } from './sparse-index.js';
 
 /** Where and why a scan stopped before the end of the data. */
@@ -23,6 +24,8 @@ export interface ScanResult extends SegmentSummary {
   stop: ScanStop | undefined;
   /** Lost sequence ranges recorded by repair as gap frames. */
   gaps: Array<{ from: number; to: number; offset: number }>;
+  /** Version 3, a scan from the first frame: where each record lies (what the position table holds). */
+  positions: Positions | undefined;
 }
 
 /**
@@ -30,14 +33,17 @@ export interface ScanResult extends SegmentSummary {
  * checking checksums, sequence continuity and timestamp order, and builds the
  * summary and sparse index a footer would hold. Stops at the first bad frame.
  */
-export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: number, end: number, indexIntervalBytes: number, readAheadBytes: number, from?: { offset: number; seq: number }): Promise<ScanResult> {
+export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: number, end: number, indexIntervalBytes: number, readAheadBytes: number, from: { offset: number; seq: number } | undefined, version: number, checkRecordCrcs = false): Promise<ScanResult> {
+  const recordHeaderBytes = recordHeaderBytesOf(version);
   const start = from?.offset ?? SEGMENT_HEADER_BYTES;
   const cursor = new FrameCursor(file, start, end, readAheadBytes, crcSeed);
   const index = new SparseIndexBuilder(indexIntervalBytes);
   const result: ScanResult = {
     recordCount: 0, firstSeq: baseSeq, nextSeq: from?.seq ?? baseSeq, firstTimestamp: 0, lastTimestamp: 0,
     dataEnd: start, index: [], closeMarkerAt: undefined, stop: undefined, gaps: [],
+    positions: version >= 3 && from === undefined ? new Positions(baseSeq, start) : undefined,
   };
+  const positions = result.positions;
   for (;;) {
     const step = await cursor.next();
     if (step.kind === 'end') break;
@@ -46,10 +52,16 @@ export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: nu
       break;
     }
     // A valid checksum over record lengths that do not add up is still damage (never written by us).
-    const problem = continuityProblem(step.header, result) ?? recordLayoutProblem(step.buf, step.at, step.header);
+    const h = step.header;
+    // Version 3 records carry their own CRC: `Log.verify` checks it too (sequential readers and recovery trust the frame's).
+    const problem = continuityProblem(h, result) ?? recordLayoutProblem(step.buf, step.at, h, recordHeaderBytes) ?? (checkRecordCrcs && version >= 3 && h.flags === 0 ? recordCrcProblem(step.buf, step.at, h, crcSeed) : undefined);
     if (problem !== undefined) {
       result.stop = { offset: step.offset, reason: problem, zeros: false };
       break;
+    }
+    if (positions !== undefined) {
+      if (h.flags !== 0) positions.addEmptyFrame(h.firstSeq, h.count, step.offset + h.frameBytes);
+      else addRecordPositions(positions, step.buf, step.at, step.offset, h, recordHeaderBytes);
     }
     accept(result, step.header, step.offset, index);
   }
@@ -63,18 +75,29 @@ export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: nu
  * record of a segment, and slicing each payload it never uses cost it a
  * buffer per record.
  */
-function recordLayoutProblem(buf: Buffer, offset: number, h: FrameHeader): string | undefined {
+function recordLayoutProblem(buf: Buffer, at: number, h: FrameHeader, recordHeaderBytes: number): string | undefined {
   if (h.flags !== 0) return undefined;
-  const end = offset + h.frameBytes;
-  let at = offset + FRAME_HEADER_BYTES;
+  const end = at + h.frameBytes;
+  let p = at + FRAME_HEADER_BYTES;
   for (let i = 0; i < h.count; i++) {
-    if (at + RECORD_HEADER_BYTES > end) return `record ${i} header runs past the frame`;
-    const length = buf.readUInt32LE(at);
-    at += RECORD_HEADER_BYTES;
-    if (at + length > end) return `record ${i} of ${length} bytes runs past the frame`;
-    at += length;
+    if (p + recordHeaderBytes > end) return `record ${i} header runs past the frame`;
+    const length = buf.readUInt32LE(p);
+    p += recordHeaderBytes;
+    if (p + length > end) return `record ${i} of ${length} bytes runs past the frame`;
+    p += length;
   }
-  return at === end ? undefined : `frame has ${end - at} bytes after its last record`;
+  return p === end ? undefined : `frame has ${end - p} bytes after its last record`;
+}
+
+/** Adds where each record of a data frame (its layout already checked) starts: the frame is at file offset `offset`, at `at` in `buf`. */
+function addRecordPositions(positions: Positions, buf: Buffer, at: number, offset: number, h: FrameHeader, recordHeaderBytes: number): void {
+  positions.beginFrame(h.firstSeq, h.timestamp);
+  let p = at + FRAME_HEADER_BYTES;
+  for (let i = 0; i < h.count; i++) {
+    positions.addRecord(offset + (p - at));
+    p += recordHeaderBytes + buf.readUInt32LE(p);
+  }
+  positions.endFrame(offset + h.frameBytes);
 }
 
 function continuityProblem(h: FrameHeader, r: ScanResult): string | undefined {

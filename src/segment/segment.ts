@@ -3,10 +3,11 @@ import { CorruptionError } from '../errors.js';
 import type { FileHandle } from '../fs/types.js';
 import { frameCrcSeed } from '../record/frame.js';
 import { scanActiveFrames, type ActiveScan } from './active-scan.js';
-import type { IndexEntry } from './footer.js';
+import { FOOTER_FIXED_BYTES, INDEX_ENTRY_BYTES, TRAILER_BYTES, type IndexEntry } from './footer.js';
 import type { HandlePool } from './handle-pool.js';
 import type { SealedFigures } from './load.js';
 import type { Gap, LoadedSegment, SegmentState, UncheckedFrames } from './loaded-segment.js';
+import type { Positions } from './positions.js';
 import { SparseIndexBuilder } from './sparse-index.js';
 
 /** Writes to a segment's own fields: only methods of {@link Segment} use it. */
@@ -34,6 +35,9 @@ export interface PublishedFrame {
  */
 export class Segment implements LoadedSegment {
   readonly baseSeq: number;
+  readonly version: number;
+  readonly positionsBytes: number;
+  readonly positions: Positions | undefined;
   readonly file: string;
   readonly salt: Buffer;
   readonly createdMs: number;
@@ -68,6 +72,9 @@ export class Segment implements LoadedSegment {
 
   constructor(state: SegmentState) {
     this.baseSeq = state.baseSeq;
+    this.version = state.version;
+    this.positionsBytes = state.positionsBytes;
+    this.positions = state.positions;
     this.file = state.file;
     this.salt = state.salt;
     this.createdMs = state.createdMs;
@@ -118,6 +125,8 @@ export class Segment implements LoadedSegment {
     }
     own.nextSeq = f.firstSeq + f.count;
     own.dataEnd = offset + f.frameBytes;
+    // Whoever keeps positions adds each frame's records before publishing it; a frame published without them (a follower) makes the table useless.
+    if (this.positions !== undefined && (this.positions.nextSeq !== this.nextSeq || this.positions.end !== this.dataEnd)) own.positions = undefined;
   }
 
   /** The writer takes this unsealed segment over with its read-write handle. */
@@ -147,12 +156,17 @@ export class Segment implements LoadedSegment {
     own.sealed = true;
     own.footerBytes = footerBytes;
     own.footerCrc = footerCrc;
+    // Sealed: its table is on disk now, and read through the bounded position cache.
+    own.positionsBytes = this.version >= 3 ? footerBytes - (FOOTER_FIXED_BYTES + this.index.length * INDEX_ENTRY_BYTES + TRAILER_BYTES) : 0;
+    assert(this.positionsBytes >= 0, `the footer of ${this.file} holds its position table`);
+    own.positions = undefined;
     this.indexBuilder = undefined;
   }
 
   /** What a sealed segment's header and footer say, once read (a deferred load, a seal seen by a follower, a fetched copy). */
   adoptSealed(figures: SealedFigures, location: 'local' | 'archive' = this.location): void {
-    Object.assign(this.own, figures, { location, deferred: false, needsFetch: false });
+    // Sealed: a follower's table of the once-active segment gives way to the one on disk (read through the position cache).
+    Object.assign(this.own, figures, { location, deferred: false, needsFetch: false, positions: undefined });
     this.indexBuilder = undefined;
   }
 
@@ -187,7 +201,7 @@ export class Segment implements LoadedSegment {
     const pending = this.uncheckedFrames;
     if (pending === undefined) return Promise.resolve();
     this.loading ??= files
-      .withHandle(this.file, (handle) => scanActiveFrames(handle, this.baseSeq, frameCrcSeed(this.salt), pending.end, pending))
+      .withHandle(this.file, (handle) => scanActiveFrames(handle, this.baseSeq, frameCrcSeed(this.salt), pending.end, this.version, pending))
       .then((scan) => this.adoptCheckedFrames(pending, scan))
       .finally(() => (this.loading = undefined));
     return this.loading;
@@ -211,6 +225,11 @@ export class Segment implements LoadedSegment {
       own.index = this.indexBuilder.entries;
     }
     own.gaps = [...scan.gaps, ...this.gaps];
+    // Version 3: the checked frames' positions, then those of the frames appended since the open.
+    if (scan.positions !== undefined && this.positions !== undefined) {
+      scan.positions.appendTable(this.positions);
+      own.positions = scan.positions;
+    } else own.positions = undefined;
     // The frames are the truth where the catalog's figures of them differ (they agree unless the catalog was damaged).
     own.recordCount = this.recordCount - pending.recordCount + scan.recordCount;
     if (scan.recordCount > 0) own.firstTimestamp = scan.firstTimestamp;

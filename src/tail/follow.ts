@@ -2,7 +2,9 @@ import * as path from 'node:path';
 import { CorruptionError, errnoOf, WatermarkUnavailableError } from '../errors.js';
 import { LOCK_NAME } from '../lock/writer-lock.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
-import { FLAG_CLOSE_MARKER, frameCrcSeed, type FrameHeader } from '../record/frame.js';
+import { FLAG_CLOSE_MARKER, forEachRecord, frameCrcSeed, recordHeaderBytesOf, type FrameHeader } from '../record/frame.js';
+import { FORMAT_VERSION, SEGMENT_HEADER_BYTES } from '../segment/header.js';
+import { Positions } from '../segment/positions.js';
 import { FrameCursor } from '../segment/frame-cursor.js';
 import { readSegmentEnvelope, sealedFigures, type HeaderCheck } from '../segment/load.js';
 import { Segment } from '../segment/segment.js';
@@ -135,7 +137,8 @@ export class Follower {
     return this.files.withHandle(seg.file, async (handle) => {
       const size = await handle.size();
       const cursor = new FrameCursor(handle, seg.dataEnd, size, this.settings.readAheadBytes, frameCrcSeed(seg.salt));
-      const frames: Array<{ offset: number; header: FrameHeader }> = [];
+      const frames: Array<{ offset: number; header: FrameHeader; records: number[] | undefined }> = [];
+      const recordHeaderBytes = recordHeaderBytesOf(seg.version);
       let nextSeq = seg.nextSeq;
       let markerEnd: number | undefined;
       let step = await cursor.next();
@@ -147,7 +150,14 @@ export class Follower {
           break;
         }
         if (h.firstSeq !== nextSeq || h.firstSeq + h.count > bound) break;
-        frames.push({ offset: step.offset, header: h });
+        // Version 3: where each record starts, for the segment's position table (gets then read one record, not a group-commit frame).
+        let records: number[] | undefined;
+        if (seg.positions !== undefined && h.flags === 0) {
+          const offsets: number[] = [];
+          const frameAt = step.offset;
+          records = forEachRecord(step.buf, step.at, h, recordHeaderBytes, (_p, _i, recordOffset) => offsets.push(frameAt + recordOffset)) === undefined ? offsets : undefined;
+        }
+        frames.push({ offset: step.offset, header: h, records });
         nextSeq = h.firstSeq + h.count;
       }
       if (vouch.kind === 'closeMarker' && markerEnd !== size) return frames.length > 0 || step.kind === 'frame' ? 'unvouched' : 'accepted';
@@ -161,8 +171,18 @@ export class Follower {
   }
 
   /** Adds frames known to be acknowledged to the segment (its one bookkeeping path, shared with the writer). */
-  private accept(seg: Segment, frames: ReadonlyArray<{ offset: number; header: FrameHeader }>): void {
-    for (const { offset, header } of frames) seg.publishFrame(header, offset, this.settings.indexIntervalBytes);
+  private accept(seg: Segment, frames: ReadonlyArray<{ offset: number; header: FrameHeader; records: number[] | undefined }>): void {
+    for (const { offset, header, records } of frames) {
+      const positions = seg.positions;
+      // A frame whose records do not add up gets no positions: publishFrame then drops the table, and gets scan frames (and report the damage).
+      if (positions !== undefined && header.flags !== 0) positions.addEmptyFrame(header.firstSeq, header.count, offset + header.frameBytes);
+      else if (positions !== undefined && records !== undefined) {
+        positions.beginFrame(header.firstSeq, header.timestamp);
+        for (const at of records) positions.addRecord(at);
+        positions.endFrame(offset + header.frameBytes);
+      }
+      seg.publishFrame(header, offset, this.settings.indexIntervalBytes);
+    }
   }
 
   private async checkDamage(handle: FileHandle, seg: Segment, offset: number, reason: string): Promise<void> {
@@ -197,7 +217,7 @@ export class Follower {
       if (envelope.kind === 'unborn') return false;
       const h = envelope.header;
       const seg = new Segment({
-        baseSeq, file, salt: h.salt, createdMs: h.createdMs, sealed: false, nextSeq: baseSeq, recordCount: 0, dataEnd: 64,
+        baseSeq, version: h.version, positionsBytes: 0, positions: h.version >= FORMAT_VERSION ? new Positions(baseSeq, SEGMENT_HEADER_BYTES) : undefined, file, salt: h.salt, createdMs: h.createdMs, sealed: false, nextSeq: baseSeq, recordCount: 0, dataEnd: 64,
         firstTimestamp: 0, lastTimestamp: 0, index: [], gaps: [], damage: undefined, footerCrc: undefined, footerBytes: 0, location: 'local', needsFetch: false,
       });
       this.segments.append(seg);

@@ -31,6 +31,8 @@ const FRAME_HEADER_BYTES = 32;
 const TRAILER_BYTES = 16;
 const TRAILER_MAGIC = Buffer.from('AOFSEAL1', 'latin1');
 const FLAG_CLOSE_MARKER = 1;
+/** Record header bytes of a segment of format `version`: length, and from version 3 the record CRC. */
+const recordHeaderBytesOf = (version: number): number => (version >= 3 ? 8 : 4);
 
 /** Kinds of region in a log directory that damage can aim at. */
 export type RegionKind = 'segment-header' | 'frame-header' | 'frame-records' | 'close-marker' | 'footer' | 'footer-index' | 'trailer';
@@ -76,6 +78,8 @@ export interface SegmentLayout {
   footerStart: number | undefined;
   /** Offset of a clean-close marker that is the last frame. */
   closeMarkerAt: number | undefined;
+  /** Bytes of each record's header (format version 3: 8, else 4). */
+  recordHeaderBytes: number;
 }
 
 /** A region of one segment file. */
@@ -114,7 +118,9 @@ export function mapLogLayout(dir: string): LogLayout {
     const baseSeq = u64(buf, 16);
     const sealed = buf.length >= SEGMENT_HEADER_BYTES + TRAILER_BYTES && buf.subarray(buf.length - 8).equals(TRAILER_MAGIC);
     const footerStart = sealed ? buf.length - buf.readUInt32LE(buf.length - TRAILER_BYTES) : undefined;
-    const dataEnd = footerStart ?? buf.length;
+    // The footer's dataEnd field: in format version 3 the position table lies between the frames and the footer.
+    const dataEnd = footerStart === undefined ? buf.length : u64(buf, footerStart + 48);
+    const recordHeaderBytes = recordHeaderBytesOf(buf.readUInt16LE(8));
     const frames: FrameExtent[] = [];
     let nextSeq = baseSeq;
     let closeMarkerAt: number | undefined;
@@ -127,7 +133,7 @@ export function mapLogLayout(dir: string): LogLayout {
       if (frame.flags === 0) nextSeq = frame.firstSeq + frame.count;
       at += bytes;
     }
-    return { file, index, baseSeq, nextSeq, size: buf.length, sealed, last: index === names.length - 1, dataEnd, frames, footerStart, closeMarkerAt };
+    return { file, index, baseSeq, nextSeq, size: buf.length, sealed, last: index === names.length - 1, dataEnd, frames, footerStart, closeMarkerAt, recordHeaderBytes };
   });
   const indexDir = path.join(dir, 'index');
   const catalogFiles = fs.existsSync(indexDir) ? fs.readdirSync(indexDir).filter((n) => n.endsWith('.mdb')).map((n) => path.join(indexDir, n)) : [];
@@ -388,7 +394,7 @@ function applyHostile(layout: LogLayout, d: Extract<Damage, { kind: 'hostile' }>
     } else {
       // The length of one of the frame's records.
       let rec = f.offset + FRAME_HEADER_BYTES;
-      for (let i = 0; i < d.which % f.count; i++) rec += 4 + buf.readUInt32LE(rec);
+      for (let i = 0; i < d.which % f.count; i++) rec += seg.recordHeaderBytes + buf.readUInt32LE(rec);
       at = rec;
       buf.writeUInt32LE(hostileValue(d.value, buf.readUInt32LE(rec), f.offset + f.bytes - rec), at);
       if (d.fixChecksum) {

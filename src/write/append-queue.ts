@@ -10,7 +10,7 @@ export interface PendingAppend {
   payloads: Uint8Array | readonly Uint8Array[];
   /** Records in it. */
   count: number;
-  /** Bytes this append adds to a frame (payloads plus their length prefixes). */
+  /** Bytes this append adds to a frame of format version 3 (payloads plus their 8-byte record headers; see the writer's `recordBytes` for older segments). */
   frameBytes: number;
   resolve: (firstSeq: number) => void;
   reject: (err: Error) => void;

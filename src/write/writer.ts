@@ -5,7 +5,7 @@ import { writeFully, writeFullyPreferSync } from '../fs/io.js';
 import { LoopYield } from '../fs/loop-yield.js';
 import type { FileHandle, FileSystem } from '../fs/types.js';
 import type { NormalizedOptions } from '../options.js';
-import { encodeEmptyFrame, encodeGroupedFrame, FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, frameCrcSeed, frameRecordCount, RECORD_HEADER_BYTES } from '../record/frame.js';
+import { encodeEmptyFrame, encodeGroupedFrame, FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, frameCrcSeed, frameRecordCount, RECORD_HEADER_BYTES_V3, recordHeaderBytesOf } from '../record/frame.js';
 import { createSegment } from '../segment/create.js';
 import { SEGMENT_HEADER_BYTES } from '../segment/header.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
@@ -18,11 +18,22 @@ import { WriterMetrics } from './metrics.js';
 import type { WrittenFrame } from './written-frame.js';
 
 /**
- * Appends written together are split into frames of at most this many bytes
- * (an append is never split): one write(2), one fsync, but a lookup reads and
- * checksums only a small frame.
+ * In segments of format versions 1 and 2, appends written together are split
+ * into frames of at most this many bytes (an append is never split): one
+ * write(2), one fsync, but a lookup reads and checksums only a small frame.
  */
 export const FRAME_COALESCE_BYTES = 4 * 1024;
+
+/**
+ * In version-3 segments a get reads one record through the position table,
+ * not a frame: the appends of one write go into one frame (group-commit
+ * frame) of at most this many bytes, and no more than the write itself (at
+ * most `writeBufferBytes`, and `syncIoMaxBytes` for writes on the calling
+ * thread). None of them is acknowledged before the shared write and sync
+ * complete, so one frame CRC may cover them all; sequential reads and
+ * recovery then check one CRC per write instead of one per 4 KiB.
+ */
+export const GROUP_FRAME_MAX_BYTES = 1024 * 1024;
 
 /** What the writer tells the log about. */
 export interface WriterEvents {
@@ -115,11 +126,11 @@ export class Writer {
     let frameBytes: number;
     let count: number;
     if (payloads instanceof Uint8Array) {
-      frameBytes = RECORD_HEADER_BYTES + payloads.byteLength;
+      frameBytes = RECORD_HEADER_BYTES_V3 + payloads.byteLength;
       count = 1;
     } else {
       frameBytes = 0;
-      for (const p of payloads) frameBytes += RECORD_HEADER_BYTES + p.byteLength;
+      for (const p of payloads) frameBytes += RECORD_HEADER_BYTES_V3 + p.byteLength;
       count = payloads.length;
     }
     return new Promise<number>((resolve, reject) => this.submit({ kind: 'append', payloads, count, frameBytes, resolve, reject }));
@@ -307,6 +318,8 @@ export class Writer {
    */
   private takeFrames(limit: number): { frames: PendingAppend[][]; bytes: number; appends: number } {
     const seg = this.active;
+    const frameLimit = seg.version >= 3 ? GROUP_FRAME_MAX_BYTES : FRAME_COALESCE_BYTES;
+    const shrink = RECORD_HEADER_BYTES_V3 - recordHeaderBytesOf(seg.version);
     const { maxRecords } = this.opts.segment;
     const dataLimit = this.dataLimit();
     const frames: PendingAppend[][] = [];
@@ -316,8 +329,10 @@ export class Writer {
     let records = 0;
     let appends = 0;
     for (let item = this.queue.peek(); item?.kind === 'append'; item = this.queue.peek()) {
-      const startsFrame = frame.length === 0 || frameBytes + item.frameBytes > FRAME_COALESCE_BYTES;
-      const added = item.frameBytes + (startsFrame ? FRAME_HEADER_BYTES : 0);
+      // Appends are sized for version-3 records; an older active segment's records are smaller.
+      const itemBytes = item.frameBytes - shrink * item.count;
+      const startsFrame = frame.length === 0 || frameBytes + itemBytes > frameLimit;
+      const added = itemBytes + (startsFrame ? FRAME_HEADER_BYTES : 0);
       if (bytes > 0) {
         if (bytes + added > limit) break;
         if (this.writeOffset + bytes + added > dataLimit) break;
@@ -329,7 +344,7 @@ export class Writer {
         frameBytes = 0;
       }
       frame.push(this.queue.shift() as PendingAppend);
-      frameBytes += item.frameBytes;
+      frameBytes += itemBytes;
       bytes += added;
       records += item.count;
       appends++;
@@ -386,8 +401,9 @@ export class Writer {
     let at = 0;
     let seq = this.writeSeq;
     const crcSeed = frameCrcSeed(seg.salt);
+    const recordHeaderBytes = recordHeaderBytesOf(seg.version);
     for (const group of frames) {
-      const frameBytes = encodeGroupedFrame(buffer, at, crcSeed, seq, timestamp, group);
+      const frameBytes = encodeGroupedFrame(buffer, at, crcSeed, seq, timestamp, group, 0, recordHeaderBytes);
       const count = frameRecordCount(buffer, at);
       written.push({ group, firstSeq: seq, count, offset: offset + at, frameBytes, timestamp });
       at += frameBytes;
@@ -457,6 +473,25 @@ export class Writer {
 
   /** Makes a frame visible to readers: everything here is acknowledged. */
   private publish(seg: Segment, f: WrittenFrame): void {
+    const positions = seg.positions;
+    if (positions !== undefined) {
+      // Where each record starts: a get reads exactly its bytes (version 3).
+      positions.beginFrame(f.firstSeq, f.timestamp);
+      let at = f.offset + FRAME_HEADER_BYTES;
+      for (const g of f.group) {
+        const payloads = g.payloads;
+        if (payloads instanceof Uint8Array) {
+          positions.addRecord(at);
+          at += RECORD_HEADER_BYTES_V3 + payloads.byteLength;
+          continue;
+        }
+        for (let i = 0; i < payloads.length; i++) {
+          positions.addRecord(at);
+          at += RECORD_HEADER_BYTES_V3 + payloads[i]!.byteLength;
+        }
+      }
+      positions.endFrame(f.offset + f.frameBytes);
+    }
     seg.publishFrame(f, f.offset, this.opts.segment.indexIntervalBytes);
   }
 

@@ -137,7 +137,7 @@ describe('aof repair', () => {
     for (const args of [['--dry-run'], ['--yes']]) {
       const r = await aof(['repair', dir, ...args]);
       expect(r.code, r.stderr).toBe(3);
-      expect(r.stderr).toContain(`aof repair: AOF_UNSUPPORTED_FORMAT: unsupported format version 3 (${path.join(dir, seg(0))} at offset 8)`);
+      expect(r.stderr).toContain(`aof repair: AOF_UNSUPPORTED_FORMAT: unsupported format version 4 (${path.join(dir, seg(0))} at offset 8)`);
     }
     expect(snapshotFiles(dir)).toEqual(before);
   });

@@ -335,7 +335,7 @@ describe('damaged-header: a bad segment header', () => {
   });
 });
 
-describe('unsupported-version: headers of format version 3', () => {
+describe('unsupported-version: headers of format version 4', () => {
   const SEG0 = seg(0);
 
   it('open (writer and read-only) rejects AOF_UNSUPPORTED_FORMAT naming the version, file and offset 8', async () => {
@@ -343,7 +343,7 @@ describe('unsupported-version: headers of format version 3', () => {
     for (const readOnly of [false, true]) {
       const err = await rejection(Log.open(dir, { readOnly }));
       expect(err).toBeInstanceOf(UnsupportedFormatError);
-      expect(err).toMatchObject({ code: 'AOF_UNSUPPORTED_FORMAT', version: 3, file: path.join(dir, SEG0), offset: 8 });
+      expect(err).toMatchObject({ code: 'AOF_UNSUPPORTED_FORMAT', version: 4, file: path.join(dir, SEG0), offset: 8 });
     }
   });
 
@@ -354,7 +354,7 @@ describe('unsupported-version: headers of format version 3', () => {
     expect(report.problems).toContainEqual(expect.objectContaining({ code: 'AOF_UNSUPPORTED_FORMAT', file: path.join(dir, SEG0), offset: 8 }));
     const before = snapshot(dir);
     for (const mode of ['truncate', 'skip'] as const) {
-      expect(await rejection(Log.repair(dir, { mode }))).toMatchObject({ code: 'AOF_UNSUPPORTED_FORMAT', version: 3 });
+      expect(await rejection(Log.repair(dir, { mode }))).toMatchObject({ code: 'AOF_UNSUPPORTED_FORMAT', version: 4 });
     }
     expect(snapshot(dir)).toEqual(before);
     expect(recoveryFiles(dir)).toEqual([]);

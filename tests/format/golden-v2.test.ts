@@ -51,7 +51,7 @@ describe('fixtures/valid-v2 matches docs/FORMAT.md byte for byte', () => {
     expect(b.readUInt32LE(44)).toBe(zcrc(b.subarray(0, 44)));
   });
 
-  it('the real writer, given the same appends and clock, writes valid-v2 apart from its random salts and identity', async () => {
+  it('the real writer, given the same appends and clock, writes valid-v3 (the layout after valid-v2) apart from its random salts and identity', async () => {
     const dir = path.join(tempDir(), 'log');
     let now = OPEN_MS;
     const log = await Log.open(dir, { ...FIXTURE_OPTIONS, segment: { ...FIXTURE_OPTIONS.segment }, clock: () => now });
@@ -65,7 +65,7 @@ describe('fixtures/valid-v2 matches docs/FORMAT.md byte for byte', () => {
     const want = fs.readFileSync(path.join(V2, 'identity'));
     expect(identity.subarray(20, 44).equals(want.subarray(20, 44)), 'since and committed sequence as in valid-v2').toBe(true);
     const logId = identity.subarray(8, 20);
-    for (const rel of listFiles(V1)) {
+    for (const rel of listFiles(path.join(FIXTURES_DIR, 'valid-v3')).filter((f) => f.startsWith('segments/'))) {
       const seg = fs.readFileSync(path.join(dir, rel));
       expect(seg.subarray(48, 60).equals(logId), `${rel} carries the identity of the identity file`).toBe(true);
     }
@@ -114,7 +114,8 @@ describe('version-1 logs (fixtures/valid) stay readable', () => {
     expect(files.length).toBeGreaterThan(4);
     for (const f of files.slice(4)) {
       const h = fs.readFileSync(path.join(dir, 'segments', f)).subarray(0, 64);
-      expect(h.readUInt16LE(8)).toBe(2);
+      // Segments this build starts are version 3 (version-1 and -2 ones it finds stay as they are).
+      expect(h.readUInt16LE(8)).toBe(3);
       expect(h.subarray(48, 60).equals(identity.subarray(8, 20))).toBe(true);
     }
     expect(fs.readFileSync(path.join(dir, 'segments/00000000000000000000.seg')).equals(before)).toBe(true);

@@ -254,9 +254,9 @@ describe('the encoders produce the fixture bytes', () => {
     const written = listFiles(path.join(dir, 'segments'));
     const salts = written.map((n) => Buffer.from(fs.readFileSync(path.join(dir, 'segments', n)).subarray(32, 40)));
     expect(salts.some((s, i) => !s.equals(fixtureSalt(i))), 'the writer draws random salts').toBe(true);
-    // This build writes format version 2: the headers carry the log identity it drew (valid-v2/, tests/format/golden-v2.test.ts).
+    // This build writes format version 3: the headers carry the log identity it drew, records their CRC (valid-v3/, tests/format/golden-v3.test.ts).
     const logId = Buffer.from(fs.readFileSync(path.join(dir, 'segments', written[0]!)).subarray(48, 60));
-    const model = buildValidLog((i) => salts[i]!, logId);
+    const model = buildValidLog((i) => salts[i]!, logId, FORMAT_VERSION);
     expect(written.map((n) => `segments/${n}`)).toEqual(model.segments.map((s) => s.path));
     for (const s of model.segments) expect(fs.readFileSync(path.join(dir, s.path)).equals(s.bytes), s.path).toBe(true);
   });
@@ -307,7 +307,7 @@ describe('integers and checksums', () => {
     expect(b.readBigUInt64LE(0)).toBe(0x1_2345_6789n);
   });
 
-  it('FORMAT_VERSION is 2 (version 1, fixtures/valid, is still read)', () => {
-    expect(FORMAT_VERSION).toBe(2);
+  it('FORMAT_VERSION is 3 (versions 1 and 2, fixtures/valid and valid-v2, are still read)', () => {
+    expect(FORMAT_VERSION).toBe(3);
   });
 });

@@ -69,7 +69,8 @@ describe('log.readBatches', () => {
     await log.append(payloadFor(3, 20));
     const sealed = log.segments()[0]!;
     await log.close();
-    const secondFrameAt = 64 + FRAME_HEADER_BYTES + 4 + 20;
+    // Format version 3: each record has an 8-byte header (length, record CRC).
+    const secondFrameAt = 64 + FRAME_HEADER_BYTES + 8 + 20;
     const bytes = fs.readFileSync(sealed.file);
     bytes[secondFrameAt + FRAME_HEADER_BYTES + 6] ^= 0x40;
     fs.writeFileSync(sealed.file, bytes);

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Log } from '../../src/log.js';
-import { FRAME_HEADER_BYTES, RECORD_HEADER_BYTES } from '../../src/record/frame.js';
+// This build writes format version 3: records have 8-byte headers (length, record CRC).
+import { FRAME_HEADER_BYTES, RECORD_HEADER_BYTES_V3 as RECORD_HEADER_BYTES } from '../../src/record/frame.js';
 import { seededBytes } from '../helpers/rng.js';
 import { tempDir, tempLogDir } from '../helpers/tmp.js';
 import { collect, openLog, payloadFor, recoveryFiles, rejection, segmentFiles } from './support.js';
@@ -197,7 +198,8 @@ describe('damage after a clean close is corruption, never a torn tail', () => {
 
     const again = await openLog(dir); // sealed segments are opened from their footers alone
     expect((await again.get(0))?.payload).toEqual(payloadFor(0, 20));
-    expect(await rejection(again.get(1))).toMatchObject({ code: 'AOF_CORRUPT', file: sealed.file, offset: secondFrameAt });
+    // A get checks the record's own CRC and names the record's offset (format version 3); verify names the frame.
+    expect(await rejection(again.get(1))).toMatchObject({ code: 'AOF_CORRUPT', file: sealed.file, offset: secondFrameAt + FRAME_HEADER_BYTES });
     expect((await again.get(6))?.payload).toEqual(payloadFor(6, 20));
     const report = await Log.verify(dir);
     expect(report.ok).toBe(false);

@@ -2,14 +2,18 @@ import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { SegmentInfo } from '../../src/log/segment-info.js';
 import { DEFAULTS } from '../../src/options.js';
-import { FRAME_HEADER_BYTES, RECORD_HEADER_BYTES } from '../../src/record/frame.js';
+// This build writes format version 3: records have 8-byte headers (length, record CRC).
+import { FRAME_HEADER_BYTES, RECORD_HEADER_BYTES_V3 as RECORD_HEADER_BYTES } from '../../src/record/frame.js';
 import { SEGMENT_HEADER_BYTES } from '../../src/segment/header.js';
 import { decodeTrailer, TRAILER_BYTES } from '../../src/segment/footer.js';
 
 /** Bytes of a sealed segment's footer, from its trailer. */
+/** Bytes after a sealed segment's frames: the footer and (version 3) the position table before it. */
 function footerBytesOf(file: string): number {
   const buf = fs.readFileSync(file);
-  return decodeTrailer(buf.subarray(buf.length - TRAILER_BYTES))!.footerBytes;
+  const footerStart = buf.length - decodeTrailer(buf.subarray(buf.length - TRAILER_BYTES))!.footerBytes;
+  const dataEnd = buf.readUInt32LE(footerStart + 48) + buf.readUInt32LE(footerStart + 52) * 2 ** 32;
+  return buf.length - dataEnd;
 }
 import { FOOTER_READ_BYTES } from '../../src/segment/load.js';
 import { CountingFs } from '../../src/testing/counting-fs.js';

@@ -18,7 +18,7 @@ function encode(firstSeq: number, timestamp: number, payloads: Uint8Array[], at 
 
 function recordsOf(buf: Buffer, offset: number, h: FrameHeader): Buffer[] {
   const out: Buffer[] = [];
-  expect(forEachRecord(buf, offset, h, (p, i) => {
+  expect(forEachRecord(buf, offset, h, RECORD_HEADER_BYTES, (p, i) => {
     expect(i).toBe(out.length);
     out.push(Buffer.from(p));
   })).toBeUndefined();
@@ -45,7 +45,7 @@ describe('frame codec', () => {
       expect(implausibleHeader(h, buf.length - at)).toBeUndefined();
       expect(frameChecksumMatches(buf, at, h, SEED)).toBe(true);
       expect(recordsOf(buf, at, h)).toEqual(payloads.map((p) => Buffer.from(p)));
-      for (let i = 0; i < payloads.length; i++) expect(Buffer.from(recordAt(buf, at, h, i) as Buffer)).toEqual(Buffer.from(payloads[i]!));
+      for (let i = 0; i < payloads.length; i++) expect(Buffer.from(recordAt(buf, at, h, i, RECORD_HEADER_BYTES) as Buffer)).toEqual(Buffer.from(payloads[i]!));
       // Nothing was written outside the frame.
       expect(buf.subarray(0, at).every((b) => b === 0xee)).toBe(true);
       expect(buf.subarray(at + h.frameBytes).every((b) => b === 0xee)).toBe(true);
@@ -147,7 +147,7 @@ describe('frame codec', () => {
       expect(h).toMatchObject({ frameBytes: FRAME_HEADER_BYTES, firstSeq: 77, count: 0, timestamp: 5000, flags: FLAG_CLOSE_MARKER });
       expect(implausibleHeader(h, marker.length)).toBeUndefined();
       expect(frameChecksumMatches(marker, 0, h, SEED)).toBe(true);
-      expect(forEachRecord(marker, 0, h, () => expect.fail('a marker has no records'))).toBeUndefined();
+      expect(forEachRecord(marker, 0, h, RECORD_HEADER_BYTES, () => expect.fail('a marker has no records'))).toBeUndefined();
     });
 
     it('a gap frame carries the count of lost sequence numbers and no bodies', () => {
@@ -172,8 +172,8 @@ describe('frame codec', () => {
       reseal(buf, 0);
       const h = decodeFrameHeader(buf, 0);
       expect(frameChecksumMatches(buf, 0, h, SEED)).toBe(true);
-      expect(forEachRecord(buf, 0, h, () => undefined)).toMatch(/record 0 of 1000 bytes runs past the frame/);
-      expect(recordAt(buf, 0, h, 1)).toMatch(/runs past the frame/);
+      expect(forEachRecord(buf, 0, h, RECORD_HEADER_BYTES, () => undefined)).toMatch(/record 0 of 1000 bytes runs past the frame/);
+      expect(recordAt(buf, 0, h, 1, RECORD_HEADER_BYTES)).toMatch(/runs past the frame/);
     });
 
     it('bytes left after the last record are reported', () => {
@@ -181,7 +181,7 @@ describe('frame codec', () => {
       buf.writeUInt32LE(1, 16); // count 1 while two records are present
       reseal(buf, 0);
       const h = decodeFrameHeader(buf, 0);
-      expect(forEachRecord(buf, 0, h, () => undefined)).toMatch(/bytes after its last record/);
+      expect(forEachRecord(buf, 0, h, RECORD_HEADER_BYTES, () => undefined)).toMatch(/bytes after its last record/);
     });
   });
 });

@@ -71,13 +71,13 @@ describe('segment header', () => {
     expect(decodeError(encodeSegmentHeader(0, 0, SALT).subarray(0, 63))).toMatchObject({ code: 'AOF_CORRUPT', offset: 0 });
   });
 
-  it('version 3 with a valid checksum is UnsupportedFormatError, not corruption', () => {
+  it('version 4 with a valid checksum is UnsupportedFormatError, not corruption', () => {
     const buf = encodeSegmentHeader(5, 6, SALT);
-    buf.writeUInt16LE(3, 8);
+    buf.writeUInt16LE(4, 8);
     resealHeader(buf);
     const err = decodeError(buf);
     expect(err).toBeInstanceOf(UnsupportedFormatError);
-    expect(err).toMatchObject({ code: 'AOF_UNSUPPORTED_FORMAT', version: 3, offset: 8 });
+    expect(err).toMatchObject({ code: 'AOF_UNSUPPORTED_FORMAT', version: 4, offset: 8 });
   });
 
   it('a version-2 header without an identity (bytes 48..59 zero) is corruption at offset 48', () => {
