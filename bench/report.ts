@@ -132,7 +132,9 @@ export function verdicts(r: Results): Verdict[] {
     const measured = bs.map((c) => valueOf(r, workload, c)).filter(Number.isFinite);
     const bv = measured.length > 0 ? Math.max(...measured) : NaN;
     const x = av / bv;
-    out.push({ target, measured: Number.isFinite(x) ? `${fmtRatio(x)} (${what}: ${fmt(av)} vs ${fmt(bv)})` : 'not measured', met: Number.isFinite(x) && min > 0 ? x >= min : undefined });
+    const best = bs.find((c) => valueOf(r, workload, c) === bv);
+    const spread = best === undefined ? undefined : spreadOf(workloadDef(workload), figureOf(r, workload, a), figureOf(r, workload, best));
+    out.push({ target, measured: Number.isFinite(x) ? `${fmtRatioSpread(x, spread)} (${what}: ${fmt(av)} vs ${fmt(bv)})` : 'not measured', met: Number.isFinite(x) && min > 0 ? x >= min : undefined });
   };
   // Not targets: the ratios that say how far a missed target is from what the floor itself reaches.
   const context = (what: string, workload: string, a: string, b: string, unit: string): void => cmp(`context, not a target: ${what}`, workload, a, b, 0, unit);
