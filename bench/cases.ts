@@ -9,6 +9,9 @@ import { openAof, openHypercore, openLevel, openLmdb, openSqlite, scanBatches, t
 import type { Params } from './params.js';
 import { rawGetter, rawScan, rawSequentialWrite, rawWrite } from './raw.js';
 import { crcCase, openTimeCase, rssCase, tailCase } from './special.js';
+import { appendInWindows, userReadCase } from './user-reads.js';
+import { eventStoreCases, EVENT_STORE_WORKLOADS } from './es-cases.js';
+import { snapshotTickCase } from './snapshot-case.js';
 
 /** Who a figure is about: aof itself, the raw-fs floor, or a peer engine. */
 export type Kind = 'aof' | 'floor' | 'peer';
@@ -84,6 +87,11 @@ export const WORKLOADS: WorkloadDef[] = [
   { id: 'get', title: 'Random get', unit: 'gets/s', primary: 'aof', what: 'Records at seeded random positions of the same data set, one at a time (each awaited), page cache warm. Every value returned is checked. The floor reads and checks the whole frame holding the record, as one CRC per frame requires.' },
   { id: 'durable-1', title: 'Durable, one awaiting producer', unit: 'records/s', primary: 'aof-always', what: 'One producer awaiting each single-record append before the next, at durable settings. The floor is a write(2)+fdatasync loop.' },
   { id: 'durable-64', title: 'Durable, 64 concurrent producers', unit: 'records/s', primary: 'aof-always', what: '64 producers, each awaiting its own single-record append before the next, at durable settings. The floor is the disk\'s fsync rate (a write+fdatasync loop), the rate one producer gets without group commit.' },
+  { id: 'user-append', title: 'Issue 21: append() in windows of 10,000 awaited with Promise.all', unit: 'records/s', primary: 'aof', what: "The shape a user writes first: 10,000 single-record appends issued in a loop, then `await Promise.all` of them, then the next 10,000; flush 'none'. lmdb-js: async `put` in the same shape." },
+  { id: 'user-read', title: 'Issue 21: for await over log.read()', unit: 'records/s', primary: 'aof', what: 'Every record of the data set written by the shape above, in order, in one child process with the peer and the floor taking turns run by run; page cache warm. The loop body touches the payload length and the sequence number, as a user\'s does.' },
+  { id: 'user-get-append', title: 'Issue 21: await log.get(seq) at random, records written by append()', unit: 'gets/s', primary: 'aof', what: 'Seeded random positions, one get awaited at a time, on the data set written by append() in windows of 10,000 (same child process and turns as above).' },
+  { id: 'user-get-batch', title: 'Issue 21: await log.get(seq) at random, records written by appendBatch(1,000)', unit: 'gets/s', primary: 'aof', what: 'As above, on records written by appendBatch() of 1,000. Floors: one readSync of exactly one record and its CRC (what a get of one record costs with no engine), and one readSync of a 4 KiB frame and its CRC.' },
+  ...EVENT_STORE_WORKLOADS,
 ];
 
 // ---- helpers ----
@@ -153,6 +161,19 @@ const awaitEach: Driver = (ctx) => (a, budget) =>
     await a.put!(i, ctx.pool[i % POOL_SIZE]!);
     return 1;
   });
+/** Issue 21's append shape: `userWindow` appends issued, then awaited with one Promise.all, then the next window. */
+const windowThenAll: Driver = (ctx) => async (a, budget) => {
+  const start = now();
+  let done = 0;
+  while (done < budget.n) {
+    const count = Math.min(ctx.params.userWindow, budget.n - done);
+    const first = done;
+    await appendInWindows((i) => a.put!(first + i, ctx.pool[(first + i) % POOL_SIZE]!), count, count);
+    done += count;
+    if (now() - start >= budget.capMs) break;
+  }
+  return { ops: done, ms: now() - start };
+};
 /** `producers` awaiting producers. */
 const producersDriver: Driver = (ctx) => (a, budget) => concurrentProducers(budget, ctx.params.producers, (i) => a.put!(i, ctx.pool[i % POOL_SIZE]!));
 /** Batches of `batch` records, `BATCHES_IN_FLIGHT` of them in flight (a synchronous engine does them one after another). */
@@ -266,6 +287,15 @@ function appendCases(): CaseDef[] {
     writeCase(W, 'sqlite', 'better-sqlite3', 'peer', `${SETTING.sqliteNon}; the records in flight inserted as one transaction per window (its API is synchronous)`, open.sqlite('non-durable'), grouped, throughput),
     writeCase(W, 'level', 'classic-level', 'peer', `${SETTING.levelNon}; put() per record`, open.level('non-durable'), windowed, throughput),
     writeCase(W, 'hypercore', 'hypercore', 'peer', 'defaults; append() per record', open.hypercore(), windowed, throughput),
+  ];
+}
+
+function userAppendCases(): CaseDef[] {
+  const W = 'user-append';
+  return [
+    writeCase(W, 'aof', 'aof', 'aof', "flush 'none'; append() per record, 10,000 issued then awaited with Promise.all", open.aof(NONE), windowThenAll, throughput, aofInfo),
+    rawCase(W, 'raw-sync', 'raw fs writeSync', "frames of 1,024 records with aof's framing and CRC, one writeSync each (the write floor)", (ctx, file, b) => rawWrite(file, ctx.pool, b, ctx.params.window, 'none', 'sync'), throughput),
+    writeCase(W, 'lmdb-async', 'lmdb put (async)', 'peer', `${SETTING.lmdbNon}; put() per record, 10,000 issued then awaited with Promise.all`, open.lmdb('non-durable'), windowThenAll, throughput),
   ];
 }
 
@@ -583,5 +613,5 @@ function durableCases(): CaseDef[] {
 
 /** Every case, in the order they run. */
 export function allCases(): CaseDef[] {
-  return [...appendCases(), ...durableAppendCases(), ...batchCases(), ...readCases(), ...durableCases(), openTimeCase(), tailCase(), rssCase(), crcCase()];
+  return [...appendCases(), ...userAppendCases(), ...durableAppendCases(), ...batchCases(), ...readCases(), ...durableCases(), userReadCase(), openTimeCase(), tailCase(), ...eventStoreCases(), snapshotTickCase(), rssCase(), crcCase()];
 }

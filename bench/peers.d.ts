@@ -5,6 +5,7 @@ declare module 'better-sqlite3' {
     interface Statement {
       run(...params: unknown[]): { changes: number };
       get(...params: unknown[]): unknown;
+      all(...params: unknown[]): unknown[];
       iterate(...params: unknown[]): IterableIterator<unknown>;
       pluck(on?: boolean): Statement;
     }

@@ -12,6 +12,9 @@
  *   npx tsc -p . && node bench/snapshot-tick.mjs [--mib 256] [--runs 3] [--json FILE] [--dir DIR] [--no-backup]
  *
  * Standalone: imports the compiled package from dist/, nothing else from bench/.
+ * The default save (issue 21's target) is also a case of `npm run bench`
+ * (bench/snapshot-case.ts), with every run reported; this script adds the
+ * other slice sizes, compression, latest() and log.backup.
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import * as fs from 'node:fs';

@@ -115,6 +115,7 @@ export function tailCase(): CaseDef {
     produces: [
       { workload: W, contender: 'in-process', label: 'in-process', kind: 'aof', setting: "a tail({ from: 0 }) reader in the writer's process; flush 'always'" },
       { workload: W, contender: 'cross-process', label: 'cross-process', kind: 'aof', setting: "a readOnly log in another process tailing from 0; flush 'always'" },
+      { workload: W, contender: 'in-process-user', label: 'in-process, as a user writes it', kind: 'aof', setting: "issue 21's shape: Log.open(dir) with the defaults; a for await tail reader; a writer awaiting each append in turn, never waiting for the reader; from the append's acknowledgement to the yield (0 when the reader had it first)" },
     ],
     async run(ctx) {
       const figures: Figure[] = [];
@@ -122,6 +123,7 @@ export function tailCase(): CaseDef {
       try {
         figures.push(await inProcessTail(ctx, path.join(base, 'in')));
         figures.push(await crossProcessTail(ctx, path.join(base, 'cross')));
+        figures.push(await userShapeTail(ctx, path.join(base, 'user')));
       } finally {
         removeDir(base);
       }
@@ -130,10 +132,72 @@ export function tailCase(): CaseDef {
   };
 }
 
-function latencyFigure(contender: string, latencies: number[], timeouts: number): Figure {
+function latencyFigure(contender: string, latencies: number[], timeouts: number, extra: Record<string, number> = {}): Figure {
   const p50 = quantile(latencies, 0.5);
   const p99 = quantile(latencies, 0.99);
-  return { workload: 'tail', contender, value: p99, runs: [p99], extra: { p50Ms: round3(p50), p99Ms: round3(p99), maxMs: round3(Math.max(...latencies)), samples: latencies.length, timeouts } };
+  return { workload: 'tail', contender, value: p99, runs: [p99], extra: { p50Ms: round3(p50), p99Ms: round3(p99), maxMs: round3(Math.max(...latencies)), samples: latencies.length, timeouts, ...extra } };
+}
+
+/**
+ * Issue 21's shape: the defaults, a `for await` tail reader, a writer that
+ * awaits each append in turn and never waits for the reader. Latency from
+ * the acknowledgement to the yield (and, in the details, from the call).
+ */
+async function userShapeTail(ctx: CaseContext, dir: string): Promise<Figure> {
+  const log = await Log.open(dir);
+  const ac = new AbortController();
+  try {
+    const tail = tailOf(log);
+    if (tail === undefined) return { workload: 'tail', contender: 'in-process-user', value: NaN, runs: [], note: TAIL_NA };
+    const samples = ctx.params.tailSamples;
+    const yielded = new Float64Array(samples).fill(NaN);
+    let waiter: (() => void) | undefined;
+    const reader = (async () => {
+      try {
+        for await (const r of tail({ from: 0, signal: ac.signal })) {
+          if (r.seq < samples) yielded[r.seq] = hr();
+          if (r.seq === samples - 1) waiter?.();
+        }
+      } catch (err) {
+        if (!ac.signal.aborted) throw err;
+      }
+    })();
+    const calledAt = new Float64Array(samples);
+    const ackedAt = new Float64Array(samples);
+    for (let i = 0; i < samples; i++) {
+      if (i % 100 === 0) ctx.progress(`tail, user shape: ${i}/${samples}`);
+      calledAt[i] = hr();
+      const seq = await log.append(ctx.pool[i % POOL_SIZE]!);
+      ackedAt[i] = hr();
+      if (seq !== i) throw new Error(`append ${i} got seq ${seq}`);
+    }
+    if (Number.isNaN(yielded[samples - 1]!)) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        waiter = () => (clearTimeout(timer), resolve());
+      });
+    }
+    ac.abort();
+    await reader;
+    const fromAck: number[] = [];
+    const fromCall: number[] = [];
+    let timeouts = 0;
+    let readerFirst = 0;
+    for (let i = Math.min(20, Math.floor(samples / 10)); i < samples; i++) {
+      const y = yielded[i]!;
+      if (Number.isNaN(y)) {
+        timeouts++;
+        continue;
+      }
+      if (y <= ackedAt[i]!) readerFirst++;
+      fromAck.push(Math.max(0, y - ackedAt[i]!));
+      fromCall.push(y - calledAt[i]!);
+    }
+    return latencyFigure('in-process-user', fromAck, timeouts, { fromCallP50Ms: round3(quantile(fromCall, 0.5)), fromCallP99Ms: round3(quantile(fromCall, 0.99)), readerFirst });
+  } finally {
+    ac.abort();
+    await log.close();
+  }
 }
 
 function round3(x: number): number {

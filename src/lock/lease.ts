@@ -92,7 +92,11 @@ export async function takeLease(dir: string, kernel: KernelWord | undefined, dir
     // proper-lockfile makes LOCK with the process default mode (0o777 & ~umask).
     fs.chmodSync(lockPath, dirMode);
     const owner: Owner = { pid: process.pid, host: os.hostname(), processStart: processStartTime(process.pid), acquiredMs: Date.now(), token: randomBytes(8).toString('hex'), bootId: bootId(), kernelLock: kernel?.id ?? null };
+    // proper-lockfile renews the lease only while the directory's mtime is the one it set last; creating owner.json
+    // in it changes that mtime, so it is put back, or the first renewal (LOCK_UPDATE_MS after open) reports the lock compromised.
+    const taken = fs.statSync(lockPath);
     fs.writeFileSync(path.join(lockPath, OWNER_FILE), JSON.stringify(owner), { mode: 0o600 });
+    fs.utimesSync(lockPath, taken.atime, taken.mtime);
     return heldLease(lockPath, fs.statSync(lockPath).ino, owner.token, release, kernel?.coversAll !== true);
   } catch (err) {
     fs.rmSync(path.join(lockPath, OWNER_FILE), { force: true });

@@ -36,6 +36,18 @@ interface Output {
 
 const THROUGHPUT = ['append', 'append-durable', 'batch', 'seq-read', 'get', 'durable-1', 'durable-64'];
 const PEERS = ['lmdb', 'sqlite', 'level', 'hypercore'];
+/** Issues 21 and 19: the shapes users write, each with aof and the peer it is compared with. */
+const USER_SHAPES: Array<[workload: string, aof: string, peer: string]> = [
+  ['user-append', 'aof', 'lmdb-async'],
+  ['user-read', 'aof', 'lmdb'],
+  ['user-get-append', 'aof', 'lmdb'],
+  ['user-get-batch', 'aof', 'lmdb'],
+  ['es-append', 'aof', 'sqlite'],
+  ['es-load', 'aof', 'sqlite'],
+  ['es-aggregate', 'aof-emmett', 'sqlite'],
+  ['es-open', 'aof', 'sqlite'],
+  ['es-open-inside', 'aof', 'sqlite'],
+];
 
 describe('npm run bench -- --quick', () => {
   let tmp: string;
@@ -99,6 +111,23 @@ describe('npm run bench -- --quick', () => {
         expect(measured.length, `${peer} in ${w}`).toBeGreaterThan(0);
       }
     }
+  });
+
+  it('measures every shape of issues 21 and 19 beside its peer, and judges each target with its spread', () => {
+    for (const [w, aof, peer] of USER_SHAPES) {
+      for (const c of [aof, peer]) {
+        const f = out.figures.find((g) => g.workload === w && g.contender === c);
+        expect(typeof f?.value === 'number' && f.value > 0, `${w}/${c}: ${JSON.stringify(f)}`).toBe(true);
+      }
+    }
+    for (const [w, c] of [['user-read', 'js-floor'], ['user-get-batch', 'raw-record'], ['user-get-batch', 'raw-4k'], ['tail', 'in-process-user'], ['snapshot-tick', 'save'], ['snapshot-tick', 'idle']]) {
+      expect(out.produces.some((p) => p.workload === w && p.contender === c), `${w}/${c}`).toBe(true);
+    }
+    const users = out.verdicts.filter((v) => (v as { group?: string }).group === 'users');
+    expect(users.length).toBeGreaterThanOrEqual(12);
+    for (const v of users) expect(v.measured, v.target).not.toMatch(/^not measured/);
+    expect(markdown).toContain('## Targets in the shapes users write (issues 21 and 19)');
+    expect(markdown).toContain('### Event-loop tick at 120 Hz during a snapshot save');
   });
 
   it('writes the report with its targets and an embedded SVG chart, and leaves docs/PERFORMANCE.md alone', () => {
