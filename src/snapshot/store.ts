@@ -213,7 +213,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
   }
 
   private get settings(): PipelineSettings {
-    return { sliceBytes: this.opts.sliceBytes, slots: this.opts.slots, level: this.opts.level };
+    return { sliceBytes: this.opts.sliceBytes, slots: this.opts.slots, level: this.opts.level, syncEveryBytes: Number(process.env.AOF_SNAP_SYNC_EVERY ?? 0) };
   }
 
   private async prepare(): Promise<void> {
@@ -707,6 +707,11 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
   /** @internal Tests: makes the worker thread crash (an uncaught exception in it), as a bug would. */
   crashWorkerForTesting(): void {
     this.worker.crash();
+  }
+
+  /** @internal Tests: stops the worker thread (it answers nothing, as behind a stalled disk) until the returned function is called. */
+  holdWorkerForTesting(): () => void {
+    return this.worker.hold();
   }
 }
 
