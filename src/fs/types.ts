@@ -2,6 +2,10 @@
  * The file-system adapter: every byte the engine reads or writes goes through
  * these two interfaces, so that a fault-injecting implementation (`FaultFs` in
  * `aof/testing`) can stand in for the real one via `Log.open(dir, { fs })`.
+ * One exception, chosen by the adapter: a snapshot save's body is written by
+ * the snapshot worker thread through {@link FileHandle.fd} when the handle has
+ * one (the real adapter's handles do; `FaultFs`'s do not, so under it those
+ * writes go through `write` like every other).
  *
  * @module
  */
