@@ -39,8 +39,6 @@ export interface PipelineSettings {
   slots: number;
   /** Deflate level (0-9), or -1 for no compression. */
   level: number;
-  /** On save, when the worker writes: fdatasync after this many bytes (0: only at the end). Bounds the dirty pages one save leaves to the final sync. */
-  syncEveryBytes?: number;
 }
 
 /** What was written. */
@@ -110,7 +108,7 @@ export async function writeSnapshotBody(
   const view = new Uint8Array(sab);
   const fd = handle.fd;
   const workerWrites = fd !== undefined;
-  const job = worker.job(sab, settings.level, workerWrites ? { fd, position: SNAPSHOT_HEADER_BYTES, syncEveryBytes: settings.syncEveryBytes ?? 0 } : undefined);
+  const job = worker.job(sab, settings.level, workerWrites ? { fd, position: SNAPSHOT_HEADER_BYTES } : undefined);
   const onAbort = (): void => job.cancel();
   signal?.addEventListener('abort', onAbort, { once: true });
   let position = SNAPSHOT_HEADER_BYTES;

@@ -213,7 +213,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
   }
 
   private get settings(): PipelineSettings {
-    return { sliceBytes: this.opts.sliceBytes, slots: this.opts.slots, level: this.opts.level, syncEveryBytes: Number(process.env.AOF_SNAP_SYNC_EVERY ?? 0) };
+    return { sliceBytes: this.opts.sliceBytes, slots: this.opts.slots, level: this.opts.level };
   }
 
   private async prepare(): Promise<void> {

@@ -19,8 +19,6 @@ interface Reply {
 export interface WorkerWriteTarget {
   fd: number;
   position: number;
-  /** fdatasync after this many bytes written (0: only the caller's final sync). */
-  syncEveryBytes: number;
 }
 
 /** What the worker did with one slice. */
@@ -76,7 +74,7 @@ export class SnapshotWorker {
     const thread = this.ensure();
     const control = new SharedArrayBuffer(4);
     const id = this.nextJob++;
-    thread.worker.postMessage({ t: 'begin', job: id, sab, control, level, fd: target?.fd ?? -1, position: target?.position ?? 0, syncEveryBytes: target?.syncEveryBytes ?? 0 });
+    thread.worker.postMessage({ t: 'begin', job: id, sab, control, level, fd: target?.fd ?? -1, position: target?.position ?? 0 });
     return new WorkerJob(this, thread.generation, id, new Int32Array(control));
   }
 

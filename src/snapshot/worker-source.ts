@@ -12,19 +12,17 @@
  *
  * On save, when the file is a plain descriptor (`fd` >= 0 in `begin`), the
  * worker also writes each slice (or its deflate block) at the next position
- * with a synchronous positional write, and fdatasyncs the file every
- * `syncEveryBytes` written, so that the main thread only copies slices and
- * the kernel's writeback trickles instead of one burst at the end. The
+ * with a synchronous positional write, so that the main thread only copies
+ * slices and no thread-pool write competes with it for a core. The
  * descriptor is the main thread's: it closes it only once every request it
  * sent has been answered, so no write of this thread can reach a reused
- * descriptor. A failed write or sync fails the job: every later slice is
- * refused, so the file never has a hole.
+ * descriptor. A failed write fails the job: every later slice is refused,
+ * so the file never has a hole.
  *
- * Messages in: `begin` {job, sab, control, level, fd, position,
- * syncEveryBytes}, `chunk` {id, job, offset, length} (hash; deflate when
- * level >= 0; write when fd >= 0), `inflate` {id, job, offset, length,
- * rawLength}, `end` {id, job}, `drop` {job}, `crash` and `hold` {flag}
- * (tests). Replies: {id, out?: ArrayBuffer, stored?: number, digest?:
+ * Messages in: `begin` {job, sab, control, level, fd, position}, `chunk`
+ * {id, job, offset, length} (hash; deflate when level >= 0; write when fd >=
+ * 0), `inflate` {id, job, offset, length, rawLength}, `end` {id, job},
+ * `drop` {job}, `crash` and `hold` {flag} (tests). Replies: {id, out?: ArrayBuffer, stored?: number, digest?:
  * ArrayBuffer, error?: string, cancelled?: boolean, errno?: string,
  * syscall?: string}.
  *
@@ -36,16 +34,7 @@ const { parentPort } = require('node:worker_threads');
 const crypto = require('node:crypto');
 const zlib = require('node:zlib');
 const fs = require('node:fs');
-const os = require('node:os');
 const jobs = new Map();
-
-// Below the main thread: on a machine with few cores, the event loop's timers win the core when both want it.
-// Linux applies setpriority to one thread given its id; elsewhere (or refused) the thread keeps its priority.
-try {
-  const nice = Number(process.env.AOF_SNAP_NICE ?? 0);
-  const tid = Number(/task\/(\d+)$/.exec(fs.readlinkSync('/proc/thread-self'))[1]);
-  if (nice > 0 && tid > 0) os.setPriority(tid, nice);
-} catch {}
 
 function writeAll(j, bytes) {
   let done = 0;
@@ -55,12 +44,6 @@ function writeAll(j, bytes) {
     done += n;
   }
   j.position += done;
-  j.dirty += done;
-  if (j.syncEveryBytes > 0 && j.dirty >= j.syncEveryBytes) {
-    // Bounded dirty pages: the final fdatasync has little left, and writeback never comes as one large burst.
-    fs.fdatasyncSync(j.fd);
-    j.dirty = 0;
-  }
 }
 
 function ownBuffer(buf) {
@@ -94,7 +77,7 @@ parentPort.on('message', (m) => {
   if (m.t === 'begin') {
     jobs.set(m.job, {
       hash: crypto.createHash('sha256'), view: new Uint8Array(m.sab), control: new Int32Array(m.control), level: m.level,
-      fd: m.fd, position: m.position, syncEveryBytes: m.syncEveryBytes, dirty: 0, failed: undefined,
+      fd: m.fd, position: m.position, failed: undefined,
     });
     return;
   }
@@ -141,7 +124,7 @@ parentPort.on('message', (m) => {
     }
   } catch (err) {
     const errno = err && typeof err.code === 'string' ? err.code : undefined;
-    // A failed write or sync leaves the file short: the job refuses every later slice.
+    // A failed write leaves the file short: the job refuses every later slice.
     if (j !== undefined && errno !== undefined && j.failed === undefined) j.failed = err;
     parentPort.postMessage({ id: m.id, error: String((err && err.message) || err), cancelled: Boolean(err && err.cancelled), errno, syscall: err && typeof err.syscall === 'string' ? err.syscall : undefined });
   }
