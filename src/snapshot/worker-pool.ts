@@ -154,7 +154,8 @@ export class SnapshotWorker {
       gone(failure);
     });
     worker.on('messageerror', (err) => {
-      gone(new SnapshotFailedError('worker', 'a message from the snapshot worker could not be read', { cause: err }));
+      failure = new SnapshotFailedError('worker', 'a message from the snapshot worker could not be read', { cause: err });
+      // Rejected only once the thread has stopped (the exit handler): until then it may still be writing with a job's descriptor.
       void worker.terminate();
     });
     worker.on('message', (reply: Reply) => {
