@@ -159,14 +159,14 @@ export async function writeSnapshotBody(
     // so once every slice sent is answered (or its thread gone) it no longer touches the descriptor.
     await Promise.allSettled(inflight);
     if (signal?.aborted === true) throw abortError(signal);
-    if (err instanceof WorkerJobError && err.code !== undefined && !err.cancelled) throw workerIoError(err, handle.path);
+    if (err instanceof WorkerJobError && err.syscall !== undefined && !err.cancelled) throw workerIoError(err, handle.path);
     throw err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
 }
 
-/** A write or sync that failed in the worker, as the same call on this thread would have failed: errno `code`, `syscall`, `path`. */
+/** A write that failed in the worker, as the same call on this thread would have failed: errno `code`, `syscall`, `path`. */
 function workerIoError(err: WorkerJobError, file: string): Error {
   return Object.assign(new Error(`${err.message} (in the snapshot worker)`), { code: err.code, syscall: err.syscall, path: file });
 }

@@ -10,8 +10,9 @@ interface Reply {
   digest?: ArrayBuffer;
   error?: string;
   cancelled?: boolean;
-  /** The `code` of a failed write or sync in the worker (`ENOSPC`, `EIO`, ...). */
+  /** The `code` of the error in the worker (`ENOSPC`, `EIO`, `Z_DATA_ERROR`, ...). */
   errno?: string;
+  /** The failed system call, when it was one (`write`). */
   syscall?: string;
 }
 
@@ -40,8 +41,9 @@ export class WorkerJobError extends Error {
     message: string,
     /** True when the job was cancelled through its shared flag. */
     readonly cancelled: boolean,
-    /** The errno `code` of a failed write or sync in the worker, as Node's own errors carry it. */
+    /** The `code` of the error in the worker, as Node's own errors carry it (`ENOSPC`, `Z_DATA_ERROR`). */
     readonly code?: string,
+    /** The failed system call, when it was one: the worker's write failed (then `code` is its errno). */
     readonly syscall?: string,
   ) {
     super(message);

@@ -124,9 +124,10 @@ parentPort.on('message', (m) => {
     }
   } catch (err) {
     const errno = err && typeof err.code === 'string' ? err.code : undefined;
-    // A failed write leaves the file short: the job refuses every later slice.
-    if (j !== undefined && errno !== undefined && j.failed === undefined) j.failed = err;
-    parentPort.postMessage({ id: m.id, error: String((err && err.message) || err), cancelled: Boolean(err && err.cancelled), errno, syscall: err && typeof err.syscall === 'string' ? err.syscall : undefined });
+    const syscall = err && typeof err.syscall === 'string' ? err.syscall : undefined;
+    // A failed write (a system call's error, not zlib's) leaves the file short: the job refuses every later slice.
+    if (j !== undefined && syscall !== undefined && j.failed === undefined) j.failed = err;
+    parentPort.postMessage({ id: m.id, error: String((err && err.message) || err), cancelled: Boolean(err && err.cancelled), errno, syscall });
   }
 });
 `;
