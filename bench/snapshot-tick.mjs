@@ -5,11 +5,17 @@
  *
  * A 120 Hz setInterval tick runs while each operation runs; the intervals
  * between ticks are recorded (target 8.33 ms, ±10% is 7.50..9.17 ms), with
- * monitorEventLoopDelay beside them. Each case runs --runs times; the table
- * shows the median run (by p99). A run with no operation gives the floor the
- * machine itself allows.
+ * monitorEventLoopDelay beside them. Each case runs --runs times, the cases
+ * taking turns (run 1 of every case, then run 2, ...) so that a noisy moment
+ * on a shared machine falls on all of them; the table shows the median run
+ * (by p99), and a second table every run. A run with no operation gives the
+ * floor the machine itself allows at that moment.
  *
  *   npx tsc -p . && node bench/snapshot-tick.mjs [--mib 256] [--runs 3] [--json FILE] [--dir DIR] [--no-backup]
+ *       [--only TEXT] [--dist DIR]
+ *
+ * --only runs the cases whose name contains TEXT (the floor always runs);
+ * --dist imports another build (A/B: a build of another commit, same machine, same moment).
  *
  * Standalone: imports the compiled package from dist/, nothing else from bench/.
  * The default save (issue 21's target) is also a case of `npm run bench`
@@ -25,7 +31,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { Log, SnapshotStore } = await import(path.join(here, '..', 'dist', 'src', 'index.js'));
 
 const { values } = parseArgs({
   options: {
@@ -34,8 +39,11 @@ const { values } = parseArgs({
     json: { type: 'string' },
     dir: { type: 'string' },
     'no-backup': { type: 'boolean', default: false },
+    only: { type: 'string' },
+    dist: { type: 'string' },
   },
 });
+const { Log, SnapshotStore } = await import(path.join(path.resolve(values.dist ?? path.join(here, '..', 'dist')), 'src', 'index.js'));
 const MiB = 1024 * 1024;
 const SIZE = Number(values.mib) * MiB;
 const RUNS = Number(values.runs);
@@ -73,6 +81,7 @@ async function measure(op) {
     p99: quantile(sorted, 0.99),
     max: sorted[sorted.length - 1] ?? NaN,
     within10: intervals.length === 0 ? NaN : within / intervals.length,
+    over: intervals.filter((v) => v > TARGET_MS * 1.1).length,
     loopDelayP99: histogram.percentile(99) / 1e6,
     loopDelayMax: histogram.max / 1e6,
   };
@@ -165,18 +174,23 @@ if (!values['no-backup']) {
   }
 }
 
-const rows = [];
-for (const c of cases) {
-  const runs = [];
-  for (let i = 0; i < RUNS; i++) {
+const FLOOR = cases[0].name;
+const chosen = cases.filter((c) => c.name === FLOOR || values.only === undefined || c.name.includes(values.only));
+const runsOf = new Map(chosen.map((c) => [c, []]));
+for (let i = 0; i < RUNS; i++) {
+  for (const c of chosen) {
     await c.setup?.();
-    runs.push(await measure(() => c.run()));
+    const r = await measure(() => c.run());
     await c.teardown?.(i === RUNS - 1);
+    runsOf.get(c).push({ run: i + 1, loadAverage: os.loadavg()[0], ...r });
+    process.stderr.write(`run ${i + 1}, ${c.name}: p50 ${r.p50.toFixed(2)}, p99 ${r.p99.toFixed(2)}, max ${r.max.toFixed(2)} ms\n`);
   }
-  runs.sort((a, b) => a.p99 - b.p99);
-  const median = runs[Math.floor(runs.length / 2)];
-  rows.push({ case: c.name, ...median, runs });
-  process.stderr.write(`${c.name}: p99 ${median.p99.toFixed(2)} ms\n`);
+}
+const rows = [];
+for (const c of chosen) {
+  const runs = runsOf.get(c);
+  const sorted = [...runs].sort((a, b) => a.p99 - b.p99);
+  rows.push({ case: c.name, ...sorted[Math.floor(sorted.length / 2)], runs });
 }
 
 const f = (v) => (Number.isFinite(v) ? v.toFixed(2) : '-');
@@ -186,6 +200,12 @@ console.log('| case | duration ms | ticks | interval p50 ms | interval p99 ms | 
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(`| ${r.case} | ${r.durationMs.toFixed(0)} | ${r.ticks} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${(r.within10 * 100).toFixed(1)}% | ${f(r.loopDelayP99)} | ${f(r.loopDelayMax)} |`);
+}
+console.log('\nEvery run (in the order they ran; the cases take turns):\n');
+console.log('| case | run | duration ms | ticks | interval p50 ms | interval p99 ms | interval max ms | ticks over 9.17 ms | load average (1 min) |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  for (const x of r.runs) console.log(`| ${r.case} | ${x.run} | ${x.durationMs.toFixed(0)} | ${x.ticks} | ${f(x.p50)} | ${f(x.p99)} | ${f(x.max)} | ${x.over} | ${x.loadAverage.toFixed(1)} |`);
 }
 if (values.json !== undefined) fs.writeFileSync(values.json, JSON.stringify({ sizeMiB: Number(values.mib), runs: RUNS, rows }, null, 2));
 fs.rmSync(root, { recursive: true, force: true });

@@ -22,7 +22,7 @@ function call<T>(run: (done: (err: NodeJS.ErrnoException | null, value: T) => vo
 class NodeFileHandle implements FileHandle {
   constructor(
     readonly path: string,
-    private readonly fd: number,
+    readonly fd: number,
   ) {}
 
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {

@@ -2,6 +2,10 @@
  * The file-system adapter: every byte the engine reads or writes goes through
  * these two interfaces, so that a fault-injecting implementation (`FaultFs` in
  * `aof/testing`) can stand in for the real one via `Log.open(dir, { fs })`.
+ * One exception, chosen by the adapter: a snapshot save's body is written by
+ * the snapshot worker thread through {@link FileHandle.fd} when the handle has
+ * one (the real adapter's handles do; `FaultFs`'s do not, so under it those
+ * writes go through `write` like every other).
  *
  * @module
  */
@@ -52,6 +56,14 @@ export interface FileHandle {
    * cache (see the `syncIoMaxBytes` option). Adapters without it get `read`.
    */
   readSync?(buffer: Uint8Array, offset: number, length: number, position: number): number;
+  /**
+   * Optional: the operating system's descriptor of the file, for a worker
+   * thread of this process that writes and syncs the file itself (a snapshot
+   * save, whose every main-thread step must stay short). Adapters that model
+   * or intercept I/O (`FaultFs`, `ProcessFs`) leave it out; their callers then
+   * go through the methods of this interface.
+   */
+  readonly fd?: number;
   /** fdatasync(2): the file's data (and the size needed to read it) reach stable storage. */
   datasync(): Promise<void>;
   /** fsync(2): data and all metadata reach stable storage. */

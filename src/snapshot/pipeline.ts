@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { assert } from '../assert.js';
 import { InvalidArgumentError, SnapshotCorruptError } from '../errors.js';
 import { readAt, readFully, writeFully } from '../fs/io.js';
 import type { FileHandle } from '../fs/types.js';
@@ -24,7 +25,7 @@ import {
   type SnapshotHeader,
   type SnapshotTrailer,
 } from './format.js';
-import { WorkerJobError, type SnapshotWorker } from './worker-pool.js';
+import { WorkerJobError, type ProcessedSlice, type SnapshotWorker } from './worker-pool.js';
 import { abortError, raceAbort, throwIfAborted } from './abort.js';
 
 /** What a snapshot holds: the whole state at once, or chunks of it in order. */
@@ -83,6 +84,14 @@ async function* slicesOf(data: SnapshotData, sliceBytes: number, signal: AbortSi
 /**
  * Writes header, body and trailer of a snapshot to `handle` (a new, empty
  * file), then fdatasyncs it. The caller renames it into place.
+ *
+ * When the handle has a descriptor (the real file system), the worker writes
+ * each slice itself, right after hashing it: the main thread's whole share
+ * of a slice is one copy of at most `sliceBytes` into a free slot, and only
+ * one thread of ours besides the main one is busy (a second, the thread
+ * pool's write, competed with the main thread for the cores and delayed its
+ * timers). Otherwise (`FaultFs` and other adapters) the adapter writes each
+ * slot, or deflated block, from the main thread's promise chain.
  */
 export async function writeSnapshotBody(
   handle: FileHandle,
@@ -97,12 +106,14 @@ export async function writeSnapshotBody(
   await writeFully(handle, header, 0, header.length, 0);
   const sab = new SharedArrayBuffer(settings.slots * settings.sliceBytes);
   const view = new Uint8Array(sab);
-  const job = worker.job(sab, settings.level);
+  const fd = handle.fd;
+  const workerWrites = fd !== undefined;
+  const job = worker.job(sab, settings.level, workerWrites ? { fd, position: SNAPSHOT_HEADER_BYTES } : undefined);
   const onAbort = (): void => job.cancel();
   signal?.addEventListener('abort', onAbort, { once: true });
   let position = SNAPSHOT_HEADER_BYTES;
   let dataBytes = 0;
-  // Each slice's promise settles once it is hashed and written; writes are chained, so they settle in order.
+  // Each slice's promise settles once it is hashed and written (its slot free again); they settle in order.
   const inflight: Promise<void>[] = [];
   let chain = Promise.resolve();
   let slice = 0;
@@ -110,24 +121,33 @@ export async function writeSnapshotBody(
     for await (const piece of slicesOf(data, settings.sliceBytes, signal)) {
       throwIfAborted(signal);
       if (inflight.length >= settings.slots) await inflight.shift();
+      assert(inflight.length < settings.slots, 'a free slot before a slice is copied');
       const offset = (slice++ % settings.slots) * settings.sliceBytes;
       const length = piece.byteLength;
       view.set(piece, offset);
       dataBytes += length;
       const processed = job.chunk(offset, length);
       processed.catch(noop);
-      chain = chain.then(async () => {
-        const block = await processed;
-        const bytes = block ?? view.subarray(offset, offset + length);
-        await writeFully(handle, bytes, 0, bytes.byteLength, position);
-        position += bytes.byteLength;
-      });
+      if (workerWrites) {
+        // The worker wrote it; its replies come in order, so the stored bytes add up in file order.
+        chain = processed.then((done: ProcessedSlice) => {
+          assert(done.stored !== undefined, 'the worker reports the bytes it wrote');
+          position += done.stored;
+        });
+      } else {
+        chain = chain.then(async () => {
+          const { block } = await processed;
+          const bytes = block ?? view.subarray(offset, offset + length);
+          await writeFully(handle, bytes, 0, bytes.byteLength, position);
+          position += bytes.byteLength;
+        });
+      }
       chain.catch(noop);
       inflight.push(chain);
       await yieldToLoop();
     }
     throwIfAborted(signal);
-    await chain;
+    await Promise.all(inflight);
     const digest = await job.finish();
     const trailer = encodeTrailer({ dataBytes, storedBytes: position - SNAPSHOT_HEADER_BYTES, digest, headerCrc: header.readUInt32LE(60) });
     await writeFully(handle, trailer, 0, trailer.length, position);
@@ -135,13 +155,20 @@ export async function writeSnapshotBody(
     return { dataBytes, storedBytes: position - SNAPSHOT_HEADER_BYTES, digest, fileBytes: position + trailer.length };
   } catch (err) {
     job.cancel();
-    // Nothing may still write to the handle once the caller closes and removes it.
+    // Nothing may still write to the handle once the caller closes and removes it: the worker answers in order,
+    // so once every slice sent is answered (or its thread gone) it no longer touches the descriptor.
     await Promise.allSettled(inflight);
     if (signal?.aborted === true) throw abortError(signal);
+    if (err instanceof WorkerJobError && err.syscall !== undefined && !err.cancelled) throw workerIoError(err, handle.path);
     throw err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** A write that failed in the worker, as the same call on this thread would have failed: errno `code`, `syscall`, `path`. */
+function workerIoError(err: WorkerJobError, file: string): Error {
+  return Object.assign(new Error(`${err.message} (in the snapshot worker)`), { code: err.code, syscall: err.syscall, path: file });
 }
 
 /** A snapshot file opened and its envelope checked. */

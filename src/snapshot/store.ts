@@ -708,6 +708,11 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
   crashWorkerForTesting(): void {
     this.worker.crash();
   }
+
+  /** @internal Tests: stops the worker thread (it answers nothing, as behind a stalled disk) until the returned function is called. */
+  holdWorkerForTesting(): () => void {
+    return this.worker.hold();
+  }
 }
 
 function saveError(err: unknown, signal: AbortSignal | undefined, tmp: string): Error {

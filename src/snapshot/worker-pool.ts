@@ -5,9 +5,29 @@ import { WORKER_SOURCE } from './worker-source.js';
 interface Reply {
   id: number;
   out?: ArrayBuffer;
+  /** Bytes the worker wrote to the file for this slice (when it writes). */
+  stored?: number;
   digest?: ArrayBuffer;
   error?: string;
   cancelled?: boolean;
+  /** The `code` of the error in the worker (`ENOSPC`, `EIO`, `Z_DATA_ERROR`, ...). */
+  errno?: string;
+  /** The failed system call, when it was one (`write`). */
+  syscall?: string;
+}
+
+/** Where the worker writes a save's slices itself: the file's descriptor and the first byte after the header. */
+export interface WorkerWriteTarget {
+  fd: number;
+  position: number;
+}
+
+/** What the worker did with one slice. */
+export interface ProcessedSlice {
+  /** The deflate block, when compressing and the caller writes. */
+  block?: Uint8Array;
+  /** Bytes the worker wrote for the slice, when it writes. */
+  stored?: number;
 }
 
 interface Pending {
@@ -21,6 +41,10 @@ export class WorkerJobError extends Error {
     message: string,
     /** True when the job was cancelled through its shared flag. */
     readonly cancelled: boolean,
+    /** The `code` of the error in the worker, as Node's own errors carry it (`ENOSPC`, `Z_DATA_ERROR`). */
+    readonly code?: string,
+    /** The failed system call, when it was one: the worker's write failed (then `code` is its errno). */
+    readonly syscall?: string,
   ) {
     super(message);
   }
@@ -46,13 +70,13 @@ export class SnapshotWorker {
   /** Threads started, for reports and tests. */
   threadsStarted = 0;
 
-  /** Starts a job over `sab` (deflate at `level`, or -1 for none). */
-  job(sab: SharedArrayBuffer, level: number): WorkerJob {
+  /** Starts a job over `sab` (deflate at `level`, or -1 for none); with `target`, the worker writes each slice to that file itself. */
+  job(sab: SharedArrayBuffer, level: number, target?: WorkerWriteTarget): WorkerJob {
     if (this.closed) throw new ClosedError('snapshot store');
     const thread = this.ensure();
     const control = new SharedArrayBuffer(4);
     const id = this.nextJob++;
-    thread.worker.postMessage({ t: 'begin', job: id, sab, control, level });
+    thread.worker.postMessage({ t: 'begin', job: id, sab, control, level, fd: target?.fd ?? -1, position: target?.position ?? 0 });
     return new WorkerJob(this, thread.generation, id, new Int32Array(control));
   }
 
@@ -64,6 +88,16 @@ export class SnapshotWorker {
   /** Tests: makes the thread throw an uncaught exception, as a crash would. */
   crash(): void {
     this.thread?.worker.postMessage({ t: 'crash' });
+  }
+
+  /** Tests: stops the thread (it answers nothing) until the returned function is called. */
+  hold(): () => void {
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    this.ensure().worker.postMessage({ t: 'hold', flag: flag.buffer });
+    return () => {
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0);
+    };
   }
 
   /** Sends a request to the thread of `generation`; rejects if that thread is gone. */
@@ -95,7 +129,8 @@ export class SnapshotWorker {
 
   private ensure(): Thread {
     if (this.thread !== undefined) return this.thread;
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    // The source is CommonJS: a parent started with `--input-type=module` (`node --input-type=module -e ...`) must not pass that on.
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')) });
     const thread: Thread = { worker, generation: ++this.generation, pending: new Map() };
     this.thread = thread;
     this.threadsStarted++;
@@ -121,7 +156,8 @@ export class SnapshotWorker {
       gone(failure);
     });
     worker.on('messageerror', (err) => {
-      gone(new SnapshotFailedError('worker', 'a message from the snapshot worker could not be read', { cause: err }));
+      failure = new SnapshotFailedError('worker', 'a message from the snapshot worker could not be read', { cause: err });
+      // Rejected only once the thread has stopped (the exit handler): until then it may still be writing with a job's descriptor.
       void worker.terminate();
     });
     worker.on('message', (reply: Reply) => {
@@ -129,7 +165,7 @@ export class SnapshotWorker {
       if (p === undefined) return;
       thread.pending.delete(reply.id);
       if (thread.pending.size === 0) worker.unref();
-      if (reply.error !== undefined) p.reject(new WorkerJobError(reply.error, reply.cancelled === true));
+      if (reply.error !== undefined) p.reject(new WorkerJobError(reply.error, reply.cancelled === true, reply.errno, reply.syscall));
       else p.resolve(reply);
     });
     return thread;
@@ -151,10 +187,10 @@ export class WorkerJob {
     private readonly control: Int32Array,
   ) {}
 
-  /** Hashes `length` bytes at `offset` of the shared buffer; resolves the deflate block when compressing. */
-  async chunk(offset: number, length: number): Promise<Uint8Array | undefined> {
+  /** Hashes `length` bytes at `offset` of the shared buffer (and deflates and writes them, as the job says). */
+  async chunk(offset: number, length: number): Promise<ProcessedSlice> {
     const reply = await this.pool.request(this.generation, { t: 'chunk', job: this.id, offset, length });
-    return reply.out === undefined ? undefined : new Uint8Array(reply.out);
+    return { block: reply.out === undefined ? undefined : new Uint8Array(reply.out), stored: reply.stored };
   }
 
   /** Inflates a block at `offset` to `rawLength` bytes and hashes them; resolves them. */
