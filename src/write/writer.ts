@@ -122,7 +122,9 @@ export class Writer {
       for (const p of payloads) frameBytes += RECORD_HEADER_BYTES + p.byteLength;
       count = payloads.length;
     }
-    return new Promise<number>((resolve, reject) => this.submit({ kind: 'append', payloads, count, frameBytes, resolve, reject }));
+    const promise = new Promise<number>(captureSettlers);
+    this.submit({ kind: 'append', payloads, count, frameBytes, resolve: capturedResolve as (seq: number) => void, reject: capturedReject });
+    return promise;
   }
 
   /** Seals the active segment and starts a new one, in order with appends. */
@@ -601,6 +603,18 @@ export class Writer {
     for (const item of this.queue.drain()) item.reject(failure);
     this.events.failed(failure);
   }
+}
+
+/**
+ * The settling functions of the promise last constructed with
+ * {@link captureSettlers}: one executor shared by every append, where an
+ * arrow per call would allocate a closure and its context for each record.
+ */
+let capturedResolve: (value: never) => void = () => undefined;
+let capturedReject: (err: Error) => void = () => undefined;
+function captureSettlers(resolve: (value: never) => void, reject: (err: Error) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
 }
 
 function asError(err: unknown): Error {
