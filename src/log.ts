@@ -472,7 +472,7 @@ export class Log extends EventEmitter<LogEvents> {
       firstSeq: () => this.firstSeq,
       catchUp: follower === undefined ? () => undefined : () => follower.catchUp(),
       closed: () => this.state !== 'open',
-      scan: (a, b) => this.reader.scan(a, b),
+      follow: (from) => this.reader.scan(from, Number.MAX_SAFE_INTEGER, true),
       wakeup: this.wakeup,
     };
     return new TailIterator(source, () => from ?? this.nextSeq, options.signal, tailError);

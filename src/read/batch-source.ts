@@ -11,7 +11,8 @@ import type { LogRecord } from './record.js';
 export interface BatchSource {
   /**
    * The next non-empty batch, if it can be had on this thread now; `null` at
-   * the end; `undefined` when `fill()` must run first (a read through the
+   * the end (a following scan's: of what is published now; a later call
+   * reads on); `undefined` when `fill()` must run first (a read through the
    * thread pool, a handle to lease, a segment to prepare, a turn of the event
    * loop to give). Throws where the data is damaged.
    */

@@ -1,5 +1,5 @@
 import { BehindRetentionError, CorruptionError } from '../errors.js';
-import { LoopYield } from '../fs/loop-yield.js';
+import { LoopYield, YIELD_AFTER_MS } from '../fs/loop-yield.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import type { BatchSource } from './batch-source.js';
 import type { LogRecord } from './record.js';
@@ -32,11 +32,18 @@ export class RecordScan implements BatchSource {
   private scanFrom = 0;
   private publishedAtStart = 0;
   private yieldDue = false;
+  /** When a following scan last reached the end of the published data. */
+  private caughtUpAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly ctx: RecordScanContext,
     from: number,
     private readonly to: number,
+    /**
+     * A tail's scan: at the end of the published data it returns null without
+     * ending, and a later call reads on from there as the log grows.
+     */
+    private readonly follow = false,
   ) {
     this.seq = from;
   }
@@ -44,7 +51,10 @@ export class RecordScan implements BatchSource {
   nextSync(): readonly LogRecord[] | null | undefined {
     if (this.done) return null;
     // A read on this thread resolves in the same turn: now and then give timers and I/O a turn of the event loop.
-    if (this.ctx.loopYield.due()) {
+    // A following scan that reached the end of the published data within that long is not what holds the turn: a
+    // tail reader woken per append reads a record or two each time, and parking it would only make it wait for the
+    // producer's own yield (up to 4 ms more: the tail latency). A reader that stays behind yields as any read does.
+    if (this.ctx.loopYield.due() && performance.now() - this.caughtUpAt > YIELD_AFTER_MS) {
       this.yieldDue = true;
       return undefined;
     }
@@ -79,7 +89,8 @@ export class RecordScan implements BatchSource {
     const first = this.ctx.segments()[0];
     if (first !== undefined && this.seq < first.baseSeq) {
       // Where a read starts, the start of the log; once it runs, retention deleted what it was about to read (even if its window still holds it).
-      if (this.started) throw new BehindRetentionError(this.seq, first.baseSeq);
+      // A tail never skips: one that starts behind the start of the log is told so.
+      if (this.started || this.follow) throw new BehindRetentionError(this.seq, first.baseSeq);
       this.seq = first.baseSeq;
     }
     this.started = true;
@@ -108,7 +119,13 @@ export class RecordScan implements BatchSource {
       }
       this.ctx.throwIfDamaged(seg);
       // The end of the log: the active segment, or a sealed last one with nothing after it yet.
-      if (!seg.sealed || this.ctx.findSegment(this.seq) === seg) return this.finish();
+      if (!seg.sealed || this.ctx.findSegment(this.seq) === seg) {
+        if (!this.follow) return this.finish();
+        // Following: the next call reads on from this offset once more is published (no index lookup, no re-read).
+        this.scan = scan;
+        this.caughtUpAt = performance.now();
+        return null;
+      }
     }
   }
 

@@ -124,10 +124,11 @@ export class SegmentReader {
   /**
    * As {@link readBatches}, as a source the read loop steps through on this
    * thread while frames are in memory or readable there (see
-   * {@link BatchSource}); it holds no handle between steps.
+   * {@link BatchSource}); it holds no handle between steps. With `follow`
+   * (a tail), the end of the published data is not the end of the scan.
    */
-  scan(from: number, to: number): RecordScan {
-    return new RecordScan(this.scanContext, from, to);
+  scan(from: number, to: number, follow = false): RecordScan {
+    return new RecordScan(this.scanContext, from, to, follow);
   }
 
   /**

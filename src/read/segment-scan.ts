@@ -33,7 +33,7 @@ export class SegmentScan {
   private seq: number;
   private offset: number;
   private cursor: FrameCursor | undefined;
-  private prepared = false;
+  private prepared: boolean;
 
   constructor(
     private readonly ctx: ScanContext,
@@ -42,8 +42,11 @@ export class SegmentScan {
     private readonly to: number,
   ) {
     this.seq = from;
+    // A local segment whose header and footer are known needs no preparing: its scan can start on this thread
+    // (a tail reader's wake-up then reaches its consumer in a few microtask steps). Others are prepared by fill().
+    this.prepared = seg.location === 'local' && seg.deferred !== true && !seg.needsFetch;
     // Known once the segment is prepared (a deferred segment's index is loaded then).
-    this.offset = -1;
+    this.offset = this.prepared ? ctx.startOffset(seg, from) : -1;
   }
 
   /** The next non-empty batch; null once the segment has nothing more in range; undefined when {@link fill} must run first. */

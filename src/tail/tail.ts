@@ -21,8 +21,8 @@ export interface TailSource {
   catchUp(): Promise<void> | undefined;
   /** True once the log handle is closed: the tail ends after delivering up to the final watermark. */
   closed(): boolean;
-  /** Records in `[from, to)`, as a source stepped through on this thread where it can. */
-  scan(from: number, to: number): BatchSource;
+  /** Records from `from` on, as a source stepped through on this thread where it can; null from it means none more yet. */
+  follow(from: number): BatchSource;
   /** The shared wake-up path. */
   wakeup: Wakeup;
 }
@@ -43,6 +43,7 @@ export class TailIterator implements AsyncIterableIterator<LogRecord> {
   private seq = 0;
   private batch: readonly LogRecord[] = [];
   private index = 0;
+  /** One scan for the whole tail, created at the first pull: each wake-up reads on from where the last one stopped. */
   private scan: BatchSource | undefined;
   private started = false;
   private done = false;
@@ -99,18 +100,16 @@ export class TailIterator implements AsyncIterableIterator<LogRecord> {
       if (!this.started) await this.start();
       for (;;) {
         throwIfAborted(this.signal);
-        if (this.scan !== undefined) {
-          const batch = this.scan.nextSync();
-          if (batch === undefined) {
-            await this.scan.fill();
-            continue;
-          }
-          if (batch !== null) {
-            this.batch = batch;
-            this.index = 1;
-            return this.took(batch[0]!);
-          }
-          this.scan = undefined;
+        const scan = (this.scan ??= this.source.follow(this.seq));
+        const batch = scan.nextSync();
+        if (batch === undefined) {
+          await scan.fill();
+          continue;
+        }
+        if (batch !== null) {
+          this.batch = batch;
+          this.index = 1;
+          return this.took(batch[0]!);
         }
         // Take the wake-up promise before looking at the watermark: an append in between still wakes us.
         const woken = this.source.wakeup.next();
@@ -118,11 +117,8 @@ export class TailIterator implements AsyncIterableIterator<LogRecord> {
         if (catchingUp !== undefined) await catchingUp;
         const first = this.source.firstSeq();
         if (this.seq < first) throw new BehindRetentionError(this.seq, first);
-        const watermark = this.source.watermark();
-        if (this.seq < watermark) {
-          this.scan = this.source.scan(this.seq, watermark);
-          continue;
-        }
+        // Published since the scan stopped: it reads on from where it is (the same window, no index lookup).
+        if (this.seq < this.source.watermark()) continue;
         if (this.source.closed()) {
           await this.finish();
           return { value: undefined, done: true };
