@@ -1,5 +1,5 @@
 import { BehindRetentionError, CorruptionError } from '../errors.js';
-import { LoopYield, YIELD_AFTER_MS } from '../fs/loop-yield.js';
+import { LoopYield } from '../fs/loop-yield.js';
 import type { LoadedSegment } from '../segment/loaded-segment.js';
 import type { BatchSource } from './batch-source.js';
 import type { LogRecord } from './record.js';
@@ -32,8 +32,6 @@ export class RecordScan implements BatchSource {
   private scanFrom = 0;
   private publishedAtStart = 0;
   private yieldDue = false;
-  /** When a following scan last reached the end of the published data. */
-  private caughtUpAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly ctx: RecordScanContext,
@@ -51,10 +49,11 @@ export class RecordScan implements BatchSource {
   nextSync(): readonly LogRecord[] | null | undefined {
     if (this.done) return null;
     // A read on this thread resolves in the same turn: now and then give timers and I/O a turn of the event loop.
-    // A following scan that reached the end of the published data within that long is not what holds the turn: a
+    // A following scan within a read-ahead window of the end of the active segment is not what holds the turn: a
     // tail reader woken per append reads a record or two each time, and parking it would only make it wait for the
-    // producer's own yield (up to 4 ms more: the tail latency). A reader that stays behind yields as any read does.
-    if (this.ctx.loopYield.due() && performance.now() - this.caughtUpAt > YIELD_AFTER_MS) {
+    // producer's own yield (up to 4 ms more: the tail latency). A reader further behind yields as any read does.
+    // (Bytes, not time: a clock says nothing about who held the turn when the process was descheduled.)
+    if (this.ctx.loopYield.due() && !(this.follow && this.scan?.nearPublishedEnd() === true)) {
       this.yieldDue = true;
       return undefined;
     }
@@ -123,7 +122,6 @@ export class RecordScan implements BatchSource {
         if (!this.follow) return this.finish();
         // Following: the next call reads on from this offset once more is published (no index lookup, no re-read).
         this.scan = scan;
-        this.caughtUpAt = performance.now();
         return null;
       }
     }

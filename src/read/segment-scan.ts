@@ -71,6 +71,11 @@ export class SegmentScan {
     }
   }
 
+  /** True when what is left to read is the active segment's last read-ahead window at most (a tail keeping up). */
+  nearPublishedEnd(): boolean {
+    return this.prepared && !this.seg.sealed && this.seg.dataEnd - this.offset <= this.ctx.readAheadBytes;
+  }
+
   /** Prepares the segment, or reads the window the next step needs through a leased handle, given back before it resolves. */
   async fill(): Promise<void> {
     if (!this.prepared) {
