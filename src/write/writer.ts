@@ -211,7 +211,11 @@ export class Writer {
       // Writes on this thread resolve appends in the same turn: let timers (the interval sync) and I/O run now and then.
       if (this.loopYield.due()) await this.loopYield.wait();
       for (let item = this.queue.peek(); item !== undefined && this.failure === undefined; item = this.queue.peek()) {
-        if (this.loopYield.due()) await this.loopYield.wait();
+        if (this.loopYield.due()) {
+          await this.loopYield.wait();
+          // The log may have failed meanwhile (its queue drained): look again.
+          continue;
+        }
         if (item.kind === 'append') await this.commitAppends();
         else await this.control(this.queue.shift()!);
       }
@@ -363,7 +367,9 @@ export class Writer {
     let budget = this.writeBuffer.length;
     for (;;) {
       // An append too large for a write on this thread goes through the thread pool: with what follows it, as one write.
-      const head = this.queue.peek() as PendingAppend;
+      const head = this.queue.peek();
+      // A roll before this awaited: a failure meanwhile drained the queue.
+      if (head?.kind !== 'append') return;
       const written = await this.writeNextGroup(head.frameBytes + FRAME_HEADER_BYTES > limit ? this.writeBuffer.length : limit);
       budget -= written;
       const next = this.queue.peek();
