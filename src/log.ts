@@ -18,7 +18,7 @@ import type { LogRecord } from './read/record.js';
 import { SegmentReader } from './read/segment-reader.js';
 import { seekTime } from './read/seek-time.js';
 import { Follower } from './tail/follow.js';
-import { tailRecords, type TailOptions, type TailSource } from './tail/tail.js';
+import { TailIterator, type TailOptions, type TailSource } from './tail/tail.js';
 import { FileWakeup, Wakeup } from './tail/wakeup.js';
 import { WATERMARK_FILE, WatermarkPublisher } from './tail/watermark.js';
 import * as path from 'node:path';
@@ -30,8 +30,8 @@ import { verifyLog, type VerifyOptions, type VerifyReport } from './recovery/ver
 import type { LoadedSegment } from './segment/loaded-segment.js';
 import { emptyMetrics, type LogMetrics } from './write/metrics.js';
 import { finishRetentionRemovals, openCatalogForReading, settleInterruptedRepair, startFirstSegment, syncAdoptedState } from './log/open-helpers.js';
-import { wrapErrors } from './log/wrap-errors.js';
-import { mapErrors, RecordIterator } from './read/record-iterator.js';
+import { BatchIterator, RecordIterator } from './read/record-iterator.js';
+import { ViewSource } from './read/view-source.js';
 import { Pins } from './log/pins.js';
 import { archivedSegments, evictedPlaceholders, Tiering, type ArchiveReadOptions } from './archive/tiering.js';
 import { emptyArchiveMetrics } from './archive/archiver.js';
@@ -448,7 +448,7 @@ export class Log extends EventEmitter<LogEvents> {
    */
   readBatches(options: ReadOptions = {}): AsyncIterable<readonly LogRecord[]> {
     const { from, to } = this.readRange(options);
-    return mapErrors(this.readLatest(from, to), readError);
+    return new BatchIterator(this.readLatest(from, to), readError);
   }
 
   private readRange(options: ReadOptions): { from: number | undefined; to: number | undefined } {
@@ -465,12 +465,16 @@ export class Log extends EventEmitter<LogEvents> {
    * acknowledged before it began. Raw system errors become `AOF_IO` in the
    * iterator around this.
    */
-  private async *readLatest(from: number | undefined, to: number | undefined): AsyncGenerator<readonly LogRecord[]> {
-    await this.follower?.catchUp();
-    const end = to ?? this.nextSeq;
-    yield* this.reader.readBatches(from ?? this.firstSeq, end);
-    // Records past the view that no watermark vouches for: say so rather than end as if there were none.
-    if (to === undefined || to > this.nextSeq) this.throwIfUnvouched();
+  private readLatest(from: number | undefined, to: number | undefined): ViewSource {
+    const follower = this.follower;
+    return new ViewSource(
+      follower === undefined ? undefined : () => follower.catchUp(),
+      () => this.reader.scan(from ?? this.firstSeq, to ?? this.nextSeq),
+      // Records past the view that no watermark vouches for: say so rather than end as if there were none.
+      () => {
+        if (to === undefined || to > this.nextSeq) this.throwIfUnvouched();
+      },
+    );
   }
 
   /** A read-only handle catches up; rejects when records before `end` may exist but no watermark says whether they were acknowledged. */
@@ -499,20 +503,16 @@ export class Log extends EventEmitter<LogEvents> {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('tail options must be an object');
     const from = options.from === undefined ? undefined : checkSeq('from', options.from);
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new InvalidArgumentError('tail option signal must be an AbortSignal');
-    return wrapErrors(this.tailFrom(from, options.signal), 'cannot follow the log');
-  }
-
-  private async *tailFrom(from: number | undefined, signal: AbortSignal | undefined): AsyncGenerator<LogRecord> {
-    await this.follower?.catchUp();
+    const follower = this.follower;
     const source: TailSource = {
       watermark: () => this.nextSeq,
       firstSeq: () => this.firstSeq,
-      catchUp: async () => this.follower?.catchUp(),
+      catchUp: follower === undefined ? () => undefined : () => follower.catchUp(),
       closed: () => this.state !== 'open',
-      read: (a, b) => this.reader.read(a, b),
+      follow: (from) => this.reader.scan(from, Number.MAX_SAFE_INTEGER, true),
       wakeup: this.wakeup,
     };
-    yield* tailRecords(source, from ?? this.nextSeq, signal);
+    return new TailIterator(source, () => from ?? this.nextSeq, options.signal, tailError);
   }
 
   /** Starts uploads and retention in the background (writers with an archive or retention configured). */
@@ -774,4 +774,8 @@ export class Log extends EventEmitter<LogEvents> {
 
 function readError(err: unknown): unknown {
   return toAofError(err, 'cannot read the log');
+}
+
+function tailError(err: unknown): unknown {
+  return toAofError(err, 'cannot follow the log');
 }

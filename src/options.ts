@@ -76,7 +76,11 @@ export interface LogOptions {
    * through libuv's thread pool). A write lands in the page cache and a read
    * of recent data is served from it in microseconds, less than a thread-pool
    * round trip; a read of data not in the page cache waits for the disk on
-   * the event loop, as a memory-mapped store such as LMDB does.
+   * the event loop, as a memory-mapped store such as LMDB does. Under the
+   * `always` flush strategy, an fdatasync covering at most this many written
+   * bytes runs on the calling thread too (as LMDB's synchronous commits do):
+   * a producer awaiting each append then waits for the disk, not also for a
+   * thread-pool round trip.
    */
   syncIoMaxBytes?: number;
   /**

@@ -45,6 +45,10 @@ class NodeFileHandle implements FileHandle {
     return call<void>((done) => fs.fdatasync(this.fd, (err) => done(err, undefined)));
   }
 
+  datasyncSync(): void {
+    fs.fdatasyncSync(this.fd);
+  }
+
   sync(): Promise<void> {
     return call<void>((done) => fs.fsync(this.fd, (err) => done(err, undefined)));
   }

@@ -66,6 +66,12 @@ export interface FileHandle {
   readonly fd?: number;
   /** fdatasync(2): the file's data (and the size needed to read it) reach stable storage. */
   datasync(): Promise<void>;
+  /**
+   * Optional fdatasync(2) on the calling thread, for a writer that would
+   * only wait for a thread-pool round trip otherwise (see the
+   * `syncIoMaxBytes` option). Adapters without it get `datasync`.
+   */
+  datasyncSync?(): void;
   /** fsync(2): data and all metadata reach stable storage. */
   sync(): Promise<void>;
   /** Sets the file's length. */

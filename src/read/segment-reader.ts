@@ -12,6 +12,8 @@ import type { HandlePool, Lease } from '../segment/handle-pool.js';
 import type { LogRecord } from './record.js';
 import { NEEDS_ASYNC, NO_POSITIONS, PointGetter } from './point-get.js';
 import { PositionCache } from './position-cache.js';
+import { nextBatch } from './batch-source.js';
+import { RecordScan, type RecordScanContext } from './record-scan.js';
 
 /** Read window of a single-record lookup (frames larger than it are read whole). */
 export const GET_WINDOW_BYTES = 8 * 1024;
@@ -33,6 +35,8 @@ export class SegmentReader {
   private readonly points: PointGetter;
   /** Sealed segments' position tables, within `positionCacheBytes`. */
   readonly positionCache: PositionCache;
+  /** What every sequential scan of this reader shares (made once: a scan is made per read and per tail wake-up). */
+  private readonly scanContext: RecordScanContext;
 
   constructor(
     private readonly segments: SegmentsView,
@@ -46,6 +50,19 @@ export class SegmentReader {
   ) {
     this.positionCache = new PositionCache(positionCacheBytes);
     this.points = new PointGetter(files, this.positionCache, syncReadMaxBytes);
+    this.scanContext = {
+      files,
+      readAheadBytes,
+      syncReadMaxBytes,
+      loopYield: this.loopYield,
+      segments,
+      findSegment: (seq) => this.findSegment(seq),
+      throwIfDamaged,
+      ready: (seg) => this.ready(seg),
+      lease: (seg, seq) => this.leaseAfterPause(seg, seq),
+      startOffset,
+      frameRecords: (step, from, to, seg) => frameRecords(step.buf, step.at, step.header, from, to, seg.file, step.offset, recordHeaderBytesOf(seg.version)),
+    };
   }
 
   /** The segment whose range starts at or before `seq` (the one that holds it, if any does). */
@@ -135,34 +152,26 @@ export class SegmentReader {
 
   /** As {@link read}, a frame's records at a time (never an empty batch). */
   async *readBatches(from: number, to: number): AsyncGenerator<readonly LogRecord[]> {
-    let seq = from;
-    const first = this.segments()[0];
-    if (first !== undefined && seq < first.baseSeq) seq = first.baseSeq;
-    while (seq < to) {
-      const seg = this.findSegment(seq);
-      if (seg === undefined) return;
-      const before = seq;
-      const publishedBefore = seg.nextSeq;
-      // One resumption of the inner generator per frame, not per record.
-      for await (const records of this.readSegment(seg, seq, to)) {
-        if (this.loopYield.due()) await this.loopYield.wait();
-        yield records;
-        seq = records[records.length - 1]!.seq + 1;
-      }
-      if (seq >= to) return;
-      if (seq < seg.nextSeq) {
-        // The active segment grew while we read it: read on from where we are.
-        if (seq === before && before < publishedBefore) throw new CorruptionError(`record ${seq} is missing from its segment`, { file: seg.file });
-        continue;
-      }
-      throwIfDamaged(seg);
-      // The end of the log: the active segment, or a sealed last one with nothing after it yet.
-      if (!seg.sealed || this.findSegment(seq) === seg) return;
+    const scan = this.scan(from, to);
+    try {
+      for (let batch = await nextBatch(scan); batch !== null; batch = await nextBatch(scan)) yield batch;
+    } finally {
+      await scan.close();
     }
   }
 
   /**
-   * Leases `seg`'s file again when its reader resumes. Meanwhile retention
+   * As {@link readBatches}, as a source the read loop steps through on this
+   * thread while frames are in memory or readable there (see
+   * {@link BatchSource}); it holds no handle between steps. With `follow`
+   * (a tail), the end of the published data is not the end of the scan.
+   */
+  scan(from: number, to: number, follow = false): RecordScan {
+    return new RecordScan(this.scanContext, from, to, follow);
+  }
+
+  /**
+   * Leases `seg`'s file for a read of a scan at `seq`. Between reads retention
    * may have evicted it (read on from a copy fetched back: the same bytes) or
    * deleted it (the reader fell behind the start of the log).
    */
@@ -181,44 +190,6 @@ export class SegmentReader {
   private async ready(seg: LoadedSegment): Promise<void> {
     await this.prepare(seg);
     assert(seg.deferred !== true && !seg.needsFetch, `segment ${seg.baseSeq} is read only once its header and footer are known`);
-  }
-
-  /**
-   * The records of each frame of `seg` in `[from, to)`, a frame at a time
-   * (never an empty batch). The handle is leased for the reads only and given
-   * back before each batch is yielded: a paused consumer holds no descriptor,
-   * so any number of paused iterators fit the `maxOpenFiles` budget.
-   */
-  private async *readSegment(seg: LoadedSegment, from: number, to: number): AsyncGenerator<LogRecord[]> {
-    await this.ready(seg);
-    let lease: Lease | undefined = await this.files.lease(seg.file);
-    let seq = from;
-    let offset = startOffset(seg, from);
-    const crcSeed = frameCrcSeed(seg.salt);
-    try {
-      // The active segment may grow while we read it: continue until its published end stops moving.
-      while (seq < to && offset < seg.dataEnd) {
-        const cursor = new FrameCursor(lease.handle, offset, seg.dataEnd, this.readAheadBytes, crcSeed, this.syncReadMaxBytes);
-        for (let step = await cursor.next(); step.kind !== 'end'; step = await cursor.next()) {
-          if (step.kind === 'bad') throw new CorruptionError(step.reason, { file: seg.file, offset: step.offset });
-          offset = step.offset + step.header.frameBytes;
-          const h = step.header;
-          if (h.firstSeq + h.count <= seq) continue;
-          const records = frameRecords(step.buf, step.at, h, seq, to, seg.file, step.offset, recordHeaderBytesOf(seg.version));
-          seq = h.firstSeq + h.count;
-          if (records.length > 0) {
-            lease.release();
-            lease = undefined;
-            yield records;
-            lease = await this.leaseAfterPause(seg, seq);
-            cursor.rebind(lease.handle);
-          }
-          if (seq >= to) return;
-        }
-      }
-    } finally {
-      lease?.release();
-    }
   }
 }
 

@@ -25,7 +25,8 @@ export class FrameCursor {
   private position: number;
 
   constructor(
-    private file: FileHandle,
+    /** Undefined: no handle to read through now (a reader between leases); steps within the window still run. */
+    private file: FileHandle | undefined,
     start: number,
     private readonly end: number,
     private readonly readAheadBytes: number,
@@ -47,10 +48,11 @@ export class FrameCursor {
   /**
    * Reads on through `file` from here: a handle of the same segment leased
    * again after a pause (readers hold no handle while their consumer is
-   * paused), possibly a copy fetched back from the archive. The window read
-   * so far stays valid.
+   * paused), possibly a copy fetched back from the archive; undefined while
+   * none is held (then `nextSync` steps only through the window). The window
+   * read so far stays valid.
    */
-  rebind(file: FileHandle): void {
+  rebind(file: FileHandle | undefined): void {
     this.file = file;
   }
 
@@ -94,7 +96,7 @@ export class FrameCursor {
   }
 
   /** Brings into the window, asynchronously where it must, everything the next `nextSync` reads. */
-  private async prefetch(): Promise<void> {
+  async prefetch(): Promise<void> {
     const offset = this.position;
     const available = this.end - offset;
     if (available === 0) return;
@@ -119,7 +121,7 @@ export class FrameCursor {
     if (this.inWindow(offset, length)) return { buf: this.window, at: offset - this.windowStart };
     const size = this.windowSize(offset, length);
     const file = this.file;
-    if (file.readSync === undefined || size > this.syncReadMaxBytes) return undefined;
+    if (file?.readSync === undefined || size > this.syncReadMaxBytes) return undefined;
     const buf = this.scratch !== undefined && size <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(size);
     let n = 0;
     while (n < size) {
@@ -131,6 +133,7 @@ export class FrameCursor {
   }
 
   private async loadAsync(offset: number, length: number): Promise<{ buf: Buffer; at: number }> {
+    assert(this.file !== undefined, 'a cursor reads only through a handle it was given');
     const size = this.windowSize(offset, length);
     const buf = Buffer.allocUnsafe(size);
     return this.adopt(buf, await readFully(this.file, buf, 0, size, offset), offset, length);

@@ -49,6 +49,8 @@ class HeldSyncFs extends PassThroughFs {
       const f = h[name] as ((...args: unknown[]) => unknown) | undefined;
       if (f !== undefined) Object.assign(held, { [name]: (...args: unknown[]) => f.apply(h, args) });
     }
+    // The held fdatasync must be the one the writer calls: no synchronous one (under 'always' it would be preferred).
+    Object.assign(held, { datasyncSync: undefined });
     held.datasync = async () => {
       if (this.armed) {
         this.armed = false;

@@ -92,6 +92,8 @@ class CountingHandle implements FileHandle {
   /** Present when the wrapped handle has it, so counted runs take the same path as real ones. */
   readonly readSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
   readonly writeSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
+  /** Counted as `datasync`, as the asynchronous call is: what is counted is fdatasyncs, whichever thread runs them. */
+  readonly datasyncSync?: () => void;
 
   constructor(
     private readonly inner: FileHandle,
@@ -101,6 +103,13 @@ class CountingHandle implements FileHandle {
     const writeSync = inner.writeSync?.bind(inner);
     if (readSync !== undefined) this.readSync = (buffer, offset, length, position) => this.counted('readSync', this.counts.bytesRead, readSync(buffer, offset, length, position));
     if (writeSync !== undefined) this.writeSync = (buffer, offset, length, position) => this.counted('writeSync', this.counts.bytesWritten, writeSync(buffer, offset, length, position));
+    const datasyncSync = inner.datasyncSync?.bind(inner);
+    if (datasyncSync !== undefined) {
+      this.datasyncSync = () => {
+        this.counts.count('datasync');
+        datasyncSync();
+      };
+    }
   }
 
   private counted(op: string, bytes: Map<string, number>, n: number): number {

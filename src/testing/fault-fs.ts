@@ -388,6 +388,8 @@ class FaultHandle implements FileHandle {
   /** Present when the wrapped handle has them: the synchronous path gets the same faults, counted under `read` and `write`. */
   readonly readSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
   readonly writeSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
+  /** Present when the wrapped handle has it: the same faults as `datasync`, counted under `datasync`. */
+  readonly datasyncSync?: () => void;
 
   constructor(
     private readonly inner: FileHandle,
@@ -400,6 +402,14 @@ class FaultHandle implements FileHandle {
     if (writeSync !== undefined) {
       this.writeSync = (buffer, offset, length, position) =>
         owner.runSync('write', this.path, () => this.recordWrite(buffer, offset, position, writeSync(buffer, offset, owner.takeShortWrite(length) ?? length, position)));
+    }
+    const datasyncSync = inner.datasyncSync?.bind(inner);
+    if (datasyncSync !== undefined) {
+      this.datasyncSync = () =>
+        owner.runSync('datasync', this.path, () => {
+          datasyncSync();
+          this.state?.sync();
+        });
     }
   }
 

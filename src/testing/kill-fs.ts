@@ -84,6 +84,7 @@ export class KillFs extends PassThroughFs {
 class KillHandle implements FileHandle {
   readonly readSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
   readonly writeSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
+  readonly datasyncSync?: () => void;
 
   constructor(
     private readonly inner: FileHandle,
@@ -96,6 +97,13 @@ class KillHandle implements FileHandle {
       this.writeSync = (buffer, offset, length, position) => {
         owner.step('write', this.path);
         return writeSync(buffer, offset, length, position);
+      };
+    }
+    const datasyncSync = inner.datasyncSync?.bind(inner);
+    if (datasyncSync !== undefined) {
+      this.datasyncSync = () => {
+        owner.step('datasync', this.path);
+        datasyncSync();
       };
     }
   }

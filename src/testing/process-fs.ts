@@ -186,6 +186,7 @@ class ProcessHandle implements FileHandle {
   /** Present when the machine's handle has them; a crash can strike them too. */
   readonly readSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
   readonly writeSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
+  readonly datasyncSync?: () => void;
 
   constructor(
     private readonly inner: FileHandle,
@@ -195,6 +196,8 @@ class ProcessHandle implements FileHandle {
     const writeSync = inner.writeSync?.bind(inner);
     if (readSync !== undefined) this.readSync = (buffer, offset, length, position) => owner.runSync('read', this.path, () => readSync(buffer, offset, length, position));
     if (writeSync !== undefined) this.writeSync = (buffer, offset, length, position) => owner.runSync('write', this.path, () => writeSync(buffer, offset, length, position));
+    const datasyncSync = inner.datasyncSync?.bind(inner);
+    if (datasyncSync !== undefined) this.datasyncSync = () => owner.runSync('datasync', this.path, datasyncSync);
   }
 
   get path(): string {

@@ -52,6 +52,8 @@ class GatedSyncFs extends PassThroughFs {
     const gated: FileHandle = Object.create(h) as FileHandle;
     const segment = h.path.endsWith('.seg');
     Object.assign(gated, {
+      // Every fdatasync goes through the gate: none on the calling thread.
+      datasyncSync: undefined,
       datasync: async () => {
         if (segment && this.holdNext) {
           this.holdNext = false;

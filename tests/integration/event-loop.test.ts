@@ -17,7 +17,7 @@ function timerFlag(): { fired: () => boolean } {
 }
 
 describe('the event loop keeps turning under tight loops', () => {
-  it.each(['none', 'interval'] as const)('awaited appends (%s) let timers run, and interval gets its background fdatasyncs', async (strategy) => {
+  it.each(['none', 'interval', 'always'] as const)('awaited appends (%s) let timers run, and interval gets its background fdatasyncs', async (strategy) => {
     const log = await Log.open(tempLogDir(), { flush: strategy === 'interval' ? { strategy, intervalMs: 1 } : { strategy } });
     const timer = timerFlag();
     let n = 0;
@@ -45,6 +45,32 @@ describe('the event loop keeps turning under tight loops', () => {
     timer = timerFlag();
     for (let i = 0; !timer.fired() && i < BOUND; i++) await log.get(i % 50_000);
     expect(timer.fired()).toBe(true);
+    await log.close();
+  });
+
+  it('a tail reading a backlog, and one following a producer whose appends resolve without I/O, let timers run', async () => {
+    const log = await Log.open(tempLogDir(), { flush: { strategy: 'none' } });
+    await Promise.all(Array.from({ length: 50_000 }, (_, i) => log.append(`record ${i}`)));
+    let timer = timerFlag();
+    const ac = new AbortController();
+    for (let pass = 0; !timer.fired() && pass < 20; pass++) {
+      for await (const r of log.tail({ from: 0, signal: ac.signal })) if (timer.fired() || r.seq === 49_999) break;
+    }
+    expect(timer.fired()).toBe(true);
+    // Following: the tail keeps up with every append, and neither side holds the loop.
+    timer = timerFlag();
+    let seen = 0;
+    const follower = (async () => {
+      for await (const r of log.tail({ signal: ac.signal })) {
+        seen = r.seq;
+        if (timer.fired()) return;
+      }
+    })();
+    for (let n = 0; !timer.fired() && n < BOUND; n++) await log.append('x');
+    expect(timer.fired()).toBe(true);
+    await log.append('last');
+    await follower;
+    expect(seen).toBeGreaterThan(50_000);
     await log.close();
   });
 });

@@ -2,8 +2,10 @@ import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SegmentCatalog } from '../../src/catalog/catalog.js';
 import { Log, type LogRecord } from '../../src/index.js';
+import { RECORD_HEADER_BYTES_V3 } from '../../src/record/frame.js';
 import { seededRandom } from '../helpers/rng.js';
 import { tempLogDir } from '../helpers/tmp.js';
+import { CountingFs } from '../../src/testing/counting-fs.js';
 
 async function take(iter: AsyncIterable<LogRecord>, n: number): Promise<LogRecord[]> {
   const out: LogRecord[] = [];
@@ -125,7 +127,7 @@ describe('tail readers in the writer’s process', () => {
     for (let i = 0; i < 1024; i++) await log.append(payload); // 1 GiB while the reader sleeps
     const grown = process.memoryUsage().arrayBuffers - before;
     expect(grown).toBeLessThan(32 * 1024 * 1024);
-    expect(log.metrics().pendingBytesMax).toBeLessThanOrEqual(payload.length + 4); // one append at a time: nothing queued for the reader
+    expect(log.metrics().pendingBytesMax).toBeLessThanOrEqual(payload.length + RECORD_HEADER_BYTES_V3); // one append at a time: nothing queued for the reader
     expect((await stalled.next()).value?.seq).toBe(1);
     await stalled.return?.();
     await log.close();
@@ -144,6 +146,34 @@ describe('tail readers in the writer’s process', () => {
     log = await Log.open(dir, { segment: { maxRecords: 10 } });
     await expect(take(log.tail({ from: 3 }), 1)).rejects.toMatchObject({ code: 'AOF_BEHIND_RETENTION', firstAvailable: 10, wanted: 3 });
     expect((await take(log.tail({ from: 10 }), 1))[0]?.seq).toBe(10);
+    await log.close();
+  });
+});
+
+describe('a tail reader woken per append', () => {
+  it('reads on from where it stopped: each record is read from the file about once, not again from the last index entry at every wake-up', async () => {
+    const counting = new CountingFs();
+    const log = await Log.open(tempLogDir(), { fs: counting, flush: { strategy: 'none' } });
+    const seen: number[] = [];
+    let wake: (() => void) | undefined;
+    const reader = (async () => {
+      for await (const r of log.tail({ from: 0 })) {
+        seen.push(r.seq);
+        wake?.();
+        if (seen.length === 400) return;
+      }
+    })();
+    for (let i = 0; i < 400; i++) {
+      const seq = await log.append(Buffer.alloc(100, i));
+      // One append at a time, each read before the next: one wake-up per record.
+      if (!seen.includes(seq)) await new Promise<void>((resolve) => (wake = resolve));
+    }
+    await reader;
+    expect(seen).toEqual(Array.from({ length: 400 }, (_, i) => i));
+    const segment = [...counting.bytesWritten.keys()].find((p) => p.endsWith('.seg'))!;
+    const written = counting.bytesWritten.get(segment)!;
+    // Before: every wake-up read and checksummed from the sparse index entry before it (up to 4 KiB) again: about 15x.
+    expect(counting.bytesRead.get(segment) ?? 0).toBeLessThanOrEqual(2 * written);
     await log.close();
   });
 });
