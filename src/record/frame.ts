@@ -191,23 +191,33 @@ export function frameChecksumMatches(buf: Buffer, offset: number, h: FrameHeader
 }
 
 /**
- * Calls `each(payload, index)` for every record of a checksummed frame.
- * Returns why the record layout is inconsistent, or undefined.
+ * Walks the records of a checksummed data frame at `offset` in `buf` by
+ * their lengths, calling `each(at, length, index)` with where each payload
+ * lies in `buf` (no slice made: a scan reads every record of a segment and
+ * uses none). Returns why the record layout is inconsistent, or undefined.
  */
-export function forEachRecord(buf: Buffer, offset: number, h: FrameHeader, recordHeaderBytes: number, each: (payload: Buffer, index: number, recordOffset: number) => void): string | undefined {
+export function walkRecords(buf: Buffer, offset: number, h: FrameHeader, recordHeaderBytes: number, each?: (at: number, length: number, index: number) => void): string | undefined {
   if (h.flags !== 0) return undefined;
   const end = offset + h.frameBytes;
   let at = offset + FRAME_HEADER_BYTES;
   for (let i = 0; i < h.count; i++) {
     if (at + recordHeaderBytes > end) return `record ${i} header runs past the frame`;
     const length = buf.readUInt32LE(at);
-    const recordOffset = at - offset;
     at += recordHeaderBytes;
     if (at + length > end) return `record ${i} of ${length} bytes runs past the frame`;
-    each(buf.subarray(at, at + length), i, recordOffset);
+    each?.(at, length, i);
     at += length;
   }
   return at === end ? undefined : `frame has ${end - at} bytes after its last record`;
+}
+
+/**
+ * Calls `each(payload, index, recordOffset)` for every record of a
+ * checksummed frame (`recordOffset`: where its record header starts, from
+ * the frame's start). Returns why the record layout is inconsistent, or undefined.
+ */
+export function forEachRecord(buf: Buffer, offset: number, h: FrameHeader, recordHeaderBytes: number, each: (payload: Buffer, index: number, recordOffset: number) => void): string | undefined {
+  return walkRecords(buf, offset, h, recordHeaderBytes, (at, length, i) => each(buf.subarray(at, at + length), i, at - recordHeaderBytes - offset));
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { FileHandle } from '../fs/types.js';
-import { FLAG_CLOSE_MARKER, FRAME_HEADER_BYTES, recordCrcProblem, recordHeaderBytesOf, type FrameHeader } from '../record/frame.js';
+import { FLAG_CLOSE_MARKER, recordCrcProblem, recordHeaderBytesOf, walkRecords, type FrameHeader } from '../record/frame.js';
 import type { IndexEntry, SegmentSummary } from './footer.js';
 import { FrameCursor } from './frame-cursor.js';
 import { SEGMENT_HEADER_BYTES } from './header.js';
@@ -54,7 +54,7 @@ export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: nu
     // A valid checksum over record lengths that do not add up is still damage (never written by us).
     const h = step.header;
     // Version 3 records carry their own CRC: `Log.verify` checks it too (sequential readers and recovery trust the frame's).
-    const problem = continuityProblem(h, result) ?? recordLayoutProblem(step.buf, step.at, h, recordHeaderBytes) ?? (checkRecordCrcs && version >= 3 && h.flags === 0 ? recordCrcProblem(step.buf, step.at, h, crcSeed) : undefined);
+    const problem = continuityProblem(h, result) ?? walkRecords(step.buf, step.at, h, recordHeaderBytes) ?? (checkRecordCrcs && version >= 3 && h.flags === 0 ? recordCrcProblem(step.buf, step.at, h, crcSeed) : undefined);
     if (problem !== undefined) {
       result.stop = { offset: step.offset, reason: problem, zeros: false };
       break;
@@ -69,34 +69,10 @@ export async function scanSegment(file: FileHandle, baseSeq: number, crcSeed: nu
   return result;
 }
 
-/**
- * Why a checksummed frame's records do not exactly fill it (the messages of
- * `forEachRecord`), or undefined. Walks the lengths only: a scan reads every
- * record of a segment, and slicing each payload it never uses cost it a
- * buffer per record.
- */
-function recordLayoutProblem(buf: Buffer, at: number, h: FrameHeader, recordHeaderBytes: number): string | undefined {
-  if (h.flags !== 0) return undefined;
-  const end = at + h.frameBytes;
-  let p = at + FRAME_HEADER_BYTES;
-  for (let i = 0; i < h.count; i++) {
-    if (p + recordHeaderBytes > end) return `record ${i} header runs past the frame`;
-    const length = buf.readUInt32LE(p);
-    p += recordHeaderBytes;
-    if (p + length > end) return `record ${i} of ${length} bytes runs past the frame`;
-    p += length;
-  }
-  return p === end ? undefined : `frame has ${end - p} bytes after its last record`;
-}
-
 /** Adds where each record of a data frame (its layout already checked) starts: the frame is at file offset `offset`, at `at` in `buf`. */
 function addRecordPositions(positions: Positions, buf: Buffer, at: number, offset: number, h: FrameHeader, recordHeaderBytes: number): void {
   positions.beginFrame(h.firstSeq, h.timestamp);
-  let p = at + FRAME_HEADER_BYTES;
-  for (let i = 0; i < h.count; i++) {
-    positions.addRecord(offset + (p - at));
-    p += recordHeaderBytes + buf.readUInt32LE(p);
-  }
+  walkRecords(buf, at, h, recordHeaderBytes, (payloadAt) => positions.addRecord(offset + (payloadAt - recordHeaderBytes - at)));
   positions.endFrame(offset + h.frameBytes);
 }
 

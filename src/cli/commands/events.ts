@@ -4,6 +4,7 @@ import type { RecordedEvent } from '../../stream/types.js';
 import { intOption, UsageError } from '../args.js';
 import { defineCommand, requireLogDir } from '../command.js';
 import { EXIT_STATUS_HELP, ExitCode } from '../exit-codes.js';
+import { interruptOnSignals } from '../interrupt.js';
 
 export const eventsCommand = defineCommand({
   name: 'events',
@@ -59,13 +60,7 @@ ${EXIT_STATUS_HELP}`,
     const types = values.type === undefined ? undefined : values.type.split(',').filter((t) => t.length > 0);
     if (types !== undefined && types.length === 0) throw new UsageError('--type needs at least one event type');
     requireLogDir(dir!);
-    const interrupted = new AbortController();
-    const onSignal = (): void => {
-      if (interrupted.signal.aborted) process.exit(ExitCode.OK);
-      interrupted.abort();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const interrupted = interruptOnSignals();
     let es: EventStore | undefined;
     try {
       es = await EventStore.open(dir!, { readOnly: true });
@@ -92,8 +87,7 @@ ${EXIT_STATUS_HELP}`,
       throw err;
     } finally {
       await es?.close();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      interrupted.dispose();
     }
   },
 });

@@ -4,6 +4,7 @@ import { choiceOption, intOption, UsageError } from '../args.js';
 import { defineCommand, requireLogDir } from '../command.js';
 import { EXIT_STATUS_HELP, ExitCode } from '../exit-codes.js';
 import { formatRecord, RECORD_FORMATS } from './dump.js';
+import { interruptOnSignals } from '../interrupt.js';
 
 /** Records `aof tail` shows before following when neither --from nor -n is given (as tail(1)). */
 const DEFAULT_LINES = 10;
@@ -39,16 +40,7 @@ ${EXIT_STATUS_HELP}`,
     const lines = intOption('lines', values.lines);
     if (from !== undefined && lines !== undefined) throw new UsageError('give either --from or -n, not both');
     requireLogDir(dir!);
-    // Installed before anything slow, so that an interrupt at any point ends the command cleanly.
-    const interrupted = new AbortController();
-    const onSignal = (): void => {
-      // A second interrupt while the first waits (on a reader of stdout that stopped reading) ends at once:
-      // a read-only handle leaves nothing to clean up.
-      if (interrupted.signal.aborted) process.exit(ExitCode.OK);
-      interrupted.abort();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const interrupted = interruptOnSignals();
     let log: Log | undefined;
     try {
       log = await Log.open(dir!, { readOnly: true });
@@ -97,8 +89,7 @@ ${EXIT_STATUS_HELP}`,
       throw err;
     } finally {
       await log?.close();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      interrupted.dispose();
     }
   },
 });
