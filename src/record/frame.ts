@@ -1,6 +1,6 @@
 import { assert } from '../assert.js';
 import { crc32 } from './crc.js';
-import { recordCrc } from './record-crc.js';
+import { recordCrc, recordCrcOfView, viewOf } from './record-crc.js';
 import { readU64, writeU64 } from './u64.js';
 
 /**
@@ -78,16 +78,19 @@ export function encodeFrame(out: Buffer, offset: number, crcSeed: number, firstS
 export function encodeGroupedFrame(out: Buffer, offset: number, crcSeed: number, firstSeq: number, timestamp: number, groups: ReadonlyArray<{ readonly payloads: Uint8Array | readonly Uint8Array[] }>, flags = 0, recordHeaderBytes = RECORD_HEADER_BYTES): number {
   const v3 = recordHeaderBytes === RECORD_HEADER_BYTES_V3;
   assert(v3 || recordHeaderBytes === RECORD_HEADER_BYTES, `record header of ${recordHeaderBytes} bytes is 4 or 8`);
+  // One view for every record of the frame: record CRCs read it a word at a time.
+  const view = v3 ? viewOf(out) : undefined;
   let at = offset + FRAME_HEADER_BYTES;
   let count = 0;
   for (let g = 0; g < groups.length; g++) {
     const payloads = groups[g]!.payloads;
     if (payloads instanceof Uint8Array) {
-      at = v3 ? encodeRecordV3(out, at, payloads, crcSeed, firstSeq + count) : encodeRecord(out, at, payloads);
+      at = view !== undefined ? encodeRecordV3(out, view, at, payloads, crcSeed, firstSeq + count) : encodeRecord(out, at, payloads);
       count++;
       continue;
     }
-    for (let p = 0; p < payloads.length; p++) at = v3 ? encodeRecordV3(out, at, payloads[p]!, crcSeed, firstSeq + count + p) : encodeRecord(out, at, payloads[p]!);
+    if (view !== undefined) for (let p = 0; p < payloads.length; p++) at = encodeRecordV3(out, view, at, payloads[p]!, crcSeed, firstSeq + count + p);
+    else for (let p = 0; p < payloads.length; p++) at = encodeRecord(out, at, payloads[p]!);
     count += payloads.length;
   }
   const frameBytes = at - offset;
@@ -106,12 +109,16 @@ function encodeRecord(out: Buffer, at: number, payload: Uint8Array): number {
   return at + RECORD_HEADER_BYTES + length;
 }
 
-/** Writes one version-3 record (length, record CRC, bytes) at `at`; returns where the next one goes. */
-function encodeRecordV3(out: Buffer, at: number, payload: Uint8Array, crcSeed: number, seq: number): number {
+/**
+ * Writes one version-3 record (length, record CRC, bytes) at `at`, through
+ * `view` (over `out`), whose setters skip `writeUInt32LE`'s argument checks;
+ * returns where the next one goes.
+ */
+function encodeRecordV3(out: Buffer, view: DataView, at: number, payload: Uint8Array, crcSeed: number, seq: number): number {
   const length = payload.byteLength;
-  out.writeUInt32LE(length, at);
+  view.setUint32(at, length, true);
   copySmall(out, payload, at + RECORD_HEADER_BYTES_V3);
-  out.writeUInt32LE(recordCrc(crcSeed, seq, out, at + RECORD_HEADER_BYTES_V3, length), at + 4);
+  view.setUint32(at + 4, recordCrcOfView(crcSeed, seq, view, at + RECORD_HEADER_BYTES_V3, length), true);
   return at + RECORD_HEADER_BYTES_V3 + length;
 }
 

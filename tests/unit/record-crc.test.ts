@@ -1,7 +1,7 @@
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { crc32Portable } from '../../src/record/crc.js';
-import { crc32Range, RECORD_CRC_NATIVE_MIN_BYTES, recordCrc } from '../../src/record/record-crc.js';
+import { crc32Range, RECORD_CRC_NATIVE_MIN_BYTES, recordCrc, recordCrcOfView, viewOf } from '../../src/record/record-crc.js';
 import { decodePositions, Positions } from '../../src/segment/positions.js';
 import { seededBytes, seededRandom } from '../helpers/rng.js';
 
@@ -35,6 +35,21 @@ describe('record CRC (format version 3)', () => {
       const seed = Math.floor(rnd() * 2 ** 32);
       const buf = Buffer.concat([Buffer.alloc(5), payload]);
       expect(recordCrc(seed, seq, buf, 5, n)).toBe(reference(seed, seq, payload));
+    }
+  });
+
+  it('recordCrcOfView (the encoder's word walk) equals recordCrc for every length 0..600 at every alignment, in a Buffer at a pool offset', () => {
+    const rnd = seededRandom(91);
+    // A small allocUnsafe buffer lies at an offset in Node's shared pool: the view must start where the Buffer does.
+    const buf = Buffer.allocUnsafe(700);
+    buf.set(seededBytes(5, 700));
+    const view = viewOf(buf);
+    for (let n = 0; n <= 600; n++) {
+      const start = n % 7;
+      const seq = Math.floor(rnd() * 2 ** 53);
+      const seed = Math.floor(rnd() * 2 ** 32);
+      expect(recordCrcOfView(seed, seq, view, start, n), `length ${n} at ${start}`).toBe(reference(seed, seq, buf.subarray(start, start + n)));
+      expect(recordCrc(seed, seq, buf, start, n)).toBe(reference(seed, seq, buf.subarray(start, start + n)));
     }
   });
 
