@@ -38,7 +38,7 @@ describe('record CRC (format version 3)', () => {
     }
   });
 
-  it('recordCrcOfView (the encoder's word walk) equals recordCrc for every length 0..600 at every alignment, in a Buffer at a pool offset', () => {
+  it('recordCrcOfView (the encoder word walk) equals recordCrc for every length 0..600 at every alignment, in a Buffer at a pool offset', () => {
     const rnd = seededRandom(91);
     // A small allocUnsafe buffer lies at an offset in Node's shared pool: the view must start where the Buffer does.
     const buf = Buffer.allocUnsafe(700);
