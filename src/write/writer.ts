@@ -506,10 +506,7 @@ export class Writer {
           at += RECORD_HEADER_BYTES_V3 + payloads.byteLength;
           continue;
         }
-        for (let i = 0; i < payloads.length; i++) {
-          positions.addRecord(at);
-          at += RECORD_HEADER_BYTES_V3 + payloads[i]!.byteLength;
-        }
+        at = positions.addRecordRun(at, payloads, RECORD_HEADER_BYTES_V3);
       }
       positions.endFrame(f.offset + f.frameBytes);
     }
