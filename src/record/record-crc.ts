@@ -18,6 +18,13 @@ import { crc32Native } from './crc.js';
 
 /** Payloads of at least this many bytes go to the native CRC (measured crossover on Node 20, x86-64: about 256 bytes). */
 export const RECORD_CRC_NATIVE_MIN_BYTES = 256;
+/**
+ * As {@link RECORD_CRC_NATIVE_MIN_BYTES}, for the word walk over a view (the
+ * encoder): it is faster than the byte walk, and the native call needs a new
+ * Uint8Array from a view. Measured on Node 20, x86-64: even at about 512
+ * bytes, the native call a third faster at 1 KiB, twice as fast at 4 KiB.
+ */
+export const RECORD_CRC_VIEW_NATIVE_MIN_BYTES = 512;
 
 const T = buildTables();
 
@@ -124,6 +131,6 @@ function headerState(seed: number, seq: number, length: number): number {
  */
 export function recordCrcOfView(seed: number, seq: number, view: DataView, start: number, length: number): number {
   const c = headerState(seed, seq, length);
-  if (length >= RECORD_CRC_NATIVE_MIN_BYTES && crc32Native !== undefined) return crc32Native(new Uint8Array(view.buffer, view.byteOffset + start, length), ~c >>> 0);
+  if (length >= RECORD_CRC_VIEW_NATIVE_MIN_BYTES && crc32Native !== undefined) return crc32Native(new Uint8Array(view.buffer, view.byteOffset + start, length), ~c >>> 0);
   return ~walkView(view, start, start + length, c) >>> 0;
 }
