@@ -120,27 +120,16 @@ export class Positions {
   }
 
   /**
-   * Adds one record per payload of `payloads`, the first starting at file
-   * offset `at`, each after the one before it and its `recordHeaderBytes`-byte
-   * header; returns the offset after the last. What the writer calls per
-   * append of a batch: one capacity check, no call per record.
+   * Adds the records starting at the file offsets `starts` (in order, modulo
+   * 2^32: past 4 GiB, {@link endFrame} marks the table absent). What the
+   * writer calls per frame, with the starts its encoder noted: one copy.
    */
-  addRecordRun(at: number, payloads: readonly Uint8Array[], recordHeaderBytes: number): number {
-    const n = payloads.length;
+  addRecordStarts(starts: Uint32Array): void {
+    const n = starts.length;
     if (this.records + n > this.offsets.length) this.offsets = grow(this.offsets, new Uint32Array(Math.max(this.offsets.length * 2, this.records + n)));
-    const offsets = this.offsets;
-    let r = this.records;
-    let last = at;
-    for (let i = 0; i < n; i++) {
-      last = at;
-      offsets[r++] = at;
-      at += recordHeaderBytes + payloads[i]!.byteLength;
-    }
-    // Offsets only grow: the last one is the largest.
-    if (last > OFFSET_MAX) this.absent = true;
-    this.records = r;
+    this.offsets.set(starts, this.records);
+    this.records += n;
     this.nextSeq += n;
-    return at;
   }
 
   /** A data frame's end: the last record's range ends here (until the next frame's first record). */

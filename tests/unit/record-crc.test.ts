@@ -102,36 +102,50 @@ describe('position table', () => {
     expect(() => decodePositions(bytes, seed, { ...expected, recordCount: 4 }, 'f.seg')).toThrow(/records/);
   });
 
-  it('addRecordRun (the writer, per batch) builds the table addRecord builds, past the initial capacity, and the same bytes on disk', () => {
+  it('addRecordStarts (the writer, per frame) builds the table addRecord builds, past the initial capacity, and the same bytes on disk', () => {
     const rnd = seededRandom(5);
-    const batches = [1, 63, 64, 65, 200, 1000].map((n) => Array.from({ length: n }, () => new Uint8Array(Math.floor(rnd() * 300))));
+    const frames = [1, 63, 64, 65, 200, 1000].map((n) => Array.from({ length: n }, () => Math.floor(rnd() * 300)));
     const one = new Positions(7, 64);
-    const run = new Positions(7, 64);
+    const bulk = new Positions(7, 64);
     let seq = 7;
     let at = 64;
-    for (const batch of batches) {
+    for (const lengths of frames) {
       one.beginFrame(seq, seq * 10);
-      run.beginFrame(seq, seq * 10);
+      bulk.beginFrame(seq, seq * 10);
+      const starts = new Uint32Array(lengths.length);
       let each = at + 32;
-      for (const p of batch) {
+      lengths.forEach((length, i) => {
         one.addRecord(each);
-        each += 8 + p.byteLength;
-      }
-      expect(run.addRecordRun(at + 32, batch, 8)).toBe(each);
+        starts[i] = each;
+        each += 8 + length;
+      });
+      bulk.addRecordStarts(starts);
       one.endFrame(each);
-      run.endFrame(each);
-      seq += batch.length;
+      bulk.endFrame(each);
+      seq += lengths.length;
       at = each;
     }
-    expect(run.recordCount).toBe(one.recordCount);
-    expect(run.nextSeq).toBe(one.nextSeq);
-    for (let s = 7; s < seq; s += 13) expect(run.locate(s)).toEqual(one.locate(s));
-    const bytes = run.encode(9);
+    expect(bulk.recordCount).toBe(one.recordCount);
+    expect(bulk.nextSeq).toBe(one.nextSeq);
+    for (let s = 7; s < seq; s += 13) expect(bulk.locate(s)).toEqual(one.locate(s));
+    const bytes = bulk.encode(9);
     expect(bytes.equals(one.encode(9))).toBe(true);
     // The bulk copy of the entries writes them little-endian, as docs/FORMAT.md says.
     expect(bytes.readUInt32LE(0)).toBe(64 + 32);
     const back = decodePositions(bytes, 9, { baseSeq: 7, nextSeq: seq, recordCount: seq - 7, dataEnd: at }, 'f.seg');
     expect(back.locate(seq - 1)).toEqual(one.locate(seq - 1));
+  });
+
+  it('encodeGroupedFrame notes each record start (file offset) where the position table needs it', async () => {
+    const { encodeGroupedFrame, RECORD_HEADER_BYTES_V3 } = await import('../../src/record/frame.js');
+    const groups = [{ payloads: Buffer.from('a') }, { payloads: [Buffer.from('bb'), Buffer.alloc(600)] }, { payloads: Buffer.alloc(0) }];
+    const out = Buffer.alloc(2000);
+    const starts = new Uint32Array(4);
+    const withStarts = encodeGroupedFrame(out, 100, 3, 50, 1, groups, 0, RECORD_HEADER_BYTES_V3, { offsets: starts, base: 4096 });
+    const again = Buffer.alloc(2000);
+    expect(encodeGroupedFrame(again, 100, 3, 50, 1, groups, 0, RECORD_HEADER_BYTES_V3)).toBe(withStarts);
+    expect(again.equals(out)).toBe(true);
+    expect([...starts]).toEqual([4096 + 132, 4096 + 132 + 9, 4096 + 132 + 9 + 10, 4096 + 132 + 9 + 10 + 608]);
   });
 });
 
