@@ -1,6 +1,6 @@
 import { assert } from '../assert.js';
 import { crc32 } from './crc.js';
-import { recordCrc } from './record-crc.js';
+import { recordCrc, recordCrcOfView, viewOf } from './record-crc.js';
 import { readU64, writeU64 } from './u64.js';
 
 /**
@@ -71,29 +71,55 @@ export function encodeFrame(out: Buffer, offset: number, crcSeed: number, firstS
   return encodeGroupedFrame(out, offset, crcSeed, firstSeq, timestamp, [{ payloads }], flags, recordHeaderBytes);
 }
 
+/** Where {@link encodeGroupedFrame} notes each record's start: `offsets[i]` = `base` + its offset in `out` (modulo 2^32). */
+export interface RecordOffsetsOut {
+  offsets: Uint32Array;
+  base: number;
+}
+
 /**
  * As {@link encodeFrame}, for the payloads of several append calls in order
  * (the writer's group commit), without first gathering them into one array.
+ * With `recordStarts` (version-3 records only), notes where each record
+ * starts, for the writer's position table: a second walk over the payloads
+ * to find them cost more than the store.
  */
-export function encodeGroupedFrame(out: Buffer, offset: number, crcSeed: number, firstSeq: number, timestamp: number, groups: ReadonlyArray<{ readonly payloads: Uint8Array | readonly Uint8Array[] }>, flags = 0, recordHeaderBytes = RECORD_HEADER_BYTES): number {
+export function encodeGroupedFrame(out: Buffer, offset: number, crcSeed: number, firstSeq: number, timestamp: number, groups: ReadonlyArray<{ readonly payloads: Uint8Array | readonly Uint8Array[] }>, flags = 0, recordHeaderBytes = RECORD_HEADER_BYTES, recordStarts?: RecordOffsetsOut): number {
   const v3 = recordHeaderBytes === RECORD_HEADER_BYTES_V3;
   assert(v3 || recordHeaderBytes === RECORD_HEADER_BYTES, `record header of ${recordHeaderBytes} bytes is 4 or 8`);
+  assert(recordStarts === undefined || v3, 'record starts are noted for version-3 records');
+  // One view for every record of the frame: record CRCs read it a word at a time.
+  const view = v3 ? viewOf(out) : undefined;
+  // Without a place to note starts, a scratch one: the loop below stays one shape.
+  const starts = recordStarts?.offsets ?? NO_STARTS;
+  const base = recordStarts?.base ?? 0;
+  const noting = recordStarts !== undefined;
   let at = offset + FRAME_HEADER_BYTES;
   let count = 0;
   for (let g = 0; g < groups.length; g++) {
     const payloads = groups[g]!.payloads;
     if (payloads instanceof Uint8Array) {
-      at = v3 ? encodeRecordV3(out, at, payloads, crcSeed, firstSeq + count) : encodeRecord(out, at, payloads);
+      if (noting) starts[count] = base + at;
+      at = view !== undefined ? encodeRecordV3(out, view, at, payloads, crcSeed, firstSeq + count) : encodeRecord(out, at, payloads);
       count++;
       continue;
     }
-    for (let p = 0; p < payloads.length; p++) at = v3 ? encodeRecordV3(out, at, payloads[p]!, crcSeed, firstSeq + count + p) : encodeRecord(out, at, payloads[p]!);
+    if (view === undefined) for (let p = 0; p < payloads.length; p++) at = encodeRecord(out, at, payloads[p]!);
+    else if (noting) {
+      for (let p = 0; p < payloads.length; p++) {
+        starts[count + p] = base + at;
+        at = encodeRecordV3(out, view, at, payloads[p]!, crcSeed, firstSeq + count + p);
+      }
+    } else for (let p = 0; p < payloads.length; p++) at = encodeRecordV3(out, view, at, payloads[p]!, crcSeed, firstSeq + count + p);
     count += payloads.length;
   }
+  assert(!noting || count <= starts.length, `record starts of ${count} records fit their array of ${starts.length}`);
   const frameBytes = at - offset;
   writeHeaderFields(out, offset, crcSeed, frameBytes, firstSeq, count, timestamp, flags);
   return frameBytes;
 }
+
+const NO_STARTS = new Uint32Array(0);
 
 /** Writes one record (length prefix, bytes) at `at`; returns where the next one goes. */
 function encodeRecord(out: Buffer, at: number, payload: Uint8Array): number {
@@ -106,12 +132,16 @@ function encodeRecord(out: Buffer, at: number, payload: Uint8Array): number {
   return at + RECORD_HEADER_BYTES + length;
 }
 
-/** Writes one version-3 record (length, record CRC, bytes) at `at`; returns where the next one goes. */
-function encodeRecordV3(out: Buffer, at: number, payload: Uint8Array, crcSeed: number, seq: number): number {
+/**
+ * Writes one version-3 record (length, record CRC, bytes) at `at`, through
+ * `view` (over `out`), whose setters skip `writeUInt32LE`'s argument checks;
+ * returns where the next one goes.
+ */
+function encodeRecordV3(out: Buffer, view: DataView, at: number, payload: Uint8Array, crcSeed: number, seq: number): number {
   const length = payload.byteLength;
-  out.writeUInt32LE(length, at);
+  view.setUint32(at, length, true);
   copySmall(out, payload, at + RECORD_HEADER_BYTES_V3);
-  out.writeUInt32LE(recordCrc(crcSeed, seq, out, at + RECORD_HEADER_BYTES_V3, length), at + 4);
+  view.setUint32(at + 4, recordCrcOfView(crcSeed, seq, view, at + RECORD_HEADER_BYTES_V3, length), true);
   return at + RECORD_HEADER_BYTES_V3 + length;
 }
 

@@ -26,6 +26,8 @@ export const POSITION_GAP_BYTES = 16;
 export const POSITIONS_MAGIC = Buffer.from('AOFP', 'latin1');
 /** Trailer flag: the segment's offsets do not fit u32 (a segment past 4 GiB): the table is empty and gets scan frames instead. */
 export const POSITIONS_ABSENT = 0x1;
+/** True where typed arrays store little-endian, as the on-disk table does. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** Record offsets are u32: a segment whose data reaches past this has no table. */
 const OFFSET_MAX = 0xffff_ffff;
 /** The initial capacity of a growing table (records and frames), doubled as it fills. */
@@ -117,6 +119,19 @@ export class Positions {
     this.nextSeq++;
   }
 
+  /**
+   * Adds the records starting at the file offsets `starts` (in order, modulo
+   * 2^32: past 4 GiB, {@link endFrame} marks the table absent). What the
+   * writer calls per frame, with the starts its encoder noted: one copy.
+   */
+  addRecordStarts(starts: Uint32Array): void {
+    const n = starts.length;
+    if (this.records + n > this.offsets.length) this.offsets = grow(this.offsets, new Uint32Array(Math.max(this.offsets.length * 2, this.records + n)));
+    this.offsets.set(starts, this.records);
+    this.records += n;
+    this.nextSeq += n;
+  }
+
   /** A data frame's end: the last record's range ends here (until the next frame's first record). */
   endFrame(frameEnd: number): void {
     if (frameEnd > OFFSET_MAX) this.absent = true;
@@ -204,7 +219,11 @@ export class Positions {
     const out = Buffer.alloc(this.encodedBytes());
     let at = 0;
     if (!this.absent) {
-      for (let i = 0; i < this.records; i++, at += POSITION_RECORD_BYTES) out.writeUInt32LE(this.offsets[i]!, at);
+      if (LITTLE_ENDIAN) {
+        // The record entries are the in-memory offsets, byte for byte: one copy, where a write per entry took about 20 ms for the 620,000 entries of a 64 MiB segment of 100 B records.
+        out.set(new Uint8Array(this.offsets.buffer, this.offsets.byteOffset, this.records * POSITION_RECORD_BYTES), 0);
+        at = this.records * POSITION_RECORD_BYTES;
+      } else for (let i = 0; i < this.records; i++, at += POSITION_RECORD_BYTES) out.writeUInt32LE(this.offsets[i]!, at);
       for (let i = 0; i < this.frames; i++, at += POSITION_FRAME_BYTES) {
         out.writeUInt32LE(this.frameFirst[i]!, at);
         writeU64(out, at + 4, this.frameTs[i]!);

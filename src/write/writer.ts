@@ -418,10 +418,16 @@ export class Writer {
     let seq = this.writeSeq;
     const crcSeed = frameCrcSeed(seg.salt);
     const recordHeaderBytes = recordHeaderBytesOf(seg.version);
+    const keepsPositions = seg.positions !== undefined;
     for (const group of frames) {
-      const frameBytes = encodeGroupedFrame(buffer, at, crcSeed, seq, timestamp, group, 0, recordHeaderBytes);
+      let records = 0;
+      for (const g of group) records += g.count;
+      // The encoder notes where each record starts: the position table takes them as they are once acknowledged.
+      const recordStarts = keepsPositions ? new Uint32Array(records) : undefined;
+      const frameBytes = encodeGroupedFrame(buffer, at, crcSeed, seq, timestamp, group, 0, recordHeaderBytes, recordStarts && { offsets: recordStarts, base: offset });
       const count = frameRecordCount(buffer, at);
-      written.push({ group, firstSeq: seq, count, offset: offset + at, frameBytes, timestamp });
+      assert(count === records, `frame of ${count} records holds the ${records} of its appends`);
+      written.push({ group, firstSeq: seq, count, offset: offset + at, frameBytes, timestamp, recordStarts });
       at += frameBytes;
       seq += count;
     }
@@ -497,20 +503,9 @@ export class Writer {
     const positions = seg.positions;
     if (positions !== undefined) {
       // Where each record starts: a get reads exactly its bytes (version 3).
+      assert(f.recordStarts !== undefined, 'frames of a segment with a position table note their record starts');
       positions.beginFrame(f.firstSeq, f.timestamp);
-      let at = f.offset + FRAME_HEADER_BYTES;
-      for (const g of f.group) {
-        const payloads = g.payloads;
-        if (payloads instanceof Uint8Array) {
-          positions.addRecord(at);
-          at += RECORD_HEADER_BYTES_V3 + payloads.byteLength;
-          continue;
-        }
-        for (let i = 0; i < payloads.length; i++) {
-          positions.addRecord(at);
-          at += RECORD_HEADER_BYTES_V3 + payloads[i]!.byteLength;
-        }
-      }
+      positions.addRecordStarts(f.recordStarts);
       positions.endFrame(f.offset + f.frameBytes);
     }
     seg.publishFrame(f, f.offset, this.opts.segment.indexIntervalBytes);

@@ -8,4 +8,6 @@ export interface WrittenFrame {
   offset: number;
   frameBytes: number;
   timestamp: number;
+  /** Where each record starts in the file (version-3 segments, for the position table). */
+  recordStarts: Uint32Array | undefined;
 }

@@ -1,7 +1,7 @@
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { crc32Portable } from '../../src/record/crc.js';
-import { crc32Range, RECORD_CRC_NATIVE_MIN_BYTES, recordCrc } from '../../src/record/record-crc.js';
+import { crc32Range, RECORD_CRC_NATIVE_MIN_BYTES, recordCrc, recordCrcOfView, viewOf } from '../../src/record/record-crc.js';
 import { decodePositions, Positions } from '../../src/segment/positions.js';
 import { seededBytes, seededRandom } from '../helpers/rng.js';
 
@@ -35,6 +35,21 @@ describe('record CRC (format version 3)', () => {
       const seed = Math.floor(rnd() * 2 ** 32);
       const buf = Buffer.concat([Buffer.alloc(5), payload]);
       expect(recordCrc(seed, seq, buf, 5, n)).toBe(reference(seed, seq, payload));
+    }
+  });
+
+  it('recordCrcOfView (the encoder word walk) equals recordCrc for every length 0..600 at every alignment, in a Buffer at a pool offset', () => {
+    const rnd = seededRandom(91);
+    // A small allocUnsafe buffer lies at an offset in Node's shared pool: the view must start where the Buffer does.
+    const buf = Buffer.allocUnsafe(700);
+    buf.set(seededBytes(5, 700));
+    const view = viewOf(buf);
+    for (let n = 0; n <= 600; n++) {
+      const start = n % 7;
+      const seq = Math.floor(rnd() * 2 ** 53);
+      const seed = Math.floor(rnd() * 2 ** 32);
+      expect(recordCrcOfView(seed, seq, view, start, n), `length ${n} at ${start}`).toBe(reference(seed, seq, buf.subarray(start, start + n)));
+      expect(recordCrc(seed, seq, buf, start, n)).toBe(reference(seed, seq, buf.subarray(start, start + n)));
     }
   });
 
@@ -85,6 +100,52 @@ describe('position table', () => {
     expect(() => decodePositions(bytes, seed + 1, expected, 'f.seg')).toThrow(/checksum mismatch/);
     // Counts that disagree with the footer.
     expect(() => decodePositions(bytes, seed, { ...expected, recordCount: 4 }, 'f.seg')).toThrow(/records/);
+  });
+
+  it('addRecordStarts (the writer, per frame) builds the table addRecord builds, past the initial capacity, and the same bytes on disk', () => {
+    const rnd = seededRandom(5);
+    const frames = [1, 63, 64, 65, 200, 1000].map((n) => Array.from({ length: n }, () => Math.floor(rnd() * 300)));
+    const one = new Positions(7, 64);
+    const bulk = new Positions(7, 64);
+    let seq = 7;
+    let at = 64;
+    for (const lengths of frames) {
+      one.beginFrame(seq, seq * 10);
+      bulk.beginFrame(seq, seq * 10);
+      const starts = new Uint32Array(lengths.length);
+      let each = at + 32;
+      lengths.forEach((length, i) => {
+        one.addRecord(each);
+        starts[i] = each;
+        each += 8 + length;
+      });
+      bulk.addRecordStarts(starts);
+      one.endFrame(each);
+      bulk.endFrame(each);
+      seq += lengths.length;
+      at = each;
+    }
+    expect(bulk.recordCount).toBe(one.recordCount);
+    expect(bulk.nextSeq).toBe(one.nextSeq);
+    for (let s = 7; s < seq; s += 13) expect(bulk.locate(s)).toEqual(one.locate(s));
+    const bytes = bulk.encode(9);
+    expect(bytes.equals(one.encode(9))).toBe(true);
+    // The bulk copy of the entries writes them little-endian, as docs/FORMAT.md says.
+    expect(bytes.readUInt32LE(0)).toBe(64 + 32);
+    const back = decodePositions(bytes, 9, { baseSeq: 7, nextSeq: seq, recordCount: seq - 7, dataEnd: at }, 'f.seg');
+    expect(back.locate(seq - 1)).toEqual(one.locate(seq - 1));
+  });
+
+  it('encodeGroupedFrame notes each record start (file offset) where the position table needs it', async () => {
+    const { encodeGroupedFrame, RECORD_HEADER_BYTES_V3 } = await import('../../src/record/frame.js');
+    const groups = [{ payloads: Buffer.from('a') }, { payloads: [Buffer.from('bb'), Buffer.alloc(600)] }, { payloads: Buffer.alloc(0) }];
+    const out = Buffer.alloc(2000);
+    const starts = new Uint32Array(4);
+    const withStarts = encodeGroupedFrame(out, 100, 3, 50, 1, groups, 0, RECORD_HEADER_BYTES_V3, { offsets: starts, base: 4096 });
+    const again = Buffer.alloc(2000);
+    expect(encodeGroupedFrame(again, 100, 3, 50, 1, groups, 0, RECORD_HEADER_BYTES_V3)).toBe(withStarts);
+    expect(again.equals(out)).toBe(true);
+    expect([...starts]).toEqual([4096 + 132, 4096 + 132 + 9, 4096 + 132 + 9 + 10, 4096 + 132 + 9 + 10 + 608]);
   });
 });
 
