@@ -195,8 +195,8 @@ export function streamIs(payload: Buffer, head: EventHead, streamBytes: Buffer):
   return head.streamEnd - head.streamStart === streamBytes.length && payload.compare(streamBytes, 0, streamBytes.length, head.streamStart, head.streamEnd) === 0;
 }
 
-/** Decodes a whole event. */
-export function decodeEvent(payload: Buffer, head: EventHead, position: number, timestamp: number): RecordedEvent {
+/** Decodes a whole event; `stream`, when the caller has checked it (see {@link streamIs}), saves decoding the name. */
+export function decodeEvent(payload: Buffer, head: EventHead, position: number, timestamp: number, stream?: string): RecordedEvent {
   let metadata: unknown;
   let data: unknown;
   try {
@@ -206,7 +206,7 @@ export function decodeEvent(payload: Buffer, head: EventHead, position: number, 
     throw new CorruptionError(`log record ${position} is not a valid event: ${(err as Error).message}`, {});
   }
   return {
-    stream: streamOf(payload, head),
+    stream: stream ?? streamOf(payload, head),
     version: head.version,
     position,
     type: payload.toString('utf8', head.streamEnd, head.typeEnd),
