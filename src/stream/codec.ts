@@ -92,7 +92,8 @@ export function prepareAppend(streamBytes: Buffer, events: unknown): PreparedApp
       if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError(`event ${i}: id must be a non-empty string when given, got ${describe(id)}`);
       idText = id;
     }
-    const idBytes = boundedText(idText, `event ${i}: id`, EVENT_LIMITS.maxEventIdBytes);
+    // A generated id is a UUID: 36 ASCII characters, nothing to check.
+    const idBytes = generated ? Buffer.from(idText, 'latin1') : boundedText(idText, `event ${i}: id`, EVENT_LIMITS.maxEventIdBytes);
     if (seen.has(idText)) throw new InvalidArgumentError(`event ${i}: id ${JSON.stringify(idText)} appears twice in one append`);
     seen.add(idText);
     const metaBytes = metadata === undefined ? undefined : jsonBytes(metadata, `event ${i}: metadata`);

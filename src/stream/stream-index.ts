@@ -333,7 +333,8 @@ export class StreamIndex implements StreamPositions {
           let v = values.get(id);
           if (v === undefined) {
             const key = eventKey(r.streamBytes, chunk);
-            const stored = this.events.getBinary(key);
+            // A run that starts a value has nothing before it in that value to keep: no read.
+            const stored = at === 0 ? undefined : this.events.getBinary(key);
             const value = Buffer.alloc(POSITIONS_PER_ENTRY * POSITION_BYTES);
             const count = stored === undefined ? 0 : Math.min(at, Math.floor(stored.length / POSITION_BYTES));
             if (stored !== undefined) stored.copy(value, 0, 0, count * POSITION_BYTES);
