@@ -98,8 +98,10 @@ export function prepareAppend(streamBytes: Buffer, events: unknown): PreparedApp
     seen.add(idText);
     const metaBytes = metadata === undefined ? undefined : jsonBytes(metadata, `event ${i}: metadata`);
     const raw = data instanceof Uint8Array;
-    const dataBytes = raw ? data : jsonBytes(data, `event ${i}: data`);
-    const size = EVENT_HEADER_BYTES + streamBytes.length + typeBytes.length + idBytes.length + (metaBytes?.length ?? 0) + dataBytes.length;
+    // JSON data is written straight into the record: no intermediate buffer (a copy and an allocation per event).
+    const dataText = raw ? undefined : jsonText(data, `event ${i}: data`);
+    const dataLength = dataText === undefined ? (data as Uint8Array).length : Buffer.byteLength(dataText, 'utf8');
+    const size = EVENT_HEADER_BYTES + streamBytes.length + typeBytes.length + idBytes.length + (metaBytes?.length ?? 0) + dataLength;
     const out = Buffer.allocUnsafe(size);
     out[0] = MAGIC_0;
     out[1] = MAGIC_1;
@@ -116,7 +118,8 @@ export function prepareAppend(streamBytes: Buffer, events: unknown): PreparedApp
     at += typeBytes.copy(out, at);
     at += idBytes.copy(out, at);
     if (metaBytes !== undefined) at += metaBytes.copy(out, at);
-    out.set(dataBytes, at);
+    if (dataText === undefined) out.set(data as Uint8Array, at);
+    else out.write(dataText, at, dataLength, 'utf8');
     payloads.push(out);
     ids.push(idText);
   }
@@ -221,16 +224,21 @@ export function decodeEvent(payload: Buffer, head: EventHead, position: number, 
 const LONE_SURROGATE = /\p{Cs}/u;
 
 function boundedText(text: string, what: string, maxBytes: number): Buffer {
-  // In a /u pattern a surrogate pair is one code point, so \p{Cs} matches only a lone surrogate, which UTF-8 cannot carry.
-  if (LONE_SURROGATE.test(text)) throw new InvalidArgumentError(`${what} contains a lone surrogate (not valid Unicode)`);
   // Every UTF-16 unit is at least one UTF-8 byte: refuse huge strings before encoding them.
   if (text.length > maxBytes) throw new InvalidArgumentError(`${what} is over ${maxBytes} UTF-8 bytes`);
   const bytes = Buffer.from(text, 'utf8');
+  // As many bytes as UTF-16 units: all ASCII, so no surrogate. Otherwise, in a /u pattern a surrogate pair is one code point,
+  // so \p{Cs} matches only a lone surrogate, which UTF-8 cannot carry.
+  if (bytes.length !== text.length && LONE_SURROGATE.test(text)) throw new InvalidArgumentError(`${what} contains a lone surrogate (not valid Unicode)`);
   if (bytes.length > maxBytes) throw new InvalidArgumentError(`${what} is ${bytes.length} UTF-8 bytes, over ${maxBytes}`);
   return bytes;
 }
 
 function jsonBytes(value: unknown, what: string): Buffer {
+  return Buffer.from(jsonText(value, what), 'utf8');
+}
+
+function jsonText(value: unknown, what: string): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
@@ -238,7 +246,7 @@ function jsonBytes(value: unknown, what: string): Buffer {
     throw new InvalidArgumentError(`${what} cannot be serialised as JSON: ${(err as Error).message}`);
   }
   if (typeof text !== 'string') throw new InvalidArgumentError(`${what} cannot be serialised as JSON (got ${describe(value)})`);
-  return Buffer.from(text, 'utf8');
+  return text;
 }
 
 function describe(value: unknown): string {
