@@ -98,7 +98,9 @@ interface Overlay {
  * - `es-streams`: key = name (UTF-8) → the stream's last version, then the
  *   positions of the versions of its tail chunk (from the last multiple of
  *   {@link POSITIONS_PER_ENTRY} to the last version), each a float64 LE
- *   (exact below 2^53): a short stream's head and positions in one get;
+ *   (exact below 2^53; NaN for a version the index does not hold, before
+ *   the first it holds of a stream whose start retention removed): a short
+ *   stream's head and positions in one get;
  * - `es-events`: key = u16 BE name length, name (UTF-8), u64 BE chunk number
  *   `c` → the positions of versions `c * POSITIONS_PER_ENTRY` to
  *   `(c + 1) * POSITIONS_PER_ENTRY - 1`: the stream's complete chunks only;
@@ -345,6 +347,10 @@ export class StreamIndex implements StreamPositions {
             t.lastVersion = stored.readDoubleLE(0);
             const n = (stored.length - POSITION_BYTES) / POSITION_BYTES;
             for (let k = 0; k < n; k++) t.positions.push(stored.readDoubleLE(POSITION_BYTES + k * POSITION_BYTES));
+          } else {
+            // A stream new to the index may begin past version 0 (a rebuild of a log whose start retention removed): the
+            // versions before it in its chunk are absent, NaN, so that every value starts at a multiple of POSITIONS_PER_ENTRY.
+            for (let k = r.firstVersion % POSITIONS_PER_ENTRY; k > 0; k--) t.positions.push(Number.NaN);
           }
           tails.set(r.stream, t);
         }
@@ -406,7 +412,11 @@ export class StreamIndex implements StreamPositions {
 function unpackPositions(value: Buffer, at: number, base: number, from: number, to: number, out: Array<{ version: number; position: number }>): void {
   const n = Math.floor((value.length - at) / POSITION_BYTES);
   const hi = Math.min(to - base, n - 1);
-  for (let i = Math.max(0, from - base); i <= hi; i++) out.push({ version: base + i, position: value.readDoubleLE(at + i * POSITION_BYTES) });
+  for (let i = Math.max(0, from - base); i <= hi; i++) {
+    const position = value.readDoubleLE(at + i * POSITION_BYTES);
+    // NaN: a version before the first the index holds of this stream (see commit).
+    if (!Number.isNaN(position)) out.push({ version: base + i, position });
+  }
 }
 
 /** An `es-streams` value (the last version, then the tail chunk's positions), or an `es-events` one (`lastVersion` undefined). */
