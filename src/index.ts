@@ -72,7 +72,7 @@ export {
 } from './snapshot/scheduler.js';
 export type { BackupOptions, BackupReport, BackupSegment } from './snapshot/backup.js';
 export { SnapshotBusyError, SnapshotCorruptError, SnapshotFailedError } from './errors.js';
-export { EventStore, EVENT_STORE_DEFAULTS } from './stream/event-store.js';
+export { EventStore, EVENT_STORE_DEFAULTS, READ_CHUNK_VERSIONS } from './stream/event-store.js';
 export { EVENT_LIMITS } from './stream/codec.js';
 export { encodeEvent, decodeEvent, isEventRecord } from './stream/event-codec.js';
 export { METADATA_STREAM_PREFIX, METADATA_EVENT_TYPE } from './stream/stream-metadata.js';

@@ -161,7 +161,8 @@ export function getAofEventStore(eventStoreOrDir: EventStore | string, options: 
     const events: Array<ReadEvent<EventType, ReadEventMetadataWithGlobalPosition>> = [];
     if (toPosition >= first) {
       const versioning = readOptions?.schema?.versioning;
-      for await (const e of es.readStream(streamName, { from: Number(first - 1n), maxCount: Number(toPosition - first + 1n) })) {
+      // One call for the whole range: one index lookup and one batch of reads, not a step per event.
+      for (const e of await es.loadStream(streamName, { from: Number(first - 1n), maxCount: Number(toPosition - first + 1n) })) {
         const read = toReadEvent<EventPayloadType>(e);
         events.push((versioning?.upcast === undefined ? read : upcastRecordedMessage<EventType, EventPayloadType, ReadEventMetadataWithGlobalPosition>(read, versioning)) as ReadEvent<EventType, ReadEventMetadataWithGlobalPosition>);
       }
@@ -262,7 +263,7 @@ function toReadEvent<E extends Event>(e: RecordedEvent): ReadEvent<E, ReadEventM
 }
 
 async function lastPosition(es: EventStore, stream: string): Promise<number | undefined> {
-  for await (const e of es.readStream(stream, { direction: 'backwards', maxCount: 1 })) return e.position;
+  for (const e of await es.loadStream(stream, { direction: 'backwards', maxCount: 1 })) return e.position;
   return undefined;
 }
 

@@ -82,45 +82,56 @@ export class SegmentReader {
    * asked; the reads are issued in file order, one at a time.
    */
   async getMany(seqs: readonly number[]): Promise<Array<LogRecord | undefined>> {
-    const order = seqs.map((_, i) => i).sort((a, b) => seqs[a]! - seqs[b]!);
     const out = new Array<LogRecord | undefined>(seqs.length);
     if (this.loopYield.due()) await this.loopYield.wait();
-    for (const i of order) out[i] = await this.lookup(seqs[i]!);
+    // In file order; a lookup that can run on this thread is taken as it is, with no promise (and no microtask) per record.
+    let sorted = true;
+    for (let i = 1; i < seqs.length && sorted; i++) sorted = seqs[i - 1]! <= seqs[i]!;
+    if (sorted) {
+      for (let i = 0; i < seqs.length; i++) {
+        const found = this.lookupNow(seqs[i]!);
+        out[i] = found instanceof Promise ? await found : found;
+      }
+      return out;
+    }
+    const order = seqs.map((_, i) => i).sort((a, b) => seqs[a]! - seqs[b]!);
+    for (const i of order) {
+      const found = this.lookupNow(seqs[i]!);
+      out[i] = found instanceof Promise ? await found : found;
+    }
     return out;
   }
 
   private lookup(seq: number): Promise<LogRecord | undefined> {
+    try {
+      const found = this.lookupNow(seq);
+      return found instanceof Promise ? found : Promise.resolve(found);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The record `seq` found on this thread when it can be (throwing what the read finds), else a promise of it. */
+  private lookupNow(seq: number): LogRecord | undefined | Promise<LogRecord | undefined> {
     const seg = this.findSegment(seq);
-    if (seg === undefined) return Promise.resolve(undefined);
+    if (seg === undefined) return undefined;
     if (seq >= seg.nextSeq) {
-      try {
-        throwIfDamaged(seg);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return Promise.resolve(undefined);
+      throwIfDamaged(seg);
+      return undefined;
     }
     // A segment ready to read in a handle already open: the whole lookup can run now, with no thread-pool round trip.
     // (Never an evicted segment: its fetched copy may have left the bounded cache, and `ready` fetches it again.)
     const handle = seg.location !== 'local' || seg.deferred === true ? undefined : this.files.peek(seg.file);
     if (seg.version >= 3 && handle !== undefined) {
       // Version 3: one read of the record itself, through the position table.
-      try {
-        const found = this.points.getSync(seg, seq, handle);
-        if (found === NEEDS_ASYNC) return this.getAsync(seg, seq);
-        if (found !== NO_POSITIONS) return Promise.resolve(found);
-      } catch (err) {
-        return Promise.reject(err);
-      }
+      const found = this.points.getSync(seg, seq, handle);
+      if (found === NEEDS_ASYNC) return this.getAsync(seg, seq);
+      if (found !== NO_POSITIONS) return found;
     }
     if (handle?.readSync !== undefined) {
-      try {
-        // All on this thread: one scratch window serves every lookup; the record gets its own bytes.
-        const found = pickRecord(this.lookupCursor(handle, seg, seq, this.scratch), seq, seg);
-        if (found !== undefined) return Promise.resolve({ ...found, payload: Buffer.from(found.payload) });
-      } catch (err) {
-        return Promise.reject(err);
-      }
+      // All on this thread: one scratch window serves every lookup; the record gets its own bytes.
+      const found = pickRecord(this.lookupCursor(handle, seg, seq, this.scratch), seq, seg);
+      if (found !== undefined) return { ...found, payload: Buffer.from(found.payload) };
     }
     return this.getAsync(seg, seq);
   }

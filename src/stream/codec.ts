@@ -92,13 +92,16 @@ export function prepareAppend(streamBytes: Buffer, events: unknown): PreparedApp
       if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError(`event ${i}: id must be a non-empty string when given, got ${describe(id)}`);
       idText = id;
     }
-    const idBytes = boundedText(idText, `event ${i}: id`, EVENT_LIMITS.maxEventIdBytes);
+    // A generated id is a UUID: 36 ASCII characters, nothing to check.
+    const idBytes = generated ? Buffer.from(idText, 'latin1') : boundedText(idText, `event ${i}: id`, EVENT_LIMITS.maxEventIdBytes);
     if (seen.has(idText)) throw new InvalidArgumentError(`event ${i}: id ${JSON.stringify(idText)} appears twice in one append`);
     seen.add(idText);
     const metaBytes = metadata === undefined ? undefined : jsonBytes(metadata, `event ${i}: metadata`);
     const raw = data instanceof Uint8Array;
-    const dataBytes = raw ? data : jsonBytes(data, `event ${i}: data`);
-    const size = EVENT_HEADER_BYTES + streamBytes.length + typeBytes.length + idBytes.length + (metaBytes?.length ?? 0) + dataBytes.length;
+    // JSON data is written straight into the record: no intermediate buffer (a copy and an allocation per event).
+    const dataText = raw ? undefined : jsonText(data, `event ${i}: data`);
+    const dataLength = dataText === undefined ? (data as Uint8Array).length : Buffer.byteLength(dataText, 'utf8');
+    const size = EVENT_HEADER_BYTES + streamBytes.length + typeBytes.length + idBytes.length + (metaBytes?.length ?? 0) + dataLength;
     const out = Buffer.allocUnsafe(size);
     out[0] = MAGIC_0;
     out[1] = MAGIC_1;
@@ -115,7 +118,8 @@ export function prepareAppend(streamBytes: Buffer, events: unknown): PreparedApp
     at += typeBytes.copy(out, at);
     at += idBytes.copy(out, at);
     if (metaBytes !== undefined) at += metaBytes.copy(out, at);
-    out.set(dataBytes, at);
+    if (dataText === undefined) out.set(data as Uint8Array, at);
+    else out.write(dataText, at, dataLength, 'utf8');
     payloads.push(out);
     ids.push(idText);
   }
@@ -195,8 +199,8 @@ export function streamIs(payload: Buffer, head: EventHead, streamBytes: Buffer):
   return head.streamEnd - head.streamStart === streamBytes.length && payload.compare(streamBytes, 0, streamBytes.length, head.streamStart, head.streamEnd) === 0;
 }
 
-/** Decodes a whole event. */
-export function decodeEvent(payload: Buffer, head: EventHead, position: number, timestamp: number): RecordedEvent {
+/** Decodes a whole event; `stream`, when the caller has checked it (see {@link streamIs}), saves decoding the name. */
+export function decodeEvent(payload: Buffer, head: EventHead, position: number, timestamp: number, stream?: string): RecordedEvent {
   let metadata: unknown;
   let data: unknown;
   try {
@@ -206,7 +210,7 @@ export function decodeEvent(payload: Buffer, head: EventHead, position: number, 
     throw new CorruptionError(`log record ${position} is not a valid event: ${(err as Error).message}`, {});
   }
   return {
-    stream: streamOf(payload, head),
+    stream: stream ?? streamOf(payload, head),
     version: head.version,
     position,
     type: payload.toString('utf8', head.streamEnd, head.typeEnd),
@@ -220,16 +224,21 @@ export function decodeEvent(payload: Buffer, head: EventHead, position: number, 
 const LONE_SURROGATE = /\p{Cs}/u;
 
 function boundedText(text: string, what: string, maxBytes: number): Buffer {
-  // In a /u pattern a surrogate pair is one code point, so \p{Cs} matches only a lone surrogate, which UTF-8 cannot carry.
-  if (LONE_SURROGATE.test(text)) throw new InvalidArgumentError(`${what} contains a lone surrogate (not valid Unicode)`);
   // Every UTF-16 unit is at least one UTF-8 byte: refuse huge strings before encoding them.
   if (text.length > maxBytes) throw new InvalidArgumentError(`${what} is over ${maxBytes} UTF-8 bytes`);
   const bytes = Buffer.from(text, 'utf8');
+  // As many bytes as UTF-16 units: all ASCII, so no surrogate. Otherwise, in a /u pattern a surrogate pair is one code point,
+  // so \p{Cs} matches only a lone surrogate, which UTF-8 cannot carry.
+  if (bytes.length !== text.length && LONE_SURROGATE.test(text)) throw new InvalidArgumentError(`${what} contains a lone surrogate (not valid Unicode)`);
   if (bytes.length > maxBytes) throw new InvalidArgumentError(`${what} is ${bytes.length} UTF-8 bytes, over ${maxBytes}`);
   return bytes;
 }
 
 function jsonBytes(value: unknown, what: string): Buffer {
+  return Buffer.from(jsonText(value, what), 'utf8');
+}
+
+function jsonText(value: unknown, what: string): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
@@ -237,7 +246,7 @@ function jsonBytes(value: unknown, what: string): Buffer {
     throw new InvalidArgumentError(`${what} cannot be serialised as JSON: ${(err as Error).message}`);
   }
   if (typeof text !== 'string') throw new InvalidArgumentError(`${what} cannot be serialised as JSON (got ${describe(value)})`);
-  return Buffer.from(text, 'utf8');
+  return text;
 }
 
 function describe(value: unknown): string {

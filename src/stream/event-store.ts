@@ -5,7 +5,8 @@ import { wrapErrors } from '../log/wrap-errors.js';
 import { DEFAULTS } from '../options.js';
 import type { LogRecord } from '../read/record.js';
 import { positiveInt } from '../validate.js';
-import { decodeEvent, decodeHead, idGiven, idOf, isEventRecord, prepareAppend, setVersions, streamIs, streamNameBytes, type PreparedAppend } from './codec.js';
+import { ChunkIterator } from './chunk-iterator.js';
+import { decodeEvent, decodeHead, idGiven, idOf, isEventRecord, prepareAppend, setVersions, streamIs, streamNameBytes, streamOf, type PreparedAppend } from './codec.js';
 import { eventFilter, type RecordFilter } from './event-filter.js';
 import { METADATA_EVENT_TYPE, isMetadataStream, metadataStreamOf, parseStreamMetadata, truncateBeforeArg } from './stream-metadata.js';
 import { ReaderIndex } from './reader-index.js';
@@ -41,6 +42,12 @@ interface Write {
   prepared: PreparedAppend;
 }
 
+/** Versions of a stream a read returns, `[lo, hi]`, decided when it starts. */
+interface StreamRange {
+  lo: number;
+  hi: number;
+}
+
 /** Defaults of the event store's own options. */
 export const EVENT_STORE_DEFAULTS = {
   /** Events whose ids are remembered for idempotent `'any'`/`'stream_exists'` retries. */
@@ -52,8 +59,8 @@ export const EVENT_STORE_DEFAULTS = {
 /** Tries of truncateStream/deleteStream's metadata write while setStreamMetadata calls race it. */
 const HIDE_BEFORE_ATTEMPTS = 5;
 
-/** Versions looked up in the index per step of a stream read. */
-const READ_CHUNK_VERSIONS = 256;
+/** Versions looked up and read per step of `readStream`: what one iteration holds in memory at most. */
+export const READ_CHUNK_VERSIONS = 256;
 
 /**
  * An event store on a {@link Log}: events in streams (one per aggregate),
@@ -380,7 +387,7 @@ export class EventStore {
    * so that how records are fetched is decided in one place.
    */
   private recordsAt(positions: readonly number[]): Promise<Array<LogRecord | undefined>> {
-    return Promise.all(positions.map((p) => this.log.get(p)));
+    return this.log.getMany(positions);
   }
 
   /**
@@ -418,52 +425,104 @@ export class EventStore {
    * below the stream's `truncateBefore` (truncated or deleted) are skipped.
    * Type the events with the application's event union:
    * `es.readStream<CartEvent>('cart-1')` yields events whose `data` narrows
-   * with their `type`.
+   * with their `type`. Events are fetched {@link READ_CHUNK_VERSIONS} at a
+   * time; to have them all in one array, {@link loadStream} is cheaper.
    */
   readStream<E extends EventShape = RecordedEvent>(stream: string, options: ReadStreamOptions = {}): AsyncIterable<TypedRecordedEvent<E>> {
     this.checkOpen();
     const streamBytes = streamNameBytes(stream);
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('readStream options must be an object');
-    const from = options.from === undefined ? undefined : versionArg('from', options.from);
-    const maxCount = options.maxCount === undefined ? Number.MAX_SAFE_INTEGER : versionArg('maxCount', options.maxCount);
-    const direction = options.direction ?? 'forwards';
-    if (direction !== 'forwards' && direction !== 'backwards') throw new InvalidArgumentError(`readStream option direction must be 'forwards' or 'backwards', got ${String(direction)}`);
-    const events = this.readStreamFrom(stream, streamBytes, from, maxCount, direction === 'backwards', true);
-    return wrapErrors(events, `cannot read stream ${JSON.stringify(stream.slice(0, 80))}`) as AsyncIterable<TypedRecordedEvent<E>>;
+    const { from, maxCount, backwards } = readStreamArgs(options, 'readStream');
+    return this.streamEvents(stream, streamBytes, from, maxCount, backwards, true) as AsyncIterable<TypedRecordedEvent<E>>;
   }
 
-  private async *readStreamFrom(stream: string, streamBytes: Buffer, from: number | undefined, maxCount: number, backwards: boolean, refresh: boolean): AsyncGenerator<RecordedEvent> {
-    if (refresh) await this.reader?.refresh();
-    const head = this.view.head(stream, streamBytes);
-    if (head === undefined || maxCount === 0) return;
-    const hidden = isMetadataStream(stream) ? 0 : await this.truncatedBefore(stream);
-    if (!backwards) {
-      const lo = Math.max(from ?? 0, hidden);
-      const hi = Math.min(head.version, lo + maxCount - 1);
-      for (let a = lo; a <= hi; a += READ_CHUNK_VERSIONS) {
-        yield* await this.eventsAt(stream, this.view.positions(stream, streamBytes, a, Math.min(hi, a + READ_CHUNK_VERSIONS - 1)));
-      }
-    } else {
-      const hi = Math.min(from ?? head.version, head.version);
-      const lo = Math.max(hidden, hi - maxCount + 1);
-      for (let b = hi; b >= lo; b -= READ_CHUNK_VERSIONS) {
-        const events = await this.eventsAt(stream, this.view.positions(stream, streamBytes, Math.max(lo, b - READ_CHUNK_VERSIONS + 1), b));
-        for (let i = events.length - 1; i >= 0; i--) yield events[i]!;
-      }
+  /**
+   * The events {@link readStream} would yield with the same options, all in
+   * one array: one stream-index lookup, one batch of reads (in log order, on
+   * the calling thread while the segments are local), one decode per event.
+   * What an aggregate load wants (`aof/emmett`'s `aggregateStream` uses it);
+   * the array holds every event asked for, so bound long streams with
+   * `maxCount` or iterate {@link readStream} instead.
+   */
+  async loadStream<E extends EventShape = RecordedEvent>(stream: string, options: ReadStreamOptions = {}): Promise<Array<TypedRecordedEvent<E>>> {
+    this.checkOpen();
+    const streamBytes = streamNameBytes(stream);
+    const { from, maxCount, backwards } = readStreamArgs(options, 'loadStream');
+    try {
+      const range = await this.streamRange(stream, streamBytes, from, maxCount, backwards, true);
+      if (range === undefined) return [];
+      const events = await this.eventsAt(stream, streamBytes, range.lo, range.hi);
+      return (backwards ? events.reverse() : events) as Array<TypedRecordedEvent<E>>;
+    } catch (err) {
+      throw toAofError(err, `cannot read stream ${JSON.stringify(stream.slice(0, 80))}`);
     }
   }
 
-  /** Reads and decodes the events at these index entries, checking each is the one the index names. */
-  private async eventsAt(stream: string, found: ReadonlyArray<{ version: number; position: number }>): Promise<RecordedEvent[]> {
-    const records = await this.recordsAt(found.map((f) => f.position));
-    const out: RecordedEvent[] = [];
+  /** The stream's events `[from, from + maxCount)` (backwards: down from `from`), fetched a chunk at a time. */
+  private streamEvents(stream: string, streamBytes: Buffer, from: number | undefined, maxCount: number, backwards: boolean, refresh: boolean): ChunkIterator<RecordedEvent> {
+    let range: StreamRange | undefined;
+    let planned = false;
+    let cursor = 0;
+    return new ChunkIterator(async () => {
+      if (!planned) {
+        range = await this.streamRange(stream, streamBytes, from, maxCount, backwards, refresh);
+        planned = true;
+        if (range !== undefined) cursor = backwards ? range.hi : range.lo;
+      }
+      if (range === undefined) return undefined;
+      if (!backwards) {
+        if (cursor > range.hi) return undefined;
+        const to = Math.min(range.hi, cursor + READ_CHUNK_VERSIONS - 1);
+        const events = await this.eventsAt(stream, streamBytes, cursor, to);
+        cursor = to + 1;
+        return events;
+      }
+      if (cursor < range.lo) return undefined;
+      const lo = Math.max(range.lo, cursor - READ_CHUNK_VERSIONS + 1);
+      const events = await this.eventsAt(stream, streamBytes, lo, cursor);
+      cursor = lo - 1;
+      return events.reverse();
+    }, `cannot read stream ${JSON.stringify(stream.slice(0, 80))}`);
+  }
+
+  /** Which versions a read returns, decided at its start (head and truncation as of now); undefined when none. */
+  private async streamRange(stream: string, streamBytes: Buffer, from: number | undefined, maxCount: number, backwards: boolean, refresh: boolean): Promise<StreamRange | undefined> {
+    if (refresh) await this.reader?.refresh();
+    const head = this.view.head(stream, streamBytes);
+    if (head === undefined || maxCount === 0) return undefined;
+    const hidden = isMetadataStream(stream) ? 0 : await this.truncatedBefore(stream);
+    let lo: number;
+    let hi: number;
+    if (!backwards) {
+      lo = Math.max(from ?? 0, hidden);
+      hi = Math.min(head.version, lo + maxCount - 1);
+    } else {
+      hi = Math.min(from ?? head.version, head.version);
+      lo = Math.max(hidden, hi - maxCount + 1);
+    }
+    return lo <= hi ? { lo, hi } : undefined;
+  }
+
+  /**
+   * Reads and decodes the stream's events of versions `[lo, hi]` in order:
+   * their positions from the index, their records in one `getMany`, each
+   * checked to be the event the index names (its stream compared as bytes,
+   * so the name is never decoded).
+   */
+  private async eventsAt(stream: string, streamBytes: Buffer, lo: number, hi: number): Promise<RecordedEvent[]> {
+    const found = this.view.positions(stream, streamBytes, lo, hi);
+    const positions = new Array<number>(found.length);
+    for (let i = 0; i < found.length; i++) positions[i] = found[i]!.position;
+    const records = await this.recordsAt(positions);
+    const out = new Array<RecordedEvent>(found.length);
     for (let i = 0; i < found.length; i++) {
       const want = found[i]!;
       const r = records[i];
       if (r === undefined || r.seq !== want.position || !isEventRecord(r.payload)) throw new InvariantError(`the stream index maps ${stream}@${want.version} to log position ${want.position}, which holds no event`);
-      const e = decodeEvent(r.payload, decodeHead(r.payload, r.seq), r.seq, r.timestamp);
-      if (e.stream !== stream || e.version !== want.version) throw new InvariantError(`the stream index maps ${stream}@${want.version} to log position ${want.position}, which holds ${e.stream}@${e.version}`);
-      out.push(e);
+      const head = decodeHead(r.payload, r.seq);
+      if (!streamIs(r.payload, head, streamBytes) || head.version !== want.version) {
+        throw new InvariantError(`the stream index maps ${stream}@${want.version} to log position ${want.position}, which holds ${streamOf(r.payload, head)}@${head.version}`);
+      }
+      out[i] = decodeEvent(r.payload, head, r.seq, r.timestamp, stream);
     }
     return out;
   }
@@ -514,7 +573,7 @@ export class EventStore {
     // Every event below `tailFrom` is in the index (or the reader's view) now, so the catch-up read sees it; later ones come from the tail.
     const tailFrom = this.reader === undefined ? this.resolvedTo : await this.reader.refresh();
     let next = from;
-    for await (const e of this.readStreamFrom(stream, streamBytes, from, Number.MAX_SAFE_INTEGER, false, false)) {
+    for await (const e of this.streamEvents(stream, streamBytes, from, Number.MAX_SAFE_INTEGER, false, false)) {
       if (signal?.aborted) throw abortError(signal);
       yield e;
       next = e.version + 1;
@@ -611,7 +670,7 @@ export class EventStore {
     const nameBytes = Buffer.from(name, 'utf8');
     const head = this.view.head(name, nameBytes);
     if (head === undefined) return undefined;
-    const [last] = await this.eventsAt(name, this.view.positions(name, nameBytes, head.version, head.version));
+    const [last] = await this.eventsAt(name, nameBytes, head.version, head.version);
     if (last === undefined) throw new InvariantError(`the stream index has no position for ${name}@${head.version}`);
     return { metadata: parseStreamMetadata(last.data, `the metadata of stream ${JSON.stringify(stream.slice(0, 80))} at log position ${last.position}`), metadataVersion: last.version };
   }
@@ -711,6 +770,16 @@ async function* eventsOf(records: AsyncIterable<LogRecord>, filter: RecordFilter
     if (!filter(r.payload, head)) continue;
     yield decodeEvent(r.payload, head, r.seq, r.timestamp);
   }
+}
+
+/** Checks readStream/loadStream options. */
+function readStreamArgs(options: ReadStreamOptions, what: string): { from: number | undefined; maxCount: number; backwards: boolean } {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what} options must be an object`);
+  const from = options.from === undefined ? undefined : versionArg('from', options.from);
+  const maxCount = options.maxCount === undefined ? Number.MAX_SAFE_INTEGER : versionArg('maxCount', options.maxCount);
+  const direction = options.direction ?? 'forwards';
+  if (direction !== 'forwards' && direction !== 'backwards') throw new InvalidArgumentError(`${what} option direction must be 'forwards' or 'backwards', got ${String(direction)}`);
+  return { from, maxCount, backwards: direction === 'backwards' };
 }
 
 function expectationOf(options: unknown): ExpectedVersion {

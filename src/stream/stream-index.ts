@@ -5,8 +5,21 @@ import { IoError } from '../errors.js';
 import { CATALOG_RESERVE_BYTES, lmdbWrite } from '../catalog/lmdb-write.js';
 import { crc32 } from '../record/crc.js';
 
-/** Format of what the stream index stores; another value makes the next open rebuild it. */
-export const STREAM_INDEX_FORMAT = 1;
+/**
+ * Format of what the stream index stores; another value makes the next open
+ * rebuild it. 2: positions packed {@link POSITIONS_PER_ENTRY} versions to a
+ * value, a stream's last (tail) chunk kept with its head in `es-streams`
+ * (1 held one version per key: a 10-event load was a cursor over 10 keys,
+ * 5-8 times the cost of one get, and an append wrote two keys).
+ */
+export const STREAM_INDEX_FORMAT = 2;
+/**
+ * Versions whose positions share one LMDB value: a load of a stream of up to
+ * this many events is one LMDB get; an append rewrites at most this many
+ * positions (8 bytes each) of its stream's tail chunk.
+ */
+export const POSITIONS_PER_ENTRY = 64;
+const POSITION_BYTES = 8;
 /**
  * Space kept allocated for a commit (see lmdbWrite), by its size: a batch of
  * {@link INDEX_COMMIT_BATCH_ENTRIES} entries takes about 1 MiB, and gets
@@ -82,8 +95,15 @@ interface Overlay {
 /**
  * The stream index: stream → version → log position, in three named LMDB
  * databases of the log's environment:
- * - `es-events`: key = u16 BE name length, name (UTF-8), u64 BE version → position;
- * - `es-streams`: key = name (UTF-8) → `[lastVersion, lastPosition]`;
+ * - `es-streams`: key = name (UTF-8) → the stream's last version, then the
+ *   positions of the versions of its tail chunk (from the last multiple of
+ *   {@link POSITIONS_PER_ENTRY} to the last version), each a float64 LE
+ *   (exact below 2^53; NaN for a version the index does not hold, before
+ *   the first it holds of a stream whose start retention removed): a short
+ *   stream's head and positions in one get;
+ * - `es-events`: key = u16 BE name length, name (UTF-8), u64 BE chunk number
+ *   `c` → the positions of versions `c * POSITIONS_PER_ENTRY` to
+ *   `(c + 1) * POSITIONS_PER_ENTRY - 1`: the stream's complete chunks only;
  * - `es-meta`: `state` → {@link IndexState}.
  *
  * Entries are written only after the events' append is durable, each batch
@@ -110,8 +130,8 @@ export class StreamIndex implements StreamPositions {
   readonly errors: Error[] = [];
 
   private constructor(
-    private readonly streams: Database<[number, number], Buffer>,
-    private readonly events: Database<number, Buffer>,
+    private readonly streams: Database<Buffer, Buffer>,
+    private readonly events: Database<Buffer, Buffer>,
     private readonly meta: Database<IndexState, string>,
     /** The environment (a failed commit stops its writes: see lmdbWrite) and its data file, named by write errors. */
     private readonly env: RootDatabase,
@@ -134,8 +154,8 @@ export class StreamIndex implements StreamPositions {
 
   /** Opens (creating if needed) the index databases in `env`. */
   static open(env: RootDatabase): StreamIndex {
-    const streams = env.openDB<[number, number], Buffer>(STREAM_INDEX_DBS.streams, { keyEncoding: 'binary' });
-    const events = env.openDB<number, Buffer>(STREAM_INDEX_DBS.events, { keyEncoding: 'binary' });
+    const streams = env.openDB<Buffer, Buffer>(STREAM_INDEX_DBS.streams, { keyEncoding: 'binary', encoding: 'binary' });
+    const events = env.openDB<Buffer, Buffer>(STREAM_INDEX_DBS.events, { keyEncoding: 'binary', encoding: 'binary' });
     const meta = env.openDB<IndexState, string>(STREAM_INDEX_DBS.meta, {});
     return new StreamIndex(streams, events, meta, env, path.join(String((env as unknown as { path?: unknown }).path ?? ''), 'data.mdb'));
   }
@@ -157,8 +177,7 @@ export class StreamIndex implements StreamPositions {
   head(stream: string, streamBytes: Buffer): StreamHead | undefined {
     const o = this.overlay.get(stream);
     if (o !== undefined) return { version: o.base + o.positions.length - 1, position: o.positions[o.positions.length - 1]! };
-    const v = this.streams.get(streamBytes);
-    return v === undefined ? undefined : { version: v[0], position: v[1] };
+    return headOf(this.streams.getBinaryFast(streamBytes));
   }
 
   /** Positions of the stream's events `[from, to]` (versions, inclusive), in order; versions the index does not hold are absent. */
@@ -168,8 +187,26 @@ export class StreamIndex implements StreamPositions {
     const o = this.overlay.get(stream);
     const stored = o === undefined ? to : Math.min(to, o.base - 1);
     if (from <= stored) {
-      for (const { key, value } of this.events.getRange({ start: eventKey(streamBytes, from), end: eventKey(streamBytes, stored + 1) })) {
-        out.push({ version: versionOfKey(key), position: value });
+      // The tail chunk first (getBinaryFast's buffer is reused by the next get: it is read at once), then complete chunks before it.
+      const tailValue = this.streams.getBinaryFast(streamBytes);
+      if (tailValue !== undefined) {
+        const tailBase = tailBaseOf(tailValue);
+        const tail: Array<{ version: number; position: number }> = [];
+        unpackPositions(tailValue, POSITION_BYTES, tailBase, from, stored, tail);
+        const hi = Math.min(stored, tailBase - 1);
+        if (from <= hi) {
+          const first = Math.floor(from / POSITIONS_PER_ENTRY);
+          const last = Math.floor(hi / POSITIONS_PER_ENTRY);
+          if (first === last) {
+            const value = this.events.getBinaryFast(eventKey(streamBytes, first));
+            if (value !== undefined) unpackPositions(value, 0, first * POSITIONS_PER_ENTRY, from, hi, out);
+          } else {
+            for (const { key, value } of this.events.getRange({ start: eventKey(streamBytes, first), end: eventKey(streamBytes, last + 1) })) {
+              unpackPositions(value, 0, versionOfKey(key) * POSITIONS_PER_ENTRY, from, hi, out);
+            }
+          }
+        }
+        for (const t of tail) out.push(t);
       }
     }
     if (o !== undefined) {
@@ -298,12 +335,35 @@ export class StreamIndex implements StreamPositions {
     for (const r of runs) entries += r.count;
     // Through lmdbWrite: a failed commit (ENOSPC) must not leave an unhandled rejection behind (lmdb-js#368).
     return lmdbWrite(this.env, () => this.meta.transaction(() => {
-      const heads = new Map<string, { key: Buffer; head: [number, number] }>();
+      // Each stream's tail chunk is read once (unless the batch starts a new one), extended by every run of the batch, and written once;
+      // a chunk that fills goes to es-events, where it stays.
+      const tails = new Map<string, { key: Buffer; lastVersion: number; positions: number[] }>();
       for (const r of runs) {
-        for (let i = 0; i < r.count; i++) this.events.putSync(eventKey(r.streamBytes, r.firstVersion + i), r.firstPosition + i);
-        heads.set(r.stream, { key: r.streamBytes, head: [r.firstVersion + r.count - 1, r.firstPosition + r.count - 1] });
+        let t = tails.get(r.stream);
+        if (t === undefined) {
+          const stored = r.firstVersion % POSITIONS_PER_ENTRY === 0 ? undefined : this.streams.getBinary(r.streamBytes);
+          t = { key: r.streamBytes, lastVersion: r.firstVersion - 1, positions: [] };
+          if (stored !== undefined) {
+            t.lastVersion = stored.readDoubleLE(0);
+            const n = (stored.length - POSITION_BYTES) / POSITION_BYTES;
+            for (let k = 0; k < n; k++) t.positions.push(stored.readDoubleLE(POSITION_BYTES + k * POSITION_BYTES));
+          } else {
+            // A stream new to the index may begin past version 0 (a rebuild of a log whose start retention removed): the
+            // versions before it in its chunk are absent, NaN, so that every value starts at a multiple of POSITIONS_PER_ENTRY.
+            for (let k = r.firstVersion % POSITIONS_PER_ENTRY; k > 0; k--) t.positions.push(Number.NaN);
+          }
+          tails.set(r.stream, t);
+        }
+        assert(t.lastVersion === r.firstVersion - 1 && (r.firstVersion % POSITIONS_PER_ENTRY === 0 || t.positions.length === r.firstVersion % POSITIONS_PER_ENTRY), `stream versions are contiguous in the index (${r.stream}@${r.firstVersion} after ${t.lastVersion}, ${t.positions.length} in its tail)`);
+        for (let i = 0; i < r.count; i++) {
+          const version = r.firstVersion + i;
+          if (version % POSITIONS_PER_ENTRY === 0) t.positions = [];
+          t.positions.push(r.firstPosition + i);
+          t.lastVersion = version;
+          if (t.positions.length === POSITIONS_PER_ENTRY) this.events.putSync(eventKey(r.streamBytes, Math.floor(version / POSITIONS_PER_ENTRY)), packPositions(undefined, t.positions));
+        }
       }
-      for (const { key, head } of heads.values()) this.streams.putSync(key, head);
+      for (const t of tails.values()) this.streams.putSync(t.key, packPositions(t.lastVersion, t.positions));
       this.meta.putSync(STATE_KEY, state);
     }), 'the stream index cannot be written', this.file, streamIndexReserve(entries));
   }
@@ -337,8 +397,7 @@ export class StreamIndex implements StreamPositions {
 
   /** The stream's last event as committed to LMDB (scans at open, where nothing is in memory). */
   storedHead(streamBytes: Buffer): StreamHead | undefined {
-    const v = this.streams.get(streamBytes);
-    return v === undefined ? undefined : { version: v[0], position: v[1] };
+    return headOf(this.streams.getBinaryFast(streamBytes));
   }
 
   /** Commits a chunk of a scan and the state it reaches, and waits for it. */
@@ -349,7 +408,39 @@ export class StreamIndex implements StreamPositions {
   }
 }
 
-/** The `es-events` key of `version` of the stream named by `streamBytes`. */
+/** The positions of versions `[from, to]` in `value` (from byte `at` on, the first being version `base`), appended to `out`. */
+function unpackPositions(value: Buffer, at: number, base: number, from: number, to: number, out: Array<{ version: number; position: number }>): void {
+  const n = Math.floor((value.length - at) / POSITION_BYTES);
+  const hi = Math.min(to - base, n - 1);
+  for (let i = Math.max(0, from - base); i <= hi; i++) {
+    const position = value.readDoubleLE(at + i * POSITION_BYTES);
+    // NaN: a version before the first the index holds of this stream (see commit).
+    if (!Number.isNaN(position)) out.push({ version: base + i, position });
+  }
+}
+
+/** An `es-streams` value (the last version, then the tail chunk's positions), or an `es-events` one (`lastVersion` undefined). */
+function packPositions(lastVersion: number | undefined, positions: readonly number[]): Buffer {
+  const at = lastVersion === undefined ? 0 : POSITION_BYTES;
+  const out = Buffer.allocUnsafe(at + positions.length * POSITION_BYTES);
+  if (lastVersion !== undefined) out.writeDoubleLE(lastVersion, 0);
+  for (let i = 0; i < positions.length; i++) out.writeDoubleLE(positions[i]!, at + i * POSITION_BYTES);
+  return out;
+}
+
+/** The head an `es-streams` value records: its last version and that version's position. */
+function headOf(value: Buffer | undefined): StreamHead | undefined {
+  if (value === undefined || value.length < 2 * POSITION_BYTES) return undefined;
+  return { version: value.readDoubleLE(0), position: value.readDoubleLE(value.length - POSITION_BYTES) };
+}
+
+/** The first version of the tail chunk an `es-streams` value holds. */
+function tailBaseOf(value: Buffer): number {
+  const lastVersion = value.readDoubleLE(0);
+  return lastVersion + 1 - (value.length - POSITION_BYTES) / POSITION_BYTES;
+}
+
+/** The `es-events` key of chunk `version` (a chunk number: see {@link POSITIONS_PER_ENTRY}) of the stream named by `streamBytes`. */
 export function eventKey(streamBytes: Buffer, version: number): Buffer {
   const key = Buffer.allocUnsafe(2 + streamBytes.length + 8);
   key.writeUInt16BE(streamBytes.length, 0);

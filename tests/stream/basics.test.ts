@@ -68,6 +68,37 @@ describe('EventStore: append and read', () => {
     await es.close();
   });
 
+  it('loadStream returns what readStream yields, for every range, from the in-memory index and from LMDB (positions packed 64 versions a value)', async () => {
+    const dir = tempLogDir();
+    let es = await openStore(dir);
+    // 150 events in appends of 1..9, so that appends straddle the 64-version values of the index; other streams between them.
+    let v = 0;
+    for (let k = 0; v < 150; k++) {
+      const n = Math.min(150 - v, 1 + (k % 9));
+      await es.appendToStream('long', Array.from({ length: n }, (_, j) => ev('n', v + j)));
+      await es.appendToStream(`other-${k % 4}`, [ev('o')]);
+      v += n;
+    }
+    const ranges: Array<Parameters<EventStore['readStream']>[1]> = [{}, { from: 63 }, { from: 60, maxCount: 10 }, { from: 64, maxCount: 64 }, { from: 127, maxCount: 3 }, { from: 149 }, { from: 150 }, { maxCount: 0 }, { direction: 'backwards' }, { direction: 'backwards', from: 65, maxCount: 5 }, { direction: 'backwards', maxCount: 1 }];
+    const check = async (): Promise<void> => {
+      for (const o of ranges) {
+        const loaded = await es.loadStream('long', o);
+        expect(loaded).toEqual(await collect(es.readStream('long', o)));
+        expect(loaded.map((e) => e.data)).toEqual(loaded.map((e) => e.version));
+      }
+      expect((await es.loadStream('long')).map((e) => e.version)).toEqual(Array.from({ length: 150 }, (_, i) => i));
+      expect(await es.loadStream('nope')).toEqual([]);
+    };
+    await check();
+    await es.close();
+    es = await openStore(dir);
+    await check();
+    await es.appendToStream('long', [ev('n', 150)], { expectedVersion: 149 });
+    expect((await es.loadStream('long', { from: 148 })).map((e) => e.data)).toEqual([148, 149, 150]);
+    await expect(es.loadStream('long', { maxCount: -1 })).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+    await es.close();
+  });
+
   it('stores bytes as bytes and JSON as JSON, including unicode names and values', async () => {
     const es = await openStore(tempLogDir());
     const bytes = new Uint8Array([0, 1, 2, 255, 254]);
