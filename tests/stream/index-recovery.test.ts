@@ -41,6 +41,30 @@ async function forgetLogCommitPoints(dir: string): Promise<void> {
   }
 }
 
+/**
+ * A store whose stream index covers two appends to `s`, over a log put back
+ * to its state after the first (as a restore of old segments would), with
+ * its commit points forgotten and `events` written to it behind the index:
+ * a log of another history.
+ */
+async function indexAheadOfAnEarlierLog(events: Array<[stream: string, version: number]>): Promise<string> {
+  const dir = tempLogDir();
+  let es = await openStore(dir);
+  await es.appendToStream('s', [{ type: 'a', data: 0 }]);
+  await es.close();
+  const segments = path.join(dir, 'segments');
+  const saved = path.join(tempDir(), 'segments');
+  copyDir(segments, saved);
+  es = await openStore(dir);
+  await es.appendToStream('s', [{ type: 'b', data: 1 }]);
+  await es.close();
+  fs.rmSync(segments, { recursive: true });
+  copyDir(saved, segments);
+  await forgetLogCommitPoints(dir);
+  await appendBehindTheIndex(dir, events);
+  return dir;
+}
+
 function copyDir(from: string, to: string): void {
   fs.cpSync(from, to, { recursive: true });
 }
@@ -102,24 +126,11 @@ describe('the stream index at open', () => {
   });
 
   it('is rebuilt when the log it last covered was replaced by a different one of the same length or longer', async () => {
-    const dir = tempLogDir();
-    let es = await openStore(dir);
-    await es.appendToStream('s', [{ type: 'a', data: 0 }]);
-    await es.close();
-    const segments = path.join(dir, 'segments');
-    const saved = path.join(tempDir(), 'segments');
-    copyDir(segments, saved);
-    es = await openStore(dir);
-    await es.appendToStream('s', [{ type: 'b', data: 1 }]);
-    await es.close();
-    fs.rmSync(segments, { recursive: true });
-    copyDir(saved, segments);
-    await forgetLogCommitPoints(dir);
-    await appendBehindTheIndex(dir, [
+    const dir = await indexAheadOfAnEarlierLog([
       ['other', 0],
       ['other', 1],
     ]);
-    es = await openStore(dir);
+    const es = await openStore(dir);
     expect(es.indexReport.action).toBe('rebuilt');
     expect(es.indexReport.reason).toMatch(/not the one the index last covered/);
     await expectAgreesWithLog(es);
@@ -130,21 +141,8 @@ describe('the stream index at open', () => {
 
   it('is rebuilt when the log was replaced by a different one of exactly its length, closed cleanly by a plain writer', async () => {
     // The log then opens from its close marker as left by that writer: only the record before indexedTo tells the histories apart.
-    const dir = tempLogDir();
-    let es = await openStore(dir);
-    await es.appendToStream('s', [{ type: 'a', data: 0 }]);
-    await es.close();
-    const segments = path.join(dir, 'segments');
-    const saved = path.join(tempDir(), 'segments');
-    copyDir(segments, saved);
-    es = await openStore(dir);
-    await es.appendToStream('s', [{ type: 'b', data: 1 }]);
-    await es.close();
-    fs.rmSync(segments, { recursive: true });
-    copyDir(saved, segments);
-    await forgetLogCommitPoints(dir);
-    await appendBehindTheIndex(dir, [['other', 0]]);
-    es = await openStore(dir);
+    const dir = await indexAheadOfAnEarlierLog([['other', 0]]);
+    const es = await openStore(dir);
     expect(es.log.openReport.recovery).toMatchObject({ cleanClose: true, scanned: false });
     expect(es.indexReport.action).toBe('rebuilt');
     expect(es.indexReport.reason).toMatch(/not the one the index last covered/);
